@@ -1,0 +1,49 @@
+# fieldgate: the two commands a user needs are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Debian packages the project needs at run or test time.
+DEBS := socat strace
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup debs demo test unit integration lint bench clean
+
+setup: debs $(STAMP)
+
+debs:
+	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "fieldgate needs Python >= 3.11"; exit 1; }
+	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(BIN)/python -m gateway.demo
+
+test: setup
+	$(BIN)/pytest tests
+
+unit: setup
+	$(BIN)/pytest -m unit tests
+
+integration: setup
+	$(BIN)/pytest -m integration tests
+
+lint: setup
+	$(BIN)/ruff check gateway firmware-sim tests hil bench
+	$(BIN)/ruff format --check gateway firmware-sim tests hil bench
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,1 @@
+"""pytest fixtures shipped with the simulator (used by tests/ and hil/)."""
