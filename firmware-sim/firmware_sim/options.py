@@ -1,0 +1,257 @@
+"""Command-line options of ``firmware-sim`` and their checks (pure: no file or clock access).
+
+A bad value ends the program the argparse way: usage, ``firmware-sim: error: argument
+--NAME: <what is wrong, with the value>`` on stderr, exit status 2.
+"""
+
+import argparse
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from firmware_sim.fault_spec import FaultRule, FaultSpecError, parse_fault_spec
+from firmware_sim.line_formats import (
+    DEFAULT_FORMAT,
+    DEFAULT_SENTENCE,
+    FORMATS,
+    SENTENCE_PATTERN,
+    TERMINATORS,
+)
+from firmware_sim.recording import HEADER_MODES
+from firmware_sim.waveforms import DEFAULT_WAVEFORM, WAVEFORMS, WaveformSettings
+
+MAX_RATE = 1_000_000
+MAX_CHANNELS = 64
+MAX_DECIMALS = 9
+DEFAULT_RATE = 250.0
+DEFAULT_DRAIN_TIMEOUT = 10.0
+# Options that shape generated lines; a replay sends the file's own lines instead.
+GENERATOR_OPTIONS = (
+    "waveform",
+    "channels",
+    "amplitude",
+    "offset",
+    "noise",
+    "frequency",
+    "heart_rate",
+    "decimals",
+    "format",
+    "sentence",
+)
+
+
+@dataclass(frozen=True)
+class SimulatorOptions:
+    link: str
+    rate: float = DEFAULT_RATE
+    samples: int | None = None  # None: until SIGINT/SIGTERM
+    waveform: WaveformSettings = WaveformSettings()
+    decimals: int = 4
+    line_format: str = DEFAULT_FORMAT
+    terminator: bytes = b"\n"
+    sentence: str = DEFAULT_SENTENCE
+    seed: int | None = None  # None: the shell picks one and prints it
+    replay: str | None = None
+    replay_header: str = "auto"
+    faults: tuple[FaultRule, ...] = ()
+    fault_log: str | None = None
+    drain_timeout: float = DEFAULT_DRAIN_TIMEOUT
+    wait_for_reader: bool = True
+
+
+def _number(expected: str, ok: Callable[[float], bool], integer: bool = False):
+    """An argparse ``type``: a number for which ``ok`` holds, else "must be <expected>"."""
+
+    def convert(raw: str) -> float:
+        try:
+            value: float = int(raw) if integer else float(raw)
+        except ValueError:
+            value = math.nan
+        if math.isnan(value) or not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {raw!r}")
+        return value
+
+    return convert
+
+
+def _integer(expected: str, ok: Callable[[float], bool]):
+    return _number(expected, ok, integer=True)
+
+
+def _sentence(raw: str) -> str:
+    if not re.fullmatch(SENTENCE_PATTERN, raw):
+        raise argparse.ArgumentTypeError(f"must match {SENTENCE_PATTERN}, got {raw!r}")
+    return raw
+
+
+def _faults(raw: str) -> list[FaultRule]:
+    try:
+        return parse_fault_spec(raw)
+    except FaultSpecError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="firmware-sim",
+        description="A simulated sensor monitor on a socat virtual serial port.",
+        epilog="Exit status: 0 every line sent and read; 1 runtime failure; 2 bad options; "
+        "3 lines were never read (--drain-timeout); 128+N stopped by signal N.",
+    )
+    add = parser.add_argument
+    add("--link", required=True, metavar="PATH", help="symlink to the port a gateway opens")
+    add(
+        "--rate",
+        type=_number(f"a number > 0 and <= {MAX_RATE}", lambda v: 0 < v <= MAX_RATE),
+        metavar="HZ",
+        help=f"lines per second (default {DEFAULT_RATE:g})",
+    )
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument(
+        "--samples",
+        type=_integer("an integer >= 0", lambda v: v >= 0),
+        metavar="N",
+        help="send N samples, then exit (default: until SIGINT/SIGTERM)",
+    )
+    length.add_argument(
+        "--duration",
+        type=_number("a number > 0", lambda v: 0 < v < math.inf),
+        metavar="S",
+        help="send round(S * rate) samples, then exit",
+    )
+    add("--waveform", choices=WAVEFORMS, help=f"default {DEFAULT_WAVEFORM}")
+    add(
+        "--channels",
+        type=_integer(f"an integer from 1 to {MAX_CHANNELS}", lambda v: 1 <= v <= MAX_CHANNELS),
+        metavar="N",
+        help="channels per line (default 2)",
+    )
+    finite = _number("a finite number", math.isfinite)
+    add("--amplitude", type=finite, metavar="X", help="peak value (default 1)")
+    add("--offset", type=finite, metavar="X", help="added to every value (default 0)")
+    add(
+        "--noise",
+        type=_number("a finite number >= 0", lambda v: 0 <= v < math.inf),
+        metavar="SIGMA",
+        help="standard deviation of Gaussian noise added to every value (default 0)",
+    )
+    add(
+        "--frequency",
+        type=_number(f"a number > 0 and <= {MAX_RATE}", lambda v: 0 < v <= MAX_RATE),
+        metavar="HZ",
+        help="frequency of sine, square and sawtooth (default 1)",
+    )
+    add(
+        "--heart-rate",
+        type=_number("a number from 20 to 300", lambda v: 20 <= v <= 300),
+        metavar="BPM",
+        help="ecg only (default 60)",
+    )
+    add(
+        "--decimals",
+        type=_integer(f"an integer from 0 to {MAX_DECIMALS}", lambda v: 0 <= v <= MAX_DECIMALS),
+        metavar="D",
+        help="decimals of channel values (default 4)",
+    )
+    add("--format", choices=FORMATS, help=f"line format (default {DEFAULT_FORMAT})")
+    add("--terminator", choices=tuple(TERMINATORS), default="lf", help="default lf")
+    add(
+        "--sentence",
+        type=_sentence,
+        metavar="NAME",
+        help=f"nmea sentence name (default {DEFAULT_SENTENCE})",
+    )
+    add(
+        "--seed",
+        type=_integer("an integer >= 0", lambda v: v >= 0),
+        metavar="N",
+        help="fixes every byte of the run (default: random, printed on stderr)",
+    )
+    add("--replay", metavar="FILE", help="send the lines of FILE instead of a waveform")
+    add(
+        "--replay-header",
+        choices=HEADER_MODES,
+        default="auto",
+        help="auto: skip the first line iff it does not start like data (default)",
+    )
+    add(
+        "--faults",
+        type=_faults,
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="KIND=PROB[:PARAM] or KIND@N[:PARAM], comma-separated; repeatable",
+    )
+    add("--fault-log", metavar="FILE", help="one JSON object per injected fault")
+    add(
+        "--drain-timeout",
+        type=_number("a number >= 0", lambda v: 0 <= v < math.inf),
+        default=DEFAULT_DRAIN_TIMEOUT,
+        metavar="S",
+        help="how long to wait for a reader to read what was sent (default 10)",
+    )
+    add(
+        "--no-wait-reader",
+        dest="wait_for_reader",
+        action="store_false",
+        help="send from the start instead of waiting until a reader opens the port",
+    )
+    return parser
+
+
+def parse_options(
+    argv: Sequence[str], parser: argparse.ArgumentParser | None = None
+) -> SimulatorOptions:
+    """The options in ``argv``; exits with status 2 (argparse) if one is bad."""
+    parser = parser or build_parser()
+    ns = parser.parse_args(argv)
+    given = {name for name in GENERATOR_OPTIONS if getattr(ns, name) is not None}
+    if ns.replay is not None:
+        for name in GENERATOR_OPTIONS:
+            if name in given:
+                parser.error(f"argument --{name.replace('_', '-')}: not allowed with --replay")
+    line_format = ns.format or DEFAULT_FORMAT
+    if ns.sentence is not None and line_format != "nmea":
+        parser.error("argument --sentence: only used with --format nmea")
+    waveform = ns.waveform or DEFAULT_WAVEFORM
+    if ns.frequency is not None and waveform == "ecg":
+        parser.error("argument --frequency: not used by --waveform ecg (set --heart-rate)")
+    if ns.heart_rate is not None and waveform != "ecg":
+        parser.error("argument --heart-rate: only used with --waveform ecg")
+    rate = ns.rate if ns.rate is not None else DEFAULT_RATE
+    samples = ns.samples
+    if ns.duration is not None:
+        samples = round(ns.duration * rate)
+        if samples == 0:
+            parser.error(
+                f"argument --duration: {ns.duration:g} s at {rate:g} lines per second "
+                "is not a single sample"
+            )
+    defaults = WaveformSettings()
+    settings = WaveformSettings(
+        waveform=waveform,
+        channels=ns.channels if ns.channels is not None else defaults.channels,
+        amplitude=ns.amplitude if ns.amplitude is not None else defaults.amplitude,
+        offset=ns.offset if ns.offset is not None else defaults.offset,
+        noise=ns.noise if ns.noise is not None else defaults.noise,
+        frequency=ns.frequency if ns.frequency is not None else defaults.frequency,
+        heart_rate=ns.heart_rate if ns.heart_rate is not None else defaults.heart_rate,
+    )
+    return SimulatorOptions(
+        link=ns.link,
+        rate=rate,
+        samples=samples,
+        waveform=settings,
+        decimals=ns.decimals if ns.decimals is not None else 4,
+        line_format=line_format,
+        terminator=TERMINATORS[ns.terminator],
+        sentence=ns.sentence or DEFAULT_SENTENCE,
+        seed=ns.seed,
+        replay=ns.replay,
+        replay_header=ns.replay_header,
+        faults=tuple(rule for spec in ns.faults for rule in spec),
+        fault_log=ns.fault_log,
+        drain_timeout=ns.drain_timeout,
+        wait_for_reader=ns.wait_for_reader,
+    )
