@@ -261,7 +261,9 @@ class Device:
         channels = list(sample.channels)
         channels[k] = insert_byte(field, rng.randint(0, len(field)), byte)
         new_body = self._source.rebuild(sample, channels)
-        offset = next(i for i, (a, b) in enumerate(zip(body, new_body, strict=False)) if a != b)
+        # The first byte that differs is the inserted one (it may be the new last byte).
+        differs = (i for i, (a, b) in enumerate(zip(body, new_body, strict=False)) if a != b)
+        offset = next(differs, len(body))
         return new_body, {"byte": byte, "offset": offset}
 
     def _next_sample(self) -> Sample | None:

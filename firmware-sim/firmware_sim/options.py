@@ -79,6 +79,21 @@ def _integer(expected: str, ok: Callable[[float], bool]):
     return _number(expected, ok, integer=True)
 
 
+def _choice(choices: Sequence[str]):
+    """An argparse ``type`` for one of ``choices`` (its message does not vary by Python version)."""
+
+    def convert(raw: str) -> str:
+        if raw not in choices:
+            raise argparse.ArgumentTypeError(f"must be one of {', '.join(choices)}, got {raw!r}")
+        return raw
+
+    return convert
+
+
+def _choices_metavar(choices: Sequence[str]) -> str:
+    return "{" + ",".join(choices) + "}"
+
+
 def _sentence(raw: str) -> str:
     if not re.fullmatch(SENTENCE_PATTERN, raw):
         raise argparse.ArgumentTypeError(f"must match {SENTENCE_PATTERN}, got {raw!r}")
@@ -120,7 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="send round(S * rate) samples, then exit",
     )
-    add("--waveform", choices=WAVEFORMS, help=f"default {DEFAULT_WAVEFORM}")
+    add(
+        "--waveform",
+        type=_choice(WAVEFORMS),
+        metavar=_choices_metavar(WAVEFORMS),
+        help=f"default {DEFAULT_WAVEFORM}",
+    )
     add(
         "--channels",
         type=_integer(f"an integer from 1 to {MAX_CHANNELS}", lambda v: 1 <= v <= MAX_CHANNELS),
@@ -154,8 +174,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="D",
         help="decimals of channel values (default 4)",
     )
-    add("--format", choices=FORMATS, help=f"line format (default {DEFAULT_FORMAT})")
-    add("--terminator", choices=tuple(TERMINATORS), default="lf", help="default lf")
+    add(
+        "--format",
+        type=_choice(FORMATS),
+        metavar=_choices_metavar(FORMATS),
+        help=f"line format (default {DEFAULT_FORMAT})",
+    )
+    add(
+        "--terminator",
+        type=_choice(tuple(TERMINATORS)),
+        metavar=_choices_metavar(tuple(TERMINATORS)),
+        default="lf",
+        help="default lf",
+    )
     add(
         "--sentence",
         type=_sentence,
@@ -171,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--replay", metavar="FILE", help="send the lines of FILE instead of a waveform")
     add(
         "--replay-header",
-        choices=HEADER_MODES,
+        type=_choice(HEADER_MODES),
+        metavar=_choices_metavar(HEADER_MODES),
         default="auto",
         help="auto: skip the first line iff it does not start like data (default)",
     )
