@@ -1,8 +1,70 @@
-"""The `gateway` command."""
+"""The ``gateway`` command: ``reader``, ``status`` (and more as they land)."""
 
+from __future__ import annotations
+
+import argparse
+import json
 import sys
+
+from gateway.logs import configure_logging
+from gateway.settings import MODES, Settings, SettingsError
+
+
+def _reader(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.reader.service import ReaderService
+
+    return ReaderService(settings).run()
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.status import collect_status, format_status
+
+    status = collect_status(settings)
+    if args.json:
+        json.dump(status, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(format_status(status))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gateway",
+        description="fieldgate gateway: read a serial monitor, keep every sample, upload it.",
+        epilog="Other settings come from GATEWAY_* environment variables (see the README).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    reader = commands.add_parser("reader", help="read the serial port into batches and a stream")
+    reader.add_argument("--port", help="device path or pyserial URL (GATEWAY_PORT)")
+    reader.add_argument("--baud", type=int, help="baud rate (GATEWAY_BAUD)")
+    reader.add_argument("--mode", choices=MODES, help="full, local or demo (GATEWAY_MODE)")
+    reader.add_argument("--data-dir", help="data directory (GATEWAY_DATA_DIR)")
+    reader.add_argument("--format", dest="line_format", help="line format (GATEWAY_LINE_FORMAT)")
+    reader.set_defaults(run=_reader)
+
+    status = commands.add_parser("status", help="inventory of the data dir and service counters")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--data-dir", help="data directory (GATEWAY_DATA_DIR)")
+    status.set_defaults(run=_status)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    print("gateway: not implemented yet", file=sys.stderr)
-    return 2
+    args = build_parser().parse_args(argv)
+    overrides = {
+        name: getattr(args, name, None)
+        for name in ("port", "baud", "mode", "data_dir", "line_format")
+    }
+    try:
+        settings = Settings.from_env(**overrides)
+    except SettingsError as error:
+        print(f"gateway: {error}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    return args.run(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""The batch CSV format: header, rows, and checking a file's bytes. No I/O.
+
+UTF-8, a header row, then one row per accepted line: ``seq,received_at,<device fields>``.
+``received_at`` is the reader's Unix time (6 decimals) when the read holding the line returned;
+the device fields are the line's text exactly. Rows never need CSV quoting: the codecs accept
+no field holding a comma, a quote or a control character.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+FIXED_COLUMNS = ("seq", "received_at")
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
+_TIME_RE = re.compile(rb"\d+(?:\.\d+)?")
+
+
+def column_names(field_count: int, configured: Sequence[str] = ()) -> list[str]:
+    """Names of the device columns: the configured ones, else ``f0, f1, ...``."""
+    if configured:
+        if len(configured) != field_count:
+            raise ValueError(
+                f"{len(configured)} field names configured but lines have {field_count} fields"
+            )
+        names = list(configured)
+    else:
+        names = [f"f{index}" for index in range(field_count)]
+    for name in names:
+        if not _NAME_RE.fullmatch(name) or name in FIXED_COLUMNS:
+            raise ValueError(f"field name {name!r} is not usable as a CSV column name")
+    return names
+
+
+def header_row(names: Sequence[str]) -> bytes:
+    return ",".join((*FIXED_COLUMNS, *names)).encode() + b"\n"
+
+
+def received_at_text(unix_time: float) -> bytes:
+    return b"%.6f" % unix_time
+
+
+def format_rows(first_seq: int, received_at: bytes, records: Sequence[bytes]) -> list[bytes]:
+    """One CSV row per record, numbered from ``first_seq``, each ending in a newline."""
+    middle = b"," + received_at + b","
+    return [
+        b"%d%s%s\n" % (seq, middle, record)
+        for seq, record in zip(range(first_seq, first_seq + len(records)), records, strict=True)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchCheck:
+    """What a batch file's bytes hold, up to the first problem (if any)."""
+
+    columns: tuple[str, ...]
+    rows: int
+    first_seq: int | None
+    last_seq: int | None
+    good_bytes: int  # bytes up to and including the last good row
+    problem: str | None
+    earliest: float | None  # smallest received_at
+    latest: float | None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def check_batch(data: bytes, expected_first_seq: int | None = None) -> BatchCheck:
+    """Check header and rows: complete lines, the header's field count, ``seq`` contiguous.
+
+    Stops at the first bad row; ``good_bytes`` says where the good part ends, so recovery can
+    cut a file back to its last complete row.
+    """
+    end = data.find(b"\n")
+    columns: tuple[str, ...] = ()
+    if end >= 0:
+        try:
+            columns = tuple(data[:end].decode("utf-8").split(","))
+        except UnicodeDecodeError:
+            columns = ()
+    if end < 0 or columns[:2] != FIXED_COLUMNS or len(columns) < 3:
+        problem = "no header row" if end < 0 else "header row does not start with seq,received_at"
+        return BatchCheck(columns, 0, None, None, 0, problem, None, None)
+    width = len(columns)
+    position = end + 1
+    rows = 0
+    first = last = None
+    earliest = latest = None
+    problem = None
+    expected = expected_first_seq
+    size = len(data)
+    while position < size:
+        end = data.find(b"\n", position)
+        if end < 0:
+            problem = f"row {rows + 1} is incomplete ({size - position} bytes, no newline)"
+            break
+        fields = data[position:end].split(b",")
+        if len(fields) != width:
+            problem = f"row {rows + 1} has {len(fields)} fields, header has {width}"
+            break
+        seq_text, time_text = fields[0], fields[1]
+        if not seq_text.isdigit() or not _TIME_RE.fullmatch(time_text):
+            problem = f"row {rows + 1} has no valid seq and received_at"
+            break
+        seq = int(seq_text)
+        if expected is not None and seq != expected:
+            problem = f"row {rows + 1} has seq {seq}, expected {expected}"
+            break
+        try:
+            data[position:end].decode("utf-8")
+        except UnicodeDecodeError:
+            problem = f"row {rows + 1} is not valid UTF-8"
+            break
+        received = float(time_text)
+        earliest = received if earliest is None else min(earliest, received)
+        latest = received if latest is None else max(latest, received)
+        if first is None:
+            first = seq
+        last = seq
+        expected = seq + 1
+        rows += 1
+        position = end + 1
+    return BatchCheck(
+        columns,
+        rows,
+        first,
+        last,
+        position,
+        problem,
+        earliest,
+        latest,
+    )

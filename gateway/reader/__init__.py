@@ -1,0 +1,1 @@
+"""The reader service: serial port in, batches and a live stream out."""

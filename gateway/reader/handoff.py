@@ -1,0 +1,79 @@
+"""The bounded hand-off between the thread that reads the port and the one that writes.
+
+Reading must never wait on disk or network, so ``put_data`` never blocks: when the writer has
+fallen ``max_bytes`` behind, the chunk is dropped and counted, and the next chunk that fits is
+preceded by an ``overflow`` item so the writer knows the stream has a hole (its unfinished line
+is then incomplete).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    kind: str  # "data", "opened", "lost", "overflow"
+    at: float  # Unix time
+    data: bytes = b""
+    detail: str = ""
+    count: int = 0
+
+
+class Handoff:
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: deque[Item] = deque()
+        self._bytes = 0
+        self._ready = threading.Condition(threading.Lock())
+        self._dropped_bytes = 0
+        self._dropped_chunks = 0
+        self.overflow_bytes = 0  # totals, read by the writer's status
+        self.overflow_events = 0
+        self.high_water_bytes = 0
+
+    def put_data(self, at: float, data: bytes) -> bool:
+        with self._ready:
+            if self._bytes + len(data) > self.max_bytes:
+                if not self._dropped_bytes:
+                    self.overflow_events += 1
+                self._dropped_bytes += len(data)
+                self._dropped_chunks += 1
+                self.overflow_bytes += len(data)
+                return False
+            if self._dropped_bytes:
+                self._items.append(Item("overflow", at, count=self._dropped_bytes))
+                self._dropped_bytes = self._dropped_chunks = 0
+            self._items.append(Item("data", at, data))
+            self._bytes += len(data)
+            self.high_water_bytes = max(self.high_water_bytes, self._bytes)
+            self._ready.notify()
+            return True
+
+    def put_event(self, kind: str, at: float, detail: str = "") -> None:
+        with self._ready:
+            if self._dropped_bytes:
+                self._items.append(Item("overflow", at, count=self._dropped_bytes))
+                self._dropped_bytes = self._dropped_chunks = 0
+            self._items.append(Item(kind, at, detail=detail))
+            self._ready.notify()
+
+    def take(self, timeout: float) -> list[Item]:
+        """Everything handed over so far; waits up to ``timeout`` seconds for something."""
+        with self._ready:
+            if not self._items:
+                self._ready.wait(timeout)
+            items = list(self._items)
+            self._items.clear()
+            self._bytes = 0
+            return items
+
+    def wake(self) -> None:
+        with self._ready:
+            self._ready.notify_all()
+
+    @property
+    def queued_bytes(self) -> int:
+        return self._bytes

@@ -1,0 +1,100 @@
+"""The thread that owns the serial port: read, hand over, reopen after a loss.
+
+It does nothing but move bytes into the :class:`Handoff`, so a slow disk or network can never
+stall the port. Losing the port (an unplugged USB adapter shows up as EIO, or as "ready to read
+but returned no data"), or not finding it at start, is a normal event: the handle is closed and
+the same path is retried with a capped exponential backoff until it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import serial
+
+from gateway.logs import log_event
+from gateway.reader.handoff import Handoff
+
+log = logging.getLogger("gateway.reader.port")
+
+
+class PortReader(threading.Thread):
+    def __init__(
+        self,
+        open_port: Callable[[], serial.SerialBase],
+        handoff: Handoff,
+        *,
+        name: str,
+        max_backoff: float = 2.0,
+        first_backoff: float = 0.05,
+    ) -> None:
+        super().__init__(name="port-reader", daemon=True)
+        self._open_port = open_port
+        self._handoff = handoff
+        self._port_name = name
+        self._max_backoff = max_backoff
+        self._first_backoff = first_backoff
+        self._stop_event = threading.Event()
+        self._port: serial.SerialBase | None = None
+        self.bytes_read = 0
+        self.is_open = False
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        port = self._port
+        if port is not None and hasattr(port, "cancel_read"):
+            try:
+                port.cancel_read()
+            except Exception:  # the port may be closing under us; the timeout still ends the read
+                pass
+
+    def run(self) -> None:
+        backoff = self._first_backoff
+        missing_logged = False
+        while not self._stop_event.is_set():
+            try:
+                port = self._open_port()
+            except (serial.SerialException, OSError, ValueError) as error:
+                if not missing_logged:
+                    log_event(
+                        log,
+                        logging.WARNING,
+                        "port_unavailable",
+                        port=self._port_name,
+                        error=str(error),
+                        retry_max_s=self._max_backoff,
+                    )
+                    missing_logged = True
+                self._stop_event.wait(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+                continue
+            backoff = self._first_backoff
+            missing_logged = False
+            self._port = port
+            self.is_open = True
+            self._handoff.put_event("opened", time.time(), self._port_name)
+            try:
+                self._read_until_lost(port)
+            finally:
+                self.is_open = False
+                self._port = None
+                try:
+                    port.close()
+                except Exception:  # closing a vanished device may fail; the fd is gone anyway
+                    pass
+
+    def _read_until_lost(self, port: serial.SerialBase) -> None:
+        handoff = self._handoff
+        stop = self._stop_event
+        try:
+            while not stop.is_set():
+                data = port.read(port.in_waiting or 1)
+                if data:
+                    self.bytes_read += len(data)
+                    handoff.put_data(time.time(), data)
+        except (serial.SerialException, OSError) as error:
+            # Probably an I/O problem such as a disconnected USB serial adapter.
+            handoff.put_event("lost", time.time(), str(error))

@@ -1,0 +1,445 @@
+"""The reader service: the port thread feeds the intake; this loop stores, streams, reports.
+
+Two threads. :class:`PortReader` only reads the port into a bounded :class:`Handoff`. This
+loop (the main thread, where signals land) decodes, numbers and stores rows, seals batches by
+size and age, fsyncs on schedule, publishes counters and pings the systemd watchdog. On
+SIGTERM or SIGINT it stops the port thread, stores what was handed over, keeps the unfinished
+line for the next start, seals the open batch and exits 0.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+
+from gateway.batchfile import column_names
+from gateway.batching import BatchPolicy
+from gateway.framing import TERMINATORS, LineFramer
+from gateway.intake import CounterReset, CounterTracker, DeviceGap, Intake, LineIntake
+from gateway.logs import log_event
+from gateway.notify import Notifier
+from gateway.reader.handoff import Handoff, Item
+from gateway.reader.port import open_port
+from gateway.reader.portreader import PortReader
+from gateway.reader.sink import NullSink, StreamSink
+from gateway.records import make_codec
+from gateway.settings import Settings
+from gateway.store.batchstore import BatchStore
+from gateway.store.durable import write_atomic
+from gateway.store.layout import DataDir
+from gateway.store.recovery import read_last_row, sealed_batches
+
+log = logging.getLogger("gateway.reader")
+
+RECENT = 50  # events of each kind kept in the published status
+
+
+@dataclass
+class ReaderCounters:
+    bytes_read: int = 0
+    lines_read: int = 0
+    rows_accepted: int = 0
+    rows_rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    device_gaps: int = 0
+    device_lines_lost: int = 0
+    counter_resets: int = 0
+    partial_bytes_dropped: int = 0
+    overflow_events: int = 0
+    overflow_bytes: int = 0
+    reconnects: int = 0
+    port_outages: int = 0
+    batches_sealed: int = 0
+    rows_not_stored: int = 0
+    store_errors: int = 0
+
+
+class ReaderService:
+    def __init__(self, settings: Settings, sink: StreamSink | None = None) -> None:
+        self.settings = settings
+        self.stores_files = settings.mode in ("full", "local")
+        self.sink = sink or NullSink()
+        self.data_dir = DataDir(settings.data_dir)
+        self.counters = ReaderCounters()
+        self.recent_gaps: collections.deque[dict] = collections.deque(maxlen=RECENT)
+        self.recent_outages: collections.deque[dict] = collections.deque(maxlen=RECENT)
+        self.notifier = Notifier()
+        self.handoff = Handoff(settings.queue_bytes)
+        framer = LineFramer(TERMINATORS[settings.line_terminator], settings.max_line_bytes)
+        codec = make_codec(
+            settings.line_format,
+            settings.field_count or None,
+            numeric=settings.numeric_fields,
+            sentence=settings.nmea_sentence,
+        )
+        self.intake = LineIntake(framer, codec, CounterTracker())
+        self.store: BatchStore | None = None
+        self.next_seq = 0
+        self._stopping = threading.Event()
+        self._fragment = b""
+        self._opened_once = False
+        self._outage_started: float | None = None
+        self._outage_error = ""
+        self._started_at = time.time()
+        self._next_status = 0.0
+        self._store_failing = False
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def request_stop(self, signum: int | None = None, frame=None) -> None:
+        self._stopping.set()
+        self.handoff.wake()
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        self._start_store()
+        settings = self.settings
+        reader = PortReader(
+            lambda: open_port(
+                settings.port,
+                baud=settings.baud,
+                bytesize=settings.bytesize,
+                parity=settings.parity,
+                stopbits=settings.stopbits,
+                flow_control=settings.flow_control,
+            ),
+            self.handoff,
+            name=settings.port,
+            max_backoff=settings.reconnect_max_seconds,
+        )
+        self.port_reader = reader
+        reader.start()
+        log_event(
+            log,
+            logging.INFO,
+            "reader_started",
+            port=settings.port,
+            mode=settings.mode,
+            format=settings.line_format,
+            next_seq=self.next_seq,
+            pid=os.getpid(),
+        )
+        self.notifier.ready(f"reading {settings.port}")
+        try:
+            while not self._stopping.is_set():
+                now = time.monotonic()
+                for item in self.handoff.take(self._wait_seconds(now)):
+                    self._handle(item)
+                self._on_tick(time.monotonic())
+        finally:
+            self._shutdown(reader)
+        return 0
+
+    def _start_store(self) -> None:
+        if not self.stores_files:
+            return
+        settings = self.settings
+        self.store = BatchStore(
+            self.data_dir,
+            BatchPolicy(settings.batch_rows, settings.batch_bytes, settings.batch_seconds),
+            fsync_seconds=settings.fsync_seconds,
+        )
+        recovery = self.store.recover()
+        self.next_seq = recovery.next_seq
+        if recovery.sealed or recovery.removed_empty or recovery.quarantined_tails:
+            log_event(
+                log,
+                logging.WARNING,
+                "recovery_done",
+                sealed=len(recovery.sealed),
+                removed_empty=len(recovery.removed_empty),
+                tails_quarantined=len(recovery.quarantined_tails),
+                next_seq=recovery.next_seq,
+            )
+        self._fragment = self._load_fragment()
+        self.intake.tracker.last = self._last_device_counter()
+
+    def _shutdown(self, reader: PortReader) -> None:
+        self.notifier.stopping()
+        reader.stop()
+        reader.join(timeout=5)
+        for item in self.handoff.take(0):
+            self._handle(item)
+        now = time.monotonic()
+        if self.store is not None:
+            self._save_fragment(self.intake.framer.take_pending())
+            try:
+                self.counters.batches_sealed += len(self.store.close(now))
+            except OSError as error:
+                log_event(log, logging.ERROR, "seal_at_stop_failed", error=str(error))
+        self.sink.close()
+        self._publish_status(now, force=True)
+        log_event(
+            log,
+            logging.INFO,
+            "reader_stopped",
+            next_seq=self.next_seq,
+            rows_accepted=self.counters.rows_accepted,
+        )
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def _wait_seconds(self, now: float) -> float:
+        waits = [0.25, max(0.0, self._next_status - now)]
+        if self.store is not None:
+            due = self.store.seconds_until_due(now)
+            if due is not None:
+                waits.append(due)
+        watchdog = self.notifier.seconds_until_watchdog(now)
+        if watchdog is not None:
+            waits.append(watchdog)
+        return max(0.001, min(waits))
+
+    def _on_tick(self, now: float) -> None:
+        if self.store is not None:
+            try:
+                self.counters.batches_sealed += len(self.store.tick(now))
+            except OSError as error:
+                self._store_failed(error, rows=0)
+        self._publish_status(now)
+        self.notifier.watchdog(now)
+
+    def _handle(self, item: Item) -> None:
+        if item.kind == "data":
+            self.counters.bytes_read += len(item.data)
+            self._store_intake(self.intake.feed(item.data), item.at)
+        elif item.kind == "opened":
+            self._port_opened(item)
+        elif item.kind == "lost":
+            self._port_lost(item)
+        elif item.kind == "overflow":
+            # Totals are counted by the handoff; here the stream has a hole.
+            self.counters.partial_bytes_dropped += self.intake.port_lost()
+            log_event(
+                log,
+                logging.ERROR,
+                "handoff_overflow",
+                dropped_bytes=item.count,
+                queue_bytes=self.settings.queue_bytes,
+            )
+
+    def _port_opened(self, item: Item) -> None:
+        fragment = b""
+        if not self._opened_once:
+            fragment, self._fragment = self._fragment, b""
+        else:
+            self.counters.reconnects += 1
+        self._opened_once = True
+        self.intake.port_opened(fragment)
+        if self._outage_started is not None:
+            outage = {
+                "start": round(self._outage_started, 3),
+                "end": round(item.at, 3),
+                "seconds": round(item.at - self._outage_started, 3),
+                "error": self._outage_error,
+            }
+            self.recent_outages.append(outage)
+            log_event(log, logging.WARNING, "port_back", port=item.detail, **outage)
+            self._outage_started = None
+        else:
+            log_event(
+                log,
+                logging.INFO,
+                "port_opened",
+                port=item.detail,
+                resumed_fragment_bytes=len(fragment),
+            )
+
+    def _port_lost(self, item: Item) -> None:
+        dropped = self.intake.port_lost()
+        self.counters.partial_bytes_dropped += dropped
+        self.counters.port_outages += 1
+        self._outage_started = item.at
+        self._outage_error = item.detail
+        log_event(
+            log,
+            logging.WARNING,
+            "port_lost",
+            port=self.settings.port,
+            error=item.detail,
+            partial_bytes_dropped=dropped,
+        )
+
+    def _store_intake(self, intake: Intake, received_at: float) -> None:
+        counters = self.counters
+        records = intake.records
+        counters.lines_read += len(records) + len(intake.rejections)
+        if intake.rejections:
+            counters.rows_rejected += len(intake.rejections)
+            by_reason = counters.rejected_by_reason
+            for rejection in intake.rejections:
+                by_reason[rejection.reason] = by_reason.get(rejection.reason, 0) + 1
+            if self.store is not None:
+                try:
+                    self.store.quarantine.add(intake.rejections, received_at)
+                except OSError as error:
+                    self._store_failed(error, rows=0)
+        if not records:
+            return
+        counters.rows_accepted += len(records)
+        first_seq = self.next_seq
+        if self.store is not None:
+            first_seq = self._append(records, received_at)
+            if first_seq is None:
+                self._record_events(intake, None, received_at)
+                return
+        self.next_seq = first_seq + len(records)
+        self._record_events(intake, first_seq, received_at)
+        self.sink.publish(first_seq, records, received_at)
+
+    def _append(self, records: list[bytes], received_at: float) -> int | None:
+        """Store records; return the seq of the first, or None if they could not be stored."""
+        store = self.store
+        now = time.monotonic()
+        try:
+            if store.columns is None:
+                names = column_names(self.intake.codec.field_count, self.settings.field_names)
+                store.use_columns(names, now)
+            first_seq = store.next_seq
+            self.counters.batches_sealed += len(store.append(records, received_at, now))
+        except OSError as error:
+            self._store_failed(error, rows=len(records))
+            return None
+        if self._store_failing:
+            self._store_failing = False
+            log_event(log, logging.WARNING, "store_recovered", next_seq=store.next_seq)
+        return first_seq
+
+    def _store_failed(self, error: OSError, rows: int) -> None:
+        self.counters.store_errors += 1
+        self.counters.rows_not_stored += rows
+        if not self._store_failing:  # log the first failure loudly, not every one
+            log_event(
+                log,
+                logging.ERROR,
+                "store_failed",
+                error=str(error),
+                rows_lost=rows,
+                next_seq=self.store.next_seq if self.store else None,
+            )
+        self._store_failing = True
+
+    def _record_events(self, intake: Intake, first_seq: int | None, at: float) -> None:
+        for event in intake.events:
+            seq = None if first_seq is None else first_seq + event.index
+            if isinstance(event, DeviceGap):
+                self.counters.device_gaps += 1
+                self.counters.device_lines_lost += event.missing
+                gap = {
+                    "seq": seq,
+                    "after": event.after,
+                    "missing": event.missing,
+                    "at": round(at, 3),
+                }
+                self.recent_gaps.append(gap)
+                log_event(log, logging.WARNING, "device_gap", **gap)
+            elif isinstance(event, CounterReset):
+                self.counters.counter_resets += 1
+                log_event(
+                    log,
+                    logging.WARNING,
+                    "device_counter_reset",
+                    seq=seq,
+                    last=event.last,
+                    first=event.first,
+                )
+
+    # -- state files ------------------------------------------------------------------------
+
+    def status(self) -> dict:
+        counters = asdict(self.counters)
+        counters["overflow_bytes"] = self.handoff.overflow_bytes
+        counters["overflow_events"] = self.handoff.overflow_events
+        return {
+            "service": "reader",
+            "pid": os.getpid(),
+            "started_at": round(self._started_at, 3),
+            "updated_at": round(time.time(), 3),
+            "running": not self._stopping.is_set(),
+            "mode": self.settings.mode,
+            "port": self.settings.port,
+            "port_open": getattr(getattr(self, "port_reader", None), "is_open", False),
+            "format": self.settings.line_format,
+            "next_seq": self.next_seq,
+            "open_batch_rows": self.store.open_rows if self.store else 0,
+            "handoff_high_water_bytes": self.handoff.high_water_bytes,
+            "counters": counters,
+            "stream": self.sink.counters(),
+            "recent_gaps": list(self.recent_gaps),
+            "recent_outages": list(self.recent_outages),
+        }
+
+    def _publish_status(self, now: float, force: bool = False) -> None:
+        if now < self._next_status and not force:
+            return
+        self._next_status = now + self.settings.status_seconds
+        status = self.status()
+        if force:
+            status["running"] = False
+        self.sink.publish_status(status)
+        c = self.counters
+        self.notifier.status(
+            f"seq {self.next_seq}, {c.rows_accepted} accepted, {c.rows_rejected} rejected, "
+            f"{c.reconnects} reconnects"
+        )
+        if self.stores_files:
+            try:
+                write_atomic(
+                    self.data_dir.status_file("reader"),
+                    json.dumps(status, indent=1).encode(),
+                    durable=False,
+                )
+            except OSError:
+                pass  # a full disk must not stop reading; status is best effort
+
+    def _load_fragment(self) -> bytes:
+        path = self.data_dir.fragment_file
+        try:
+            saved = json.loads(path.read_text())
+            path.unlink()
+        except FileNotFoundError:
+            return b""
+        except (ValueError, OSError) as error:
+            log_event(log, logging.WARNING, "fragment_unreadable", error=str(error))
+            path.unlink(missing_ok=True)
+            return b""
+        if saved.get("port") != self.settings.port:
+            return b""
+        return base64.b64decode(saved.get("fragment_b64", ""))
+
+    def _save_fragment(self, fragment: bytes) -> None:
+        if not fragment:
+            return
+        try:
+            write_atomic(
+                self.data_dir.fragment_file,
+                json.dumps(
+                    {
+                        "port": self.settings.port,
+                        "fragment_b64": base64.b64encode(fragment).decode(),
+                    }
+                ).encode(),
+            )
+        except OSError as error:
+            log_event(log, logging.WARNING, "fragment_not_saved", error=str(error))
+
+    def _last_device_counter(self) -> int | None:
+        """The device counter of the newest stored row (csv-seq, json, nmea)."""
+        if not self.intake.codec.has_counter:
+            return None
+        batches = sealed_batches(self.data_dir)
+        if not batches:
+            return None
+        row = read_last_row(batches[-1].path)
+        try:
+            return int(row.split(b",")[2]) if row else None
+        except (ValueError, IndexError):
+            return None

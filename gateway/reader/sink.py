@@ -1,0 +1,36 @@
+"""Where accepted records go besides the batch files: the live stream.
+
+The reader calls ``publish`` from its writing loop, so an implementation must return at once
+(queue and drop, never wait on the network). Until the web stream lands the default does nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+
+class StreamSink(Protocol):
+    def publish(self, first_seq: int, records: Sequence[bytes], received_at: float) -> None: ...
+
+    def publish_status(self, status: dict) -> None: ...
+
+    def counters(self) -> dict: ...
+
+    def close(self) -> None: ...
+
+
+class NullSink:
+    """Streams nothing (``local`` mode, or no ``GATEWAY_STREAM_URL``)."""
+
+    def publish(self, first_seq: int, records: Sequence[bytes], received_at: float) -> None:
+        pass
+
+    def publish_status(self, status: dict) -> None:
+        pass
+
+    def counters(self) -> dict:
+        return {}
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,289 @@
+"""The one place that reads ``GATEWAY_*`` environment variables.
+
+Every setting has a default that suits a Raspberry Pi and a line in the README's configuration
+table (``python -m gateway.settings`` prints that table; a test keeps the README in step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+MiB = 1024 * 1024
+
+
+class SettingsError(ValueError):
+    """A GATEWAY_* variable has a value that cannot be used."""
+
+
+def _env(name: str, doc: str):
+    return {"env": name, "doc": doc}
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("expected one of 1/0, true/false, yes/no, on/off")
+
+
+LINE_FORMATS = ("csv", "csv-seq", "json", "nmea")
+MODES = ("full", "local", "demo")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """All settings of the gateway services. Build it with :meth:`from_env`."""
+
+    # Identity and storage
+    gateway_id: str = dataclasses.field(
+        default_factory=lambda: socket.gethostname(),
+        metadata=_env("GATEWAY_ID", "Name of this gateway (or monitor); part of every S3 key."),
+    )
+    data_dir: Path = dataclasses.field(
+        default=Path("/var/lib/fieldgate"),
+        metadata=_env("GATEWAY_DATA_DIR", "Where batches, quarantine and state live."),
+    )
+    # Serial port
+    port: str = dataclasses.field(
+        default="/dev/monitor",
+        metadata=_env("GATEWAY_PORT", "Serial device path or pyserial URL (`--port` overrides)."),
+    )
+    baud: int = dataclasses.field(
+        default=115200,
+        metadata=_env("GATEWAY_BAUD", "Baud rate (`--baud` overrides)."),
+    )
+    bytesize: int = dataclasses.field(
+        default=8, metadata=_env("GATEWAY_BYTESIZE", "Data bits: 5, 6, 7 or 8.")
+    )
+    parity: str = dataclasses.field(
+        default="none",
+        metadata=_env("GATEWAY_PARITY", "Parity: none, even, odd, mark or space."),
+    )
+    stopbits: float = dataclasses.field(
+        default=1.0, metadata=_env("GATEWAY_STOPBITS", "Stop bits: 1, 1.5 or 2.")
+    )
+    flow_control: str = dataclasses.field(
+        default="none",
+        metadata=_env("GATEWAY_FLOW_CONTROL", "Flow control: none, rtscts, dsrdtr or xonxoff."),
+    )
+    reconnect_max_seconds: float = dataclasses.field(
+        default=2.0,
+        metadata=_env(
+            "GATEWAY_RECONNECT_MAX_SECONDS", "Longest wait between attempts to reopen a lost port."
+        ),
+    )
+    # Lines and records
+    line_format: str = dataclasses.field(
+        default="csv-seq",
+        metadata=_env(
+            "GATEWAY_LINE_FORMAT", "Line format: csv, csv-seq, json or nmea (docs/formats.md)."
+        ),
+    )
+    line_terminator: str = dataclasses.field(
+        default="lf",
+        metadata=_env("GATEWAY_LINE_TERMINATOR", "lf (also strips a `\\r` before it), crlf or cr."),
+    )
+    max_line_bytes: int = dataclasses.field(
+        default=4096,
+        metadata=_env(
+            "GATEWAY_MAX_LINE_BYTES",
+            "Longer lines are rejected; reading resumes at the next terminator.",
+        ),
+    )
+    field_count: int = dataclasses.field(
+        default=0,
+        metadata=_env(
+            "GATEWAY_FIELD_COUNT", "Device fields per line; 0 learns it from the first valid line."
+        ),
+    )
+    field_names: tuple[str, ...] = dataclasses.field(
+        default=(),
+        metadata=_env(
+            "GATEWAY_FIELD_NAMES",
+            "Comma-separated CSV column names for the device fields (default `f0, f1, ...`).",
+        ),
+    )
+    numeric_fields: bool = dataclasses.field(
+        default=True,
+        metadata=_env(
+            "GATEWAY_NUMERIC_FIELDS",
+            "Require every csv/csv-seq/nmea field to be a plain decimal number.",
+        ),
+    )
+    nmea_sentence: str = dataclasses.field(
+        default="",
+        metadata=_env("GATEWAY_NMEA_SENTENCE", "Accept only this NMEA sentence name (empty: any)."),
+    )
+    # Batches
+    batch_rows: int = dataclasses.field(
+        default=60_000,
+        metadata=_env("GATEWAY_BATCH_ROWS", "Seal a batch at this many rows."),
+    )
+    batch_bytes: int = dataclasses.field(
+        default=8 * MiB,
+        metadata=_env("GATEWAY_BATCH_BYTES", "Seal a batch at this many bytes."),
+    )
+    batch_seconds: float = dataclasses.field(
+        default=60.0,
+        metadata=_env("GATEWAY_BATCH_SECONDS", "Seal a batch this long after its first row."),
+    )
+    fsync_seconds: float = dataclasses.field(
+        default=1.0,
+        metadata=_env(
+            "GATEWAY_FSYNC_SECONDS",
+            "fsync the open batch this often: bounds what a power cut can lose.",
+        ),
+    )
+    queue_bytes: int = dataclasses.field(
+        default=16 * MiB,
+        metadata=_env(
+            "GATEWAY_QUEUE_BYTES",
+            "Bound of the hand-off between serial reading and writing; overflow is counted.",
+        ),
+    )
+    # Reader service
+    mode: str = dataclasses.field(
+        default="full",
+        metadata=_env(
+            "GATEWAY_MODE",
+            "full (files and stream), local (files only) or demo (stream only); "
+            "`--mode` overrides.",
+        ),
+    )
+    status_seconds: float = dataclasses.field(
+        default=2.0,
+        metadata=_env(
+            "GATEWAY_STATUS_SECONDS", "How often services publish counters for `gateway status`."
+        ),
+    )
+    log_level: str = dataclasses.field(
+        default="info",
+        metadata=_env("GATEWAY_LOG_LEVEL", "debug, info, warning or error."),
+    )
+    # Live stream (web issue)
+    stream_url: str = dataclasses.field(
+        default="",
+        metadata=_env(
+            "GATEWAY_STREAM_URL", "Websocket URL of the site's ingest endpoint (empty: no stream)."
+        ),
+    )
+    stream_token: str = dataclasses.field(
+        default="",
+        metadata=_env("GATEWAY_STREAM_TOKEN", "This gateway's ingest token (a secret)."),
+    )
+
+    def __post_init__(self) -> None:
+        checks = {
+            "GATEWAY_LINE_FORMAT": (self.line_format, LINE_FORMATS),
+            "GATEWAY_LINE_TERMINATOR": (self.line_terminator, ("lf", "crlf", "cr")),
+            "GATEWAY_PARITY": (self.parity, ("none", "even", "odd", "mark", "space")),
+            "GATEWAY_FLOW_CONTROL": (self.flow_control, ("none", "rtscts", "dsrdtr", "xonxoff")),
+            "GATEWAY_MODE": (self.mode, MODES),
+            "GATEWAY_LOG_LEVEL": (self.log_level, ("debug", "info", "warning", "error")),
+        }
+        for env, (value, allowed) in checks.items():
+            if value not in allowed:
+                raise SettingsError(f"{env}={value!r}: expected one of {', '.join(allowed)}")
+        if self.bytesize not in (5, 6, 7, 8):
+            raise SettingsError(f"GATEWAY_BYTESIZE={self.bytesize}: expected 5, 6, 7 or 8")
+        if self.stopbits not in (1, 1.5, 2):
+            raise SettingsError(f"GATEWAY_STOPBITS={self.stopbits}: expected 1, 1.5 or 2")
+        for env, value in (
+            ("GATEWAY_BAUD", self.baud),
+            ("GATEWAY_MAX_LINE_BYTES", self.max_line_bytes),
+            ("GATEWAY_BATCH_ROWS", self.batch_rows),
+            ("GATEWAY_BATCH_BYTES", self.batch_bytes),
+            ("GATEWAY_BATCH_SECONDS", self.batch_seconds),
+            ("GATEWAY_FSYNC_SECONDS", self.fsync_seconds),
+            ("GATEWAY_QUEUE_BYTES", self.queue_bytes),
+            ("GATEWAY_STATUS_SECONDS", self.status_seconds),
+            ("GATEWAY_RECONNECT_MAX_SECONDS", self.reconnect_max_seconds),
+        ):
+            if value <= 0:
+                raise SettingsError(f"{env}={value}: expected a value above 0")
+        if self.field_count < 0:
+            raise SettingsError(f"GATEWAY_FIELD_COUNT={self.field_count}: expected 0 or more")
+        if self.field_names and self.field_count and len(self.field_names) != self.field_count:
+            raise SettingsError(
+                f"GATEWAY_FIELD_NAMES has {len(self.field_names)} names but "
+                f"GATEWAY_FIELD_COUNT is {self.field_count}"
+            )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
+        """Read every GATEWAY_* variable; ``overrides`` (e.g. from command-line options) win."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for field in dataclasses.fields(cls):
+            name = field.metadata["env"]
+            if field.name in overrides and overrides[field.name] is not None:
+                continue
+            if name not in environ:
+                continue
+            text = environ[name]
+            try:
+                values[field.name] = _parse(field, text)
+            except ValueError as error:
+                raise SettingsError(f"{name}={text!r}: {error}") from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def replace(self, **changes) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _parse(field: dataclasses.Field, text: str):
+    kind = field.type if not isinstance(field.type, str) else _TYPES[field.type]
+    if kind is bool:
+        return _bool(text)
+    if kind is int:
+        try:
+            return int(text.strip().replace("_", ""))
+        except ValueError:
+            raise ValueError("expected a whole number") from None
+    if kind is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError("expected a number") from None
+    if kind is Path:
+        return Path(text)
+    if kind == tuple[str, ...]:
+        return tuple(name.strip() for name in text.split(",") if name.strip())
+    return text.strip().lower() if field.name in _LOWERCASE else text
+
+
+_TYPES = {
+    "bool": bool,
+    "int": int,
+    "float": float,
+    "Path": Path,
+    "str": str,
+    "tuple[str, ...]": tuple[str, ...],
+}
+_LOWERCASE = {"line_format", "line_terminator", "parity", "flow_control", "mode", "log_level"}
+
+
+def markdown_table() -> str:
+    """The README's configuration table, generated from the fields above."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for field in dataclasses.fields(Settings):
+        if field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            default = "host name" if field.name == "gateway_id" else "?"
+        elif isinstance(field.default, tuple):
+            default = ", ".join(field.default) or "(empty)"
+        else:
+            default = str(field.default) if field.default != "" else "(empty)"
+        rows.append(f"| `{field.metadata['env']}` | `{default}` | {field.metadata['doc']} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown_table() + "\n")

@@ -1,0 +1,1 @@
+"""The batch store on disk: commit protocol, recovery, inventory and marks."""

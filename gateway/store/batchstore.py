@@ -1,0 +1,188 @@
+"""The batch store: rows in, sealed ``.csv`` batches out, committed the durable way.
+
+The open batch is ``batches/YYYY/MM/DD/<first>.part``. Rows reach the kernel with one
+``write`` per append (so a killed process loses nothing it appended) and the disk with an
+``fsync`` every ``fsync_seconds``. Sealing fsyncs the file, renames it to
+``<first>-<last>.csv`` and fsyncs the folder; then the seq floor in ``state/seq.json`` moves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.batchfile import format_rows, header_row, received_at_text
+from gateway.batching import Batcher, BatchPolicy
+from gateway.keys import BatchName, day_folder, day_of, part_name
+from gateway.logs import log_event
+from gateway.store.durable import commit, fsync_dir, make_dirs, write_atomic
+from gateway.store.layout import DataDir
+from gateway.store.quarantine import Quarantine
+from gateway.store.recovery import Recovery, SealedBatch, recover
+
+log = logging.getLogger("gateway.store")
+
+
+@dataclass
+class _OpenBatch:
+    path: Path
+    fd: int
+    first_seq: int
+    day: object
+    size: int
+    rows: int = 0
+    dirty: bool = False
+
+
+class BatchStore:
+    """Append rows, seal batches by policy, recover leftovers. Not thread-safe: one writer."""
+
+    def __init__(self, data_dir: DataDir, policy: BatchPolicy, *, fsync_seconds: float = 1.0):
+        self.data_dir = data_dir.ensure()
+        self.quarantine = Quarantine(data_dir.quarantine)
+        self.batcher = Batcher(policy)
+        self.fsync_seconds = fsync_seconds
+        self.next_seq: int | None = None
+        self.columns: tuple[str, ...] | None = None
+        self._open: _OpenBatch | None = None
+        self._last_sync: float | None = None
+
+    def recover(self) -> Recovery:
+        """Seal every leftover ``.part``; must run before the first append."""
+        result = recover(self.data_dir, self.quarantine)
+        self.next_seq = result.next_seq
+        return result
+
+    def use_columns(self, names: Sequence[str], now: float) -> list[SealedBatch]:
+        """Set the device column names; seals the open batch if they changed."""
+        names = tuple(names)
+        sealed = []
+        if self._open is not None and names != self.columns:
+            sealed.append(self._seal(now))
+        self.columns = names
+        return [batch for batch in sealed if batch]
+
+    def append(self, records: Sequence[bytes], received_at: float, now: float) -> list[SealedBatch]:
+        """Number and store records; return the batches that filled up and were sealed."""
+        if self.next_seq is None:
+            raise RuntimeError("recover() must run before the first append")
+        if self.columns is None:
+            raise RuntimeError("use_columns() must run before the first append")
+        rows = format_rows(self.next_seq, received_at_text(received_at), records)
+        sizes = list(map(len, rows))
+        sealed = []
+        start = 0
+        while start < len(rows):
+            if self._open is None:
+                self._open_batch(received_at, now)
+            count = self.batcher.fill(sizes[start:])
+            end = start + count
+            nbytes = sum(sizes[start:end])
+            self._write(b"".join(rows[start:end]))
+            self._open.rows += count
+            self.next_seq += count
+            start = end
+            if self.batcher.add(count, nbytes, now):
+                sealed.append(self._seal(now))
+        return [batch for batch in sealed if batch]
+
+    def tick(self, now: float) -> list[SealedBatch]:
+        """Seal the open batch when it is old enough; fsync it when that is due."""
+        if self._open is not None and self.batcher.due(now):
+            batch = self._seal(now)
+            return [batch] if batch else []
+        if self._last_sync is None or now - self._last_sync >= self.fsync_seconds:
+            self.sync(now)
+        return []
+
+    def seconds_until_due(self, now: float) -> float | None:
+        return self.batcher.seconds_until_due(now)
+
+    def sync(self, now: float) -> None:
+        """Make what was appended durable (bounds what a power cut can lose)."""
+        if self._open is not None and self._open.dirty:
+            os.fsync(self._open.fd)
+            self._open.dirty = False
+        self.quarantine.sync()
+        self._last_sync = now
+
+    def close(self, now: float) -> list[SealedBatch]:
+        """Seal what is open (clean stop)."""
+        batch = self._seal(now) if self._open is not None else None
+        self.quarantine.close()
+        return [batch] if batch else []
+
+    @property
+    def open_rows(self) -> int:
+        return self._open.rows if self._open else 0
+
+    def _open_batch(self, received_at: float, now: float) -> None:
+        day = day_of(received_at)
+        folder = self.data_dir.batches / day_folder(day)
+        make_dirs(folder)
+        path = folder / part_name(self.next_seq)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        self._open = _OpenBatch(path, fd, self.next_seq, day, 0)
+        try:
+            self._write(header_row(self.columns))
+            fsync_dir(folder)  # the .part's name survives a power cut too
+        except OSError:
+            self._discard_open()
+            raise
+
+    def _discard_open(self) -> None:
+        """Remove an open batch that holds no row (its header alone is not data)."""
+        batch, self._open = self._open, None
+        os.close(batch.fd)
+        batch.path.unlink(missing_ok=True)
+        self.batcher.sealed()
+
+    def _write(self, data: bytes) -> None:
+        """Write all of ``data`` or, on error, cut the file back so no partial row stays."""
+        batch = self._open
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(batch.fd, view)
+                view = view[written:]
+        except OSError:
+            try:
+                os.ftruncate(batch.fd, batch.size)
+            except OSError:
+                log.exception("cannot cut %s back to %d bytes", batch.path, batch.size)
+            raise
+        batch.size += len(data)
+        batch.dirty = True
+
+    def _seal(self, now: float) -> SealedBatch | None:
+        batch = self._open
+        if batch.rows == 0:
+            self._discard_open()
+            return None
+        name = BatchName(batch.day, batch.first_seq, batch.first_seq + batch.rows - 1)
+        final = batch.path.with_name(name.file_name)
+        os.fsync(batch.fd)
+        os.close(batch.fd)
+        self._open = None
+        commit(batch.path, final)
+        self.batcher.sealed()
+        try:
+            write_atomic(self.data_dir.seq_file, json.dumps({"next_seq": self.next_seq}).encode())
+        except OSError as error:  # the batch is safe; the floor only matters after cleanup
+            log_event(log, logging.WARNING, "seq_floor_not_written", error=str(error))
+        self._last_sync = now
+        log_event(
+            log,
+            logging.INFO,
+            "batch_sealed",
+            batch=name.relative_path,
+            rows=batch.rows,
+            bytes=batch.size,
+            first_seq=name.first_seq,
+            last_seq=name.last_seq,
+        )
+        return SealedBatch(name, final, batch.size)

@@ -1,0 +1,58 @@
+"""Committing files the durable way: write ``NAME.part``, fsync, rename, fsync the folder.
+
+A rename is atomic, but only an fsync of the folder makes it survive a power cut; an fsync of
+the file before the rename makes sure the name never points at bytes still in the page cache.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PART = ".part"
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def make_dirs(path: Path) -> None:
+    """Create ``path`` and its parents, fsyncing each parent whose entries changed."""
+    missing = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        fsync_dir(folder.parent)
+
+
+def commit(part: Path, final: Path) -> None:
+    """Rename a written, fsynced ``part`` to ``final`` and make the rename durable."""
+    os.replace(part, final)
+    fsync_dir(final.parent)
+
+
+def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``data``: readers see the old bytes or the new, never a mix.
+
+    Never commits after an exception: a failed write leaves at most a ``.part`` behind.
+    """
+    part = path.with_name(path.name + PART)
+    with open(part, "wb") as file:
+        file.write(data)
+        if durable:
+            file.flush()
+            os.fsync(file.fileno())
+    if durable:
+        commit(part, path)
+    else:
+        os.replace(part, path)

@@ -1,0 +1,72 @@
+"""What the data dir holds: sealed, touched (uploaded), pending, open, quarantined, free."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from gateway.keys import BadName, parse_part_name
+from gateway.store.layout import DataDir
+from gateway.store.marks import is_touched
+from gateway.store.recovery import sealed_batches
+
+
+@dataclass
+class Inventory:
+    sealed_batches: int = 0
+    sealed_bytes: int = 0
+    touched_batches: int = 0
+    touched_bytes: int = 0
+    pending_batches: int = 0
+    pending_bytes: int = 0
+    open_batches: int = 0
+    open_bytes: int = 0
+    quarantine_files: int = 0
+    quarantine_bytes: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    bytes_free: int | None = None
+    bytes_total: int | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def disk_space(path: Path) -> tuple[int, int]:
+    """(free, total) bytes of the file system holding ``path`` (or its nearest parent)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    stats = os.statvfs(path)
+    return stats.f_bavail * stats.f_frsize, stats.f_blocks * stats.f_frsize
+
+
+def take_inventory(data_dir: DataDir) -> Inventory:
+    inventory = Inventory()
+    if data_dir.batches.exists():
+        for batch in sealed_batches(data_dir):
+            inventory.sealed_batches += 1
+            inventory.sealed_bytes += batch.size
+            if is_touched(batch.path):
+                inventory.touched_batches += 1
+                inventory.touched_bytes += batch.size
+            else:
+                inventory.pending_batches += 1
+                inventory.pending_bytes += batch.size
+            if inventory.first_seq is None:
+                inventory.first_seq = batch.name.first_seq
+            inventory.last_seq = batch.name.last_seq
+        for part in data_dir.batches.rglob("*.part"):
+            try:
+                parse_part_name(part.name)
+            except BadName:
+                continue
+            inventory.open_batches += 1
+            inventory.open_bytes += part.stat().st_size
+    if data_dir.quarantine.exists():
+        for path in data_dir.quarantine.rglob("*"):
+            if path.is_file():
+                inventory.quarantine_files += 1
+                inventory.quarantine_bytes += path.stat().st_size
+    inventory.bytes_free, inventory.bytes_total = disk_space(data_dir.root)
+    return inventory

@@ -1,0 +1,155 @@
+"""Recovery at start: every leftover ``.part`` becomes a sealed batch, never thrown away.
+
+A ``.part`` is cut back to its last complete row (what follows goes to quarantine), then
+sealed under its final name. Every step can be interrupted and redone: the cut-off tail is
+written under a fixed name before the file is truncated, truncation to the same length is
+harmless twice, and the rename is the last step.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gateway.batchfile import check_batch
+from gateway.keys import (
+    BadName,
+    BatchName,
+    parse_day_folder,
+    parse_part_name,
+    parse_relative_path,
+)
+from gateway.logs import log_event
+from gateway.store.durable import PART, commit, fsync_dir
+from gateway.store.layout import DataDir
+from gateway.store.quarantine import Quarantine
+
+log = logging.getLogger("gateway.store")
+
+
+@dataclass(frozen=True)
+class SealedBatch:
+    name: BatchName
+    path: Path
+    size: int
+
+
+@dataclass
+class Recovery:
+    sealed: list[SealedBatch] = field(default_factory=list)
+    removed_empty: list[Path] = field(default_factory=list)
+    removed_stray: list[Path] = field(default_factory=list)
+    quarantined_tails: list[Path] = field(default_factory=list)
+    next_seq: int = 0
+
+
+def sealed_batches(data_dir: DataDir) -> list[SealedBatch]:
+    """Every sealed batch under ``batches/``, in ``seq`` order."""
+    found = []
+    root = data_dir.batches
+    for path in root.rglob("*.csv"):
+        try:
+            name = parse_relative_path(path.relative_to(root).as_posix())
+        except BadName:
+            continue
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:  # removed by cleanup while we looked
+            continue
+        found.append(SealedBatch(name, path, size))
+    found.sort(key=lambda batch: batch.name.first_seq)
+    return found
+
+
+def read_seq_floor(data_dir: DataDir) -> int:
+    try:
+        return int(json.loads(data_dir.seq_file.read_text())["next_seq"])
+    except FileNotFoundError:
+        return 0
+    except (ValueError, KeyError, TypeError) as error:
+        raise RuntimeError(
+            f"{data_dir.seq_file} is unreadable ({error}); fix or remove it"
+        ) from None
+
+
+def recover(data_dir: DataDir, quarantine: Quarantine) -> Recovery:
+    """Seal every leftover ``.part``; return what was done and the next ``seq`` to use."""
+    result = Recovery()
+    for path in sorted(data_dir.batches.rglob(f"*{PART}")):
+        try:
+            first_seq = parse_part_name(path.name)
+        except BadName:
+            # A temporary file of an interrupted atomic write (e.g. an upload mark).
+            path.unlink()
+            fsync_dir(path.parent)
+            result.removed_stray.append(path)
+            continue
+        sealed = _recover_part(path, first_seq, data_dir, quarantine, result)
+        if sealed:
+            result.sealed.append(sealed)
+    highest = max((b.name.last_seq for b in sealed_batches(data_dir)), default=-1)
+    result.next_seq = max(read_seq_floor(data_dir), highest + 1)
+    return result
+
+
+def _recover_part(
+    path: Path, first_seq: int, data_dir: DataDir, quarantine: Quarantine, result: Recovery
+) -> SealedBatch | None:
+    data = path.read_bytes()
+    check = check_batch(data, expected_first_seq=first_seq)
+    if check.good_bytes < len(data):
+        tail = quarantine.save_recovered_tail(f"{path.name}.tail", data[check.good_bytes :])
+        result.quarantined_tails.append(tail)
+        log_event(
+            log,
+            logging.WARNING,
+            "recovery_tail_quarantined",
+            part=str(path),
+            kept_bytes=check.good_bytes,
+            tail_bytes=len(data) - check.good_bytes,
+            problem=check.problem,
+            tail=str(tail),
+        )
+    if check.rows == 0:
+        path.unlink()
+        fsync_dir(path.parent)
+        result.removed_empty.append(path)
+        log_event(log, logging.INFO, "recovery_removed_empty_part", part=str(path))
+        return None
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.ftruncate(fd, check.good_bytes)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    day = parse_day_folder(path.parent.relative_to(data_dir.batches).as_posix())
+    name = BatchName(day, first_seq, check.last_seq)
+    final = path.with_name(name.file_name)
+    commit(path, final)
+    log_event(
+        log,
+        logging.WARNING,
+        "recovered_part",
+        part=str(path),
+        batch=str(final),
+        rows=check.rows,
+        first_seq=first_seq,
+        last_seq=check.last_seq,
+    )
+    return SealedBatch(name, final, check.good_bytes)
+
+
+def read_last_row(path: Path, max_bytes: int = 65536) -> bytes | None:
+    """The last complete row of a batch file (without its newline), or None."""
+    with open(path, "rb") as file:
+        size = file.seek(0, os.SEEK_END)
+        file.seek(max(0, size - max_bytes))
+        tail = file.read()
+    lines = tail.rstrip(b"\n").rsplit(b"\n", 1)
+    last = lines[-1]
+    if (len(lines) == 1 and size > len(tail)) or last.startswith(b"seq,"):
+        return None
+    return last or None
