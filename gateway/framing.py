@@ -118,13 +118,15 @@ class LineFramer:
         """Skip an overlong line's bytes; return what follows its terminator (or b"")."""
         window = self._skip_tail + data
         end = window.find(self.terminator)
+        if len(self._skip_head) < self._head_bytes:
+            self._skip_head = (self._skip_head + data)[: self._head_bytes]
         if end < 0:
             self._skipped += len(data)
             keep = len(self.terminator) - 1
             self._skip_tail = window[-keep:] if keep else b""
             return b""
         self._skipped += end - len(self._skip_tail)
-        self._overlong.append(Overlong(self._skipped, self._skip_head))
+        self._overlong.append(Overlong(self._skipped, self._skip_head[: self._skipped]))
         self._skipping = False
         self._skipped = 0
         self._skip_head = self._skip_tail = b""

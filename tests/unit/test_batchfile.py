@@ -1,0 +1,73 @@
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.batchfile import check_batch, column_names, format_rows, header_row
+
+
+def make_batch(first, records, at=b"1700000000.000001", names=("f0", "f1")):
+    return header_row(names) + b"".join(format_rows(first, at, records))
+
+
+def test_rows_are_seq_time_then_the_device_fields():
+    assert format_rows(5, b"1.500000", [b"a,b", b"c,d"]) == [
+        b"5,1.500000,a,b\n",
+        b"6,1.500000,c,d\n",
+    ]
+    assert header_row(column_names(2)) == b"seq,received_at,f0,f1\n"
+    assert header_row(column_names(2, ["hr", "spo2"])) == b"seq,received_at,hr,spo2\n"
+
+
+def test_configured_names_must_match_the_field_count():
+    with pytest.raises(ValueError, match="3 field names configured but lines have 2 fields"):
+        column_names(2, ["a", "b", "c"])
+    with pytest.raises(ValueError, match="field name 'seq' is not usable"):
+        column_names(1, ["seq"])
+
+
+def test_check_reads_range_rows_and_times():
+    data = make_batch(10, [b"1,2"] * 3, at=b"1700000000.500000")
+    check = check_batch(data, expected_first_seq=10)
+    assert check.ok
+    assert (check.rows, check.first_seq, check.last_seq) == (3, 10, 12)
+    assert check.good_bytes == len(data)
+    assert check.earliest == check.latest == 1700000000.5
+
+
+@pytest.mark.parametrize(
+    ("tail", "problem"),
+    [
+        (b"13,1.0,1\n14,1.0,1,2\n", "row 4 has 3 fields, header has 4"),
+        (b"13,1.0,1,2", "row 4 is incomplete (10 bytes, no newline)"),
+        (b"14,1.0,1,2\n", "row 4 has seq 14, expected 13"),
+        (b"x,1.0,1,2\n13,1.0,1,2\n", "row 4 has no valid seq and received_at"),
+        (b"13,1.0,\xff,2\n", "row 4 is not valid UTF-8"),
+    ],
+)
+def test_check_stops_at_the_first_bad_row(tail, problem):
+    good = make_batch(10, [b"1,2"] * 3)
+    check = check_batch(good + tail, expected_first_seq=10)
+    assert check.problem == problem
+    assert check.good_bytes == len(good)
+    assert check.rows == 3
+
+
+def test_check_needs_the_header():
+    assert check_batch(b"").problem == "no header row"
+    assert check_batch(b"a,b,c\n").problem == "header row does not start with seq,received_at"
+
+
+@given(
+    st.integers(0, 10**9),
+    st.lists(st.from_regex(rb"-?\d{1,5},\d{1,3}", fullmatch=True), min_size=1, max_size=50),
+    st.data(),
+)
+def test_any_cut_keeps_exactly_the_complete_rows(first, records, data):
+    whole = make_batch(first, records)
+    cut = data.draw(st.integers(0, len(whole)))
+    check = check_batch(whole[:cut], expected_first_seq=first)
+    complete = whole[:cut].count(b"\n") - 1 if cut else 0
+    assert check.rows == max(0, complete)
+    if check.rows:
+        assert check.last_seq == first + check.rows - 1
+        assert whole[: check.good_bytes].endswith(b"\n")

@@ -1,0 +1,51 @@
+"""The pure core imports no I/O library: checked in a fresh interpreter per module."""
+
+import subprocess
+import sys
+
+import pytest
+
+PURE_MODULES = [
+    "gateway.framing",
+    "gateway.records",
+    "gateway.intake",
+    "gateway.batching",
+    "gateway.batchfile",
+    "gateway.keys",
+]
+IO_LIBRARIES = [
+    "serial",
+    "websockets",
+    "boto3",
+    "botocore",
+    "luigi",
+    "dask",
+    "django",
+    "daemon",
+    "channels",
+    "sdnotify",
+    "uvloop",
+]
+
+
+@pytest.mark.parametrize("module", PURE_MODULES)
+def test_pure_module_imports_no_io_library(module):
+    probe = (
+        "import sys, importlib\n"
+        f"importlib.import_module({module!r})\n"
+        f"loaded = sorted(m for m in {IO_LIBRARIES!r} if m in sys.modules)\n"
+        "print(','.join(loaded))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "", f"{module} imported {result.stdout.strip()}"
+
+
+def test_the_probe_can_see_an_io_import():
+    """The check above would notice: a shell module does pull in pyserial."""
+    probe = "import sys, gateway.reader.port; print('serial' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "True"
