@@ -1,3 +1,5 @@
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -31,10 +33,10 @@ def test_gaps_account_for_every_missing_counter(counters):
     for start in range(0, len(counters), 7):
         events += tracker.observe(counters[start : start + 7])
     missing = sum(e.missing for e in events if isinstance(e, DeviceGap))
-    expected = sum(b - a - 1 for a, b in zip(counters, counters[1:]) if b > a + 1)
+    expected = sum(b - a - 1 for a, b in itertools.pairwise(counters) if b > a + 1)
     assert missing == expected
     assert sum(isinstance(e, CounterReset) for e in events) == sum(
-        b <= a for a, b in zip(counters, counters[1:])
+        b <= a for a, b in itertools.pairwise(counters)
     )
 
 

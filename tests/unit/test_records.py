@@ -183,7 +183,7 @@ def test_every_format_decodes_to_the_same_fields(n, values):
     t = "0.017000"
     fields = [str(n), t, *values]
     csv_seq = ",".join(fields).encode()
-    as_json = ('{"n": %s, "t": %s, "ch": [%s]}' % (n, t, ", ".join(values))).encode()
+    as_json = f'{{"n": {n}, "t": {t}, "ch": [{", ".join(values)}]}}'.encode()
     assert json.loads(as_json)["n"] == n
     sentence = nmea(b"FGDAT," + csv_seq)
     expected = [csv_seq]
