@@ -1,0 +1,1 @@
+"""Helpers shared by tests/ and hil/: run gateway services as real processes, read batches."""

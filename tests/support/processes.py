@@ -1,0 +1,98 @@
+"""Start ``gateway`` commands as real processes; stop them by PID, whatever happens."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+GATEWAY = str(Path(sys.executable).with_name("gateway"))
+
+
+class GatewayProcess:
+    """One ``gateway ...`` process with its environment, stderr kept in a file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.args = args
+        self.log_path = log_path
+        self._log = open(log_path, "ab")  # noqa: SIM115 (closed in stop())
+        full_env = {**os.environ, **env}
+        self.process = subprocess.Popen(
+            [GATEWAY, *args], env=full_env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def poll(self) -> int | None:
+        return self.process.poll()
+
+    def wait(self, timeout: float) -> int:
+        return self.process.wait(timeout)
+
+    def terminate(self, timeout: float = 15) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    def kill(self) -> int:
+        if self.process.poll() is None:
+            self.process.kill()
+        return self.process.wait(10)
+
+    def stop(self) -> None:
+        """Teardown: SIGTERM, then SIGKILL; never leaves the process behind."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self._log.close()
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+
+class ProcessGroup:
+    """Everything a test started; ``stop_all`` at teardown."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.started: list[GatewayProcess] = []
+
+    def gateway(self, *args: str, env: dict[str, str], name: str = "gateway") -> GatewayProcess:
+        log_path = self.directory / f"{name}-{len(self.started)}.log"
+        process = GatewayProcess(list(args), env, log_path)
+        self.started.append(process)
+        return process
+
+    def stop_all(self) -> None:
+        for process in reversed(self.started):
+            process.stop()
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.05, message: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy; fail with ``message`` on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+        time.sleep(interval)
+
+
+def read_status(data_dir: Path, service: str = "reader") -> dict | None:
+    try:
+        return json.loads((data_dir / "state" / f"{service}.status.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return None
