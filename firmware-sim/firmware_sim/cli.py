@@ -117,6 +117,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             if file is not None:
                 file.close()
     seconds = (runner.end or 0.0) - (runner.start or 0.0)
+    if runner.stalled:
+        note(
+            f"nobody read {options.link} for --drain-timeout {options.drain_timeout:g} s; "
+            f"stopped after {runner.lines_sent} lines: "
+            f"{unread} of {runner.bytes_sent} bytes sent were never read"
+        )
+        return EXIT_UNREAD
     if unread:
         note(
             f"{unread} of {runner.bytes_sent} bytes were never read "

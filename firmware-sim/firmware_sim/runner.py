@@ -25,6 +25,10 @@ TAKE_UNREAD_LIMIT = 2.0  # to read out the tail nobody read, after the drain tim
 WRITE_STALL_CHECK = 0.5  # while the port is full, check this often that socat is alive
 
 
+class NobodyReads(Exception):
+    """The port stayed full for the whole ``--drain-timeout``: nobody reads it."""
+
+
 class Runner:
     def __init__(
         self,
@@ -49,9 +53,22 @@ class Runner:
         self.end: float | None = None
         self.lines_sent = 0
         self.bytes_sent = 0
+        self.stalled = False  # True if the run ended because nobody read the port
 
     def run(self) -> int:
-        """Send everything, wait for the reader to read it; return the bytes never read."""
+        """Send everything, wait for the reader to read it; return the bytes never read.
+
+        If the port stays full for ``drain_timeout`` (nobody reads), the run ends early with
+        ``stalled`` set, and the return value counts the bytes sent that were never read.
+        """
+        try:
+            return self._send_all()
+        except NobodyReads:
+            self.stalled = True
+            self.end = self.clock()
+            return self.drain(timeout=0.0)
+
+    def _send_all(self) -> int:
         link, waiter, clock = self.link, self.waiter, self.clock
         link.plug()
         waiter.wait(READER_GRACE)
@@ -108,12 +125,20 @@ class Runner:
 
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
+        full_since = None
         while view:
             count = self.link.write_some(view)
             if count:
                 view = view[count:]
                 self.bytes_sent += count
-            elif not self.waiter.wait_writable(self.link.device_fd, WRITE_STALL_CHECK):
+                full_since = None
+                continue
+            now = self.clock()
+            full_since = now if full_since is None else full_since
+            if now - full_since >= self.drain_timeout:
+                raise NobodyReads()
+            left = self.drain_timeout - (now - full_since)
+            if not self.waiter.wait_writable(self.link.device_fd, min(WRITE_STALL_CHECK, left)):
                 self.link.check_alive()
 
     def _log(self, entry: FaultEntry, now: float) -> None:
@@ -137,14 +162,14 @@ class Runner:
         self.link.plug()
         self.waiter.wait(READER_GRACE)
 
-    def drain(self) -> int:
+    def drain(self, timeout: float | None = None) -> int:
         """Wait until the reader has read everything written; return the bytes it never read.
 
-        After ``drain_timeout`` the simulator reads the rest out of the gateway end itself,
-        so the count is exact: every byte is read either by the reader or by us.
+        After ``timeout`` (default ``drain_timeout``) the simulator reads the rest out of the
+        gateway end itself, so the count is exact: every byte is read by the reader or by us.
         """
         link, waiter, clock = self.link, self.waiter, self.clock
-        deadline = clock() + self.drain_timeout
+        deadline = clock() + (self.drain_timeout if timeout is None else timeout)
         quiet_since = None
         while True:
             now = clock()

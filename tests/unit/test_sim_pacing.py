@@ -62,7 +62,11 @@ class FakeWaiter:
         self.clock.now += timeout
 
     def wait_writable(self, fd, timeout):
-        return True
+        if self.full:
+            self.clock.now += timeout
+        return not self.full
+
+    full = False
 
 
 class FakeLink:
@@ -71,9 +75,10 @@ class FakeLink:
     link = "/fake/port"
     device_fd = 99
 
-    def __init__(self, clock, never_read=False):
+    def __init__(self, clock, never_read=False, capacity=None):
         self.clock = clock
         self.never_read = never_read
+        self.capacity = capacity  # bytes the port takes before it is full (None: no limit)
         self.plugged = False
         self.events = []
         self.writes = []
@@ -88,6 +93,10 @@ class FakeLink:
         self.events.append(("unplug", self.clock.now))
 
     def write_some(self, view):
+        if self.capacity is not None:
+            view = view[: max(self.capacity - self.unread, 0)]
+        if not view:
+            return 0
         self.writes.append((self.clock.now, bytes(view)))
         if self.never_read:
             self.unread += len(view)
@@ -104,15 +113,16 @@ class FakeLink:
         return taken
 
 
-def run(*args, never_read=False, drain_timeout=1.0):
+def run(*args, never_read=False, drain_timeout=1.0, capacity=None):
     options = parse_options(["--link", "/fake/port", *args])
     clock = FakeClock()
-    link = FakeLink(clock, never_read)
+    link = FakeLink(clock, never_read, capacity)
+    waiter = FakeWaiter(clock)
+    if capacity is not None:
+        waiter.full = True  # once the capacity is used up, nobody ever makes room
     log = io.StringIO()
     device = build_device(options, 1, None)
-    runner = Runner(
-        device, link, FakeWaiter(clock), options.rate, drain_timeout, log, [].append, clock
-    )
+    runner = Runner(device, link, waiter, options.rate, drain_timeout, log, [].append, clock)
     unread = runner.run()
     faults = [json.loads(line) for line in log.getvalue().splitlines()]
     return runner, link, unread, faults
@@ -194,3 +204,13 @@ def test_an_unplug_drains_removes_the_port_waits_and_resumes_after_the_lost_line
 def test_the_tail_nobody_reads_is_counted_after_the_drain_timeout():
     runner, link, unread, _ = run("--rate", "1000", "--samples", "100", never_read=True)
     assert unread == runner.bytes_sent > 0
+
+
+def test_a_port_nobody_reads_ends_the_run_after_the_drain_timeout():
+    runner, link, unread, _ = run(
+        "--rate", "1000", "--samples", "100000", never_read=True, capacity=4000, drain_timeout=2
+    )  # fmt: skip
+    assert runner.stalled
+    assert unread == runner.bytes_sent == 4000
+    last_write = link.writes[-1][0]
+    assert runner.end - last_write == pytest.approx(2.0, abs=MIN_SLEEP + 1e-9)
