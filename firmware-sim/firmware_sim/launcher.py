@@ -47,7 +47,9 @@ class SimulatorProcess:
 
     def wait(self, timeout: float | None = None) -> int:
         """Exit status once the simulator ends (raises ``subprocess.TimeoutExpired``)."""
-        return self.process.wait(timeout)
+        status = self.process.wait(timeout)
+        self._keep_stderr()
+        return status
 
     def send_signal(self, signum: int) -> None:
         if self.process.poll() is None:
