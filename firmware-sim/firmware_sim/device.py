@@ -21,7 +21,7 @@ from firmware_sim.fault_plan import (
     truncate_line,
 )
 from firmware_sim.fault_spec import REPLACING_KINDS, FaultRule
-from firmware_sim.line_formats import LineEncoder, format_number, format_time
+from firmware_sim.line_formats import LineEncoder, format_numbers, format_time
 from firmware_sim.waveforms import SignalGenerator
 
 FaultEntry = dict[str, Any]
@@ -104,9 +104,8 @@ class GeneratedLines:
         if self._samples is not None and n >= self._samples:
             return None
         self._n = n + 1
-        decimals = self._decimals
         t = format_time(n, self._rate).encode()
-        channels = tuple(format_number(v, decimals).encode() for v in self._generator.values(n))
+        channels = format_numbers(self._generator.values(n), self._decimals)
         return Sample(n, self._encoder.encode(n, t, channels), self._terminator, t, channels)
 
     def skip(self, count: int) -> int:

@@ -6,7 +6,7 @@ the same way as a clean line.
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 FORMATS = ("csv", "csv-seq", "json", "nmea")
 DEFAULT_FORMAT = "csv-seq"
@@ -27,9 +27,24 @@ def format_number(value: float, decimals: int) -> str:
     return text
 
 
+def format_numbers(values: Iterable[float], decimals: int) -> tuple[bytes, ...]:
+    """``format_number`` of each value, as ASCII bytes; the same rules, inlined because
+    this runs for every value of every line."""
+    spec = f".{decimals}f"
+    texts = []
+    for value in values:
+        text = format(value, spec)
+        if text[0] == "-" and not text.strip("-0."):
+            text = text[1:]
+        elif text[-1] in "fn":  # "inf", "-inf", "nan"
+            raise ValueError(f"cannot write {value!r} on the wire: numbers must be finite")
+        texts.append(text.encode())
+    return tuple(texts)
+
+
 def format_time(n: int, rate: float) -> str:
     """``t`` of sample ``n``: ``n / rate`` seconds with 6 decimals (never a clock reading)."""
-    return format_number(n / rate, TIME_DECIMALS)
+    return format(n / rate, ".6f")  # never negative, never -0
 
 
 def nmea_checksum(body: bytes) -> bytes:

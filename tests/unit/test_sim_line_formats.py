@@ -8,6 +8,7 @@ from firmware_sim.line_formats import (
     FORMATS,
     LineEncoder,
     format_number,
+    format_numbers,
     format_time,
     nmea_checksum,
 )
@@ -38,11 +39,22 @@ def test_values_that_round_to_zero_are_written_without_a_sign(value, places, tex
     assert format_number(value, places) == text
 
 
+@given(values=st.lists(finite, max_size=8), places=decimals)
+def test_the_fast_path_for_many_values_writes_what_format_number_writes(values, places):
+    assert format_numbers(values, places) == tuple(
+        format_number(v, places).encode() for v in values
+    )
+
+
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
 def test_non_finite_numbers_are_refused(value):
+    message = f"cannot write {value!r} on the wire: numbers must be finite"
     with pytest.raises(ValueError) as error:
         format_number(value, 4)
-    assert str(error.value) == f"cannot write {value!r} on the wire: numbers must be finite"
+    assert str(error.value) == message
+    with pytest.raises(ValueError) as error:
+        format_numbers([1.0, value], 4)
+    assert str(error.value) == message
 
 
 @given(n=st.integers(min_value=0, max_value=10**12), rate=rates)
