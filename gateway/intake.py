@@ -14,6 +14,7 @@ what counts as data:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from gateway.framing import LineFramer
@@ -44,14 +45,13 @@ class CounterTracker:
     def __init__(self, last: int | None = None) -> None:
         self.last = last
 
-    def observe(self, counters: list[int]) -> list[DeviceGap | CounterReset]:
+    def observe(self, counters: Sequence[int]) -> list[DeviceGap | CounterReset]:
         if not counters:
             return []
         first, count = counters[0], len(counters)
-        if (
-            (self.last is None or first == self.last + 1)
-            and counters[-1] - first == count - 1
-            and counters == list(range(first, first + count))
+        if (self.last is None or first == self.last + 1) and (
+            (isinstance(counters, range) and counters.step == 1)
+            or (counters[-1] - first == count - 1 and counters == list(range(first, first + count)))
         ):
             self.last = counters[-1]
             return []
@@ -101,6 +101,21 @@ class LineIntake:
         """The port went away: drop the unfinished line; return its length in bytes."""
         return self.framer.reset()
 
+    def _first_line_problem(self, line: bytes) -> str | None:
+        """Why the first line after an open looks like the tail of a line, or None.
+
+        A tail that starts inside the device counter still decodes (``21,0.2105,...`` cut from
+        ``421,0.2105,...``), but its counter does not follow the last one stored. (A device
+        that restarted at the same moment loses its first line to this rule, counted.)
+        """
+        first = self.codec.decode([line])
+        if first.rejections:
+            return first.rejections[0].detail
+        last = self.tracker.last
+        if first.counters and last is not None and first.counters[0] <= last:
+            return f"counter {first.counters[0]} does not follow {last}"
+        return None
+
     def feed(self, data: bytes) -> Intake:
         lines = self.framer.feed(data)
         overlong = self.framer.take_overlong()
@@ -118,14 +133,16 @@ class LineIntake:
         if self._first_line_suspect and (lines or overlong):
             self._first_line_suspect = False
             if lines and not overlong:
-                first = self.codec.decode([lines[0]])
-                if first.rejections:
-                    (rejection,) = first.rejections
-                    rejection.detail = (
-                        f"first line after opening the port is incomplete ({rejection.detail})"
+                problem = self._first_line_problem(lines[0])
+                if problem:
+                    result.rejections.append(
+                        Rejection(
+                            Reason.PARTIAL_FIRST_LINE,
+                            f"first line after opening the port is incomplete ({problem})",
+                            lines[0],
+                            len(lines[0]),
+                        )
                     )
-                    rejection.reason = Reason.PARTIAL_FIRST_LINE
-                    result.rejections.append(rejection)
                     lines = lines[1:]
         if lines:
             decoded: Decoded = self.codec.decode(lines)

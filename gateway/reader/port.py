@@ -8,7 +8,15 @@ loss: whatever the device sent while the reader was restarting sits in that buff
 
 from __future__ import annotations
 
+import os
+import select
+import time
+from collections.abc import Callable
+
 import serial
+
+READ_SIZE = 65536
+URL_POLL_SECONDS = 0.01
 
 PARITIES = {
     "none": serial.PARITY_NONE,
@@ -69,7 +77,7 @@ def open_port(
     parity: str = "none",
     stopbits: float = 1,
     flow_control: str = "none",
-    timeout: float = 0.2,
+    timeout: float = 0,
 ) -> serial.SerialBase:
     """Open ``url`` (a device path, or ``socket://``, ``rfc2217://``, ``loop://``, ...).
 
@@ -94,3 +102,47 @@ def open_port(
         port.port = url
     port.open()
     return port
+
+
+def chunk_reader(port: serial.SerialBase) -> Callable[[float], bytes]:
+    """A function that returns the next bytes from ``port``, waiting up to ``timeout`` s.
+
+    It returns b"" when the port stayed silent and raises ``serial.SerialException`` (an
+    ``OSError``) when the port is gone. For a POSIX device it is one ``select`` and one
+    ``os.read`` of up to 64 KiB on pyserial's own descriptor: pyserial's ``read`` loop costs
+    several times that per call, which is what limits a Python reader at high rates.
+    """
+    fd = port.fd if isinstance(port, serial.Serial) else None
+    if fd is None:
+        return lambda timeout: _read_any(port, timeout)
+
+    def read_fd(timeout: float) -> bytes:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        if not ready:
+            return b""
+        try:
+            data = os.read(fd, READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return b""
+        if not data:
+            # A vanished device (unplugged USB adapter, closed PTY) reads as ready but empty.
+            raise serial.SerialException(
+                "device reports readiness to read but returned no data (device disconnected?)"
+            )
+        return data
+
+    return read_fd
+
+
+def _read_any(port: serial.SerialBase, timeout: float) -> bytes:
+    """Through pyserial's ``read`` (URL handlers, opened with ``timeout=0``): poll.
+
+    Their ``in_waiting`` means different things (``socket://`` says 0 or 1), so ask for
+    everything at once without blocking, and look again every 10 ms until ``timeout``.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        data = port.read(READ_SIZE)
+        if data or time.monotonic() >= deadline:
+            return data
+        time.sleep(URL_POLL_SECONDS)

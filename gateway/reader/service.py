@@ -25,7 +25,7 @@ from gateway.framing import TERMINATORS, LineFramer
 from gateway.intake import CounterReset, CounterTracker, DeviceGap, Intake, LineIntake
 from gateway.logs import log_event
 from gateway.notify import Notifier
-from gateway.reader.handoff import Handoff, Item
+from gateway.reader.handoff import Handoff, Item, coalesce
 from gateway.reader.port import open_port
 from gateway.reader.portreader import PortReader
 from gateway.reader.sink import NullSink, StreamSink
@@ -131,7 +131,7 @@ class ReaderService:
         try:
             while not self._stopping.is_set():
                 now = time.monotonic()
-                for item in self.handoff.take(self._wait_seconds(now)):
+                for item in coalesce(self.handoff.take(self._wait_seconds(now))):
                     self._handle(item)
                 self._on_tick(time.monotonic())
         finally:
@@ -166,7 +166,7 @@ class ReaderService:
         self.notifier.stopping()
         reader.stop()
         reader.join(timeout=5)
-        for item in self.handoff.take(0):
+        for item in coalesce(self.handoff.take(0)):
             self._handle(item)
         now = time.monotonic()
         if self.store is not None:
@@ -371,6 +371,7 @@ class ReaderService:
             "next_seq": self.next_seq,
             "open_batch_rows": self.store.open_rows if self.store else 0,
             "handoff_high_water_bytes": self.handoff.high_water_bytes,
+            "port_hand_offs": getattr(getattr(self, "port_reader", None), "hand_offs", 0),
             "counters": counters,
             "stream": self.sink.counters(),
             "recent_gaps": list(self.recent_gaps),

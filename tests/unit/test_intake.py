@@ -95,3 +95,18 @@ def test_overlong_lines_are_rejections_with_numbers():
         (Reason.TOO_LONG, "line exceeds 20 bytes (32 read); skipped to next terminator", 32)
     ]
     assert result.events == [DeviceGap(1, 0, 1)]
+
+
+def test_a_tail_cut_inside_the_counter_is_caught_by_the_counter():
+    """After a crash the buffer may start mid-counter: '21,...' is what is left of '421,...'."""
+    intake = LineIntake(LineFramer(b"\n"), CsvSeqCodec(3), CounterTracker(last=420))
+    intake.port_opened()
+    result = intake.feed(b"21,0.421000,1.0\n422,0.422000,1.0\n")
+    assert result.records == [b"422,0.422000,1.0"]
+    assert [(r.reason, r.detail) for r in result.rejections] == [
+        (
+            Reason.PARTIAL_FIRST_LINE,
+            "first line after opening the port is incomplete (counter 21 does not follow 420)",
+        )
+    ]
+    assert result.events == [DeviceGap(0, 420, 1)]
