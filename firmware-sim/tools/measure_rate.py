@@ -15,6 +15,7 @@ import tempfile
 import time
 
 import serial
+
 from firmware_sim.launcher import start_simulator
 
 DEFAULT_RATES = (1, 10, 100, 1_000, 10_000, 20_000, 50_000, 100_000, 150_000, 200_000)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 import serial
-from firmware_sim.launcher import simulator_command
 
+from firmware_sim.launcher import simulator_command
 from tests.unit.test_sim_reference_parser import receive
 
 READ_TIMEOUT = 15.0

@@ -1,9 +1,10 @@
 """``--faults SPEC`` parsing: the grammar, the defaults, and the exact error texts."""
 
 import pytest
-from firmware_sim.fault_spec import FAULT_KINDS, FaultRule, FaultSpecError, parse_fault_spec
 from hypothesis import given
 from hypothesis import strategies as st
+
+from firmware_sim.fault_spec import FAULT_KINDS, FaultRule, FaultSpecError, parse_fault_spec
 
 
 def test_probability_and_schedule_items_with_and_without_param():

@@ -4,6 +4,9 @@ import re
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from firmware_sim.line_formats import (
     FORMATS,
     LineEncoder,
@@ -12,9 +15,6 @@ from firmware_sim.line_formats import (
     format_time,
     nmea_checksum,
 )
-from hypothesis import given
-from hypothesis import strategies as st
-
 from tests.unit.test_sim_reference_parser import DOC_EXAMPLES, NUMBER, parse_line
 
 finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12, max_value=1e12)

@@ -1,6 +1,7 @@
 """Options: defaults, and bad values ending with exit status 2 and a message naming them."""
 
 import pytest
+
 from firmware_sim.cli import main
 from firmware_sim.options import parse_options
 from firmware_sim.waveforms import WaveformSettings

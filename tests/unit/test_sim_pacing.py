@@ -9,12 +9,13 @@ import io
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from firmware_sim.cli import build_device
 from firmware_sim.options import parse_options
 from firmware_sim.pacing import Schedule
 from firmware_sim.runner import DRAIN_SETTLE, MIN_SLEEP, READER_GRACE, Runner
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 @given(

@@ -6,8 +6,9 @@ import pathlib
 import subprocess
 import sys
 
-import firmware_sim
 import pytest
+
+import firmware_sim
 
 PACKAGE = pathlib.Path(firmware_sim.__file__).parent
 PURE_MODULES = (

@@ -3,9 +3,10 @@
 import io
 
 import pytest
-from firmware_sim.recording import looks_like_data, replay_lines, split_terminator
 from hypothesis import given
 from hypothesis import strategies as st
+
+from firmware_sim.recording import looks_like_data, replay_lines, split_terminator
 
 
 def sent(data: bytes, header: str = "auto", terminator: bytes = b"\n") -> list[bytes]:

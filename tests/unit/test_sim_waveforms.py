@@ -4,9 +4,10 @@ import math
 import random
 
 import pytest
-from firmware_sim.waveforms import WAVEFORMS, SignalGenerator, WaveformSettings, ecg_shape
 from hypothesis import given
 from hypothesis import strategies as st
+
+from firmware_sim.waveforms import WAVEFORMS, SignalGenerator, WaveformSettings, ecg_shape
 
 
 def values(settings: WaveformSettings, rate: float, count: int, seed: int = 0):
