@@ -159,6 +159,16 @@ class ReaderService:
                 tails_quarantined=len(recovery.quarantined_tails),
                 next_seq=recovery.next_seq,
             )
+        write_atomic(
+            self.data_dir.identity_file,
+            json.dumps(
+                {
+                    "gateway_id": settings.gateway_id,
+                    "port": settings.port,
+                    "line_format": settings.line_format,
+                }
+            ).encode(),
+        )
         self._fragment = self._load_fragment()
         self.intake.tracker.last = self._last_device_counter()
 

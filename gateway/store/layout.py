@@ -35,6 +35,12 @@ class DataDir:
     def fragment_file(self) -> Path:
         return self.state / "reader.fragment"
 
+    @property
+    def identity_file(self) -> Path:
+        """Who writes here: ``{"gateway_id": ...}``, written by the reader at start, so the
+        uploader and cleanup can serve several data dirs (one per monitor) with the right id."""
+        return self.state / "identity.json"
+
     def status_file(self, service: str) -> Path:
         return self.state / f"{service}.status.json"
 
