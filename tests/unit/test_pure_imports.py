@@ -12,6 +12,7 @@ PURE_MODULES = [
     "gateway.batching",
     "gateway.batchfile",
     "gateway.keys",
+    "gateway.decimate",
 ]
 IO_LIBRARIES = [
     "serial",

@@ -1,0 +1,123 @@
+"""Live-view downsampling: accepted records in, min/max frames out. No I/O.
+
+A frame covers a contiguous ``seq`` range. Its samples fall into buckets of
+``1 / points_per_second`` seconds of device time (``t``); each bucket keeps the minimum and
+the maximum of every channel, so a one-sample spike survives any amount of decimation. Below
+``points_per_second`` samples per second every bucket holds one sample (min == max).
+
+Records are the reader's accepted records (docs/formats.md): the device's fields joined by
+commas, ``t`` first for ``csv``, ``n, t`` first for the formats with a counter. A record whose
+fields do not parse as numbers is counted in ``unparsed`` and left out of the buckets: inside
+an open frame its ``seq`` is covered by the frame's range (stored, just not drawable), before
+the first drawable record it shows to the viewer as a gap.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+MAX_CHANNELS = 64
+
+
+def channel_offset(line_format: str) -> int:
+    """Index of ``t`` in a record: 0 for ``csv``, 1 for formats that start with a counter."""
+    return 0 if line_format == "csv" else 1
+
+
+@dataclass(slots=True)
+class Frame:
+    """Buckets of one contiguous seq range. ``mins[c][i]``: channel c, bucket i."""
+
+    first_seq: int
+    last_seq: int
+    received_at: float  # when the reader read the oldest sample in the frame
+    times: list[float] = field(default_factory=list)  # device t of each bucket's first sample
+    mins: list[list[float]] = field(default_factory=list)
+    maxs: list[list[float]] = field(default_factory=list)
+    samples: int = 0  # samples drawn (unparsed records excluded)
+
+    @property
+    def channels(self) -> int:
+        return len(self.mins)
+
+    def as_message(self, sent_at: float) -> dict:
+        """The ingest protocol's ``frame`` message (docs/stream-protocol.md)."""
+        return {
+            "type": "frame",
+            "seq": [self.first_seq, self.last_seq],
+            "received_at": round(self.received_at, 6),
+            "sent_at": round(sent_at, 6),
+            "samples": self.samples,
+            "t": self.times,
+            "min": self.mins,
+            "max": self.maxs,
+        }
+
+
+class Decimator:
+    """Feed ``add(first_seq, records, received_at)``; ``take_frames()`` at the frame rate.
+
+    A new frame starts wherever ``seq`` is not contiguous (records dropped upstream) or the
+    number of channels changes, so a frame never hides a hole.
+    """
+
+    def __init__(self, time_index: int, points_per_second: float) -> None:
+        if points_per_second <= 0:
+            raise ValueError(f"points_per_second must be above 0, got {points_per_second}")
+        self.time_index = time_index
+        self.first_channel = time_index + 1
+        self.points_per_second = points_per_second
+        self.samples_in = 0
+        self.unparsed = 0
+        self._frames: list[Frame] = []
+        self._bucket: float | None = None  # bucket number of the open frame's last bucket
+
+    def add(self, first_seq: int, records: Sequence[bytes], received_at: float) -> None:
+        time_index, first_channel = self.time_index, self.first_channel
+        scale = self.points_per_second
+        frame = self._frames[-1] if self._frames else None
+        if frame is not None and frame.last_seq + 1 != first_seq:
+            frame = None
+        for offset, record in enumerate(records):
+            seq = first_seq + offset
+            self.samples_in += 1
+            fields = record.split(b",")
+            try:
+                t = float(fields[time_index])
+                values = [float(text) for text in fields[first_channel:]]
+            except (ValueError, IndexError):
+                values = []
+            if not values or len(values) > MAX_CHANNELS or not math.isfinite(t):
+                self.unparsed += 1
+                if frame is not None:
+                    frame.last_seq = seq
+                continue
+            if frame is None or len(values) != frame.channels:
+                frame = Frame(seq, seq, received_at, mins=[[] for _ in values])
+                frame.maxs = [[] for _ in values]
+                self._frames.append(frame)
+                self._bucket = None
+            frame.last_seq = seq
+            frame.samples += 1
+            bucket = math.floor(t * scale)
+            if bucket == self._bucket:
+                for channel, value in enumerate(values):
+                    low, high = frame.mins[channel], frame.maxs[channel]
+                    if value < low[-1]:
+                        low[-1] = value
+                    elif value > high[-1]:
+                        high[-1] = value
+            else:
+                self._bucket = bucket
+                frame.times.append(t)
+                for channel, value in enumerate(values):
+                    frame.mins[channel].append(value)
+                    frame.maxs[channel].append(value)
+
+    def take_frames(self) -> list[Frame]:
+        """Everything added since the last call, as frames (possibly none)."""
+        frames, self._frames = self._frames, []
+        self._bucket = None
+        return frames

@@ -1,0 +1,129 @@
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.decimate import Decimator, Frame, channel_offset
+
+
+def csv_seq(n: int, rate: float, *values: float) -> bytes:
+    return b"%d,%.6f," % (n, n / rate) + b",".join(b"%.4f" % v for v in values)
+
+
+def test_below_the_point_rate_every_sample_is_its_own_bucket():
+    decimator = Decimator(channel_offset("csv-seq"), points_per_second=500)
+    decimator.add(10, [csv_seq(n, 100, n, -n) for n in range(5)], received_at=7.5)
+    (frame,) = decimator.take_frames()
+    assert (frame.first_seq, frame.last_seq, frame.samples) == (10, 14, 5)
+    assert frame.times == [0.0, 0.01, 0.02, 0.03, 0.04]
+    assert frame.mins == frame.maxs == [[0, 1, 2, 3, 4], [0, -1, -2, -3, -4]]
+    assert frame.received_at == 7.5
+    assert decimator.take_frames() == []
+
+
+def test_a_one_sample_spike_survives_decimation():
+    decimator = Decimator(1, points_per_second=10)  # 1 kHz into 10 buckets per second
+    values = [0.0] * 1000
+    values[437] = 99.0
+    values[812] = -42.0
+    decimator.add(0, [csv_seq(n, 1000, v) for n, v in enumerate(values)], received_at=0)
+    (frame,) = decimator.take_frames()
+    assert len(frame.times) == 10
+    assert frame.maxs[0] == [0, 0, 0, 0, 99.0, 0, 0, 0, 0, 0]
+    assert frame.mins[0] == [0, 0, 0, 0, 0, 0, 0, 0, -42.0, 0]
+    assert frame.times[4] == pytest.approx(0.4)
+
+
+def test_csv_records_have_no_counter():
+    decimator = Decimator(channel_offset("csv"), points_per_second=100)
+    decimator.add(0, [b"0.500000,1.5,2.5"], received_at=1.0)
+    (frame,) = decimator.take_frames()
+    assert frame.times == [0.5] and frame.mins == [[1.5], [2.5]]
+
+
+def test_a_seq_hole_starts_a_new_frame():
+    decimator = Decimator(1, points_per_second=1000)
+    decimator.add(0, [csv_seq(n, 100, 1) for n in range(3)], received_at=1)
+    decimator.add(50, [csv_seq(n, 100, 1) for n in range(50, 52)], received_at=2)
+    decimator.add(52, [csv_seq(52, 100, 1)], received_at=3)
+    frames = decimator.take_frames()
+    assert [(f.first_seq, f.last_seq, f.received_at) for f in frames] == [(0, 2, 1), (50, 52, 2)]
+
+
+def test_a_change_in_channel_count_starts_a_new_frame():
+    decimator = Decimator(1, points_per_second=1000)
+    decimator.add(0, [csv_seq(0, 100, 1, 2), csv_seq(1, 100, 1)], received_at=1)
+    frames = decimator.take_frames()
+    assert [(f.first_seq, f.last_seq, f.channels) for f in frames] == [(0, 0, 2), (1, 1, 1)]
+
+
+def test_unparsed_records_are_counted_and_covered_by_the_open_frame():
+    decimator = Decimator(1, points_per_second=1000)
+    records = [b"0,0.0,abc", csv_seq(1, 100, 1), b"2,0.02,x", b"3", b"4,nan,1", csv_seq(5, 100, 2)]
+    decimator.add(0, records, received_at=1)
+    (frame,) = decimator.take_frames()
+    assert (frame.first_seq, frame.last_seq, frame.samples) == (1, 5, 2)
+    assert decimator.unparsed == 4
+    assert decimator.samples_in == 6
+
+
+def test_the_message_carries_the_seq_range_and_both_clocks():
+    frame = Frame(3, 4, 10.25, times=[0.5], mins=[[1.0]], maxs=[[2.0]], samples=2)
+    assert frame.as_message(sent_at=10.5) == {
+        "type": "frame",
+        "seq": [3, 4],
+        "received_at": 10.25,
+        "sent_at": 10.5,
+        "samples": 2,
+        "t": [0.5],
+        "min": [[1.0]],
+        "max": [[2.0]],
+    }
+
+
+def test_points_per_second_must_be_positive():
+    with pytest.raises(ValueError, match="points_per_second must be above 0, got 0"):
+        Decimator(1, 0)
+
+
+@given(
+    values=st.lists(
+        st.tuples(
+            st.integers(-1000, 1000), st.integers(-1000, 1000), st.integers(1, 5)
+        ),  # two channels and a time step in ms
+        min_size=1,
+        max_size=300,
+    ),
+    cuts=st.lists(st.integers(0, 300), max_size=6),
+    takes=st.lists(st.integers(0, 300), max_size=6),
+    points_per_second=st.sampled_from([7, 50, 333, 5000]),
+)
+def test_frames_cover_every_seq_once_and_keep_every_extreme(values, cuts, takes, points_per_second):
+    """Any split of the records into publishes, any frame timing: same coverage, same extremes."""
+    t, records = 0, []
+    for n, (a, b, step) in enumerate(values):
+        t += step
+        records.append(b"%d,%.6f,%d,%d" % (n, t / 1000, a, b))
+    decimator = Decimator(1, points_per_second)
+    frames: list[Frame] = []
+    bounds = sorted({0, len(records), *(c for c in cuts if c < len(records))})
+    for start, end in zip(bounds, bounds[1:], strict=False):
+        decimator.add(start, records[start:end], received_at=float(start))
+        if any(start <= take < end for take in takes):
+            frames += decimator.take_frames()
+    frames += decimator.take_frames()
+    covered = [seq for f in frames for seq in range(f.first_seq, f.last_seq + 1)]
+    assert covered == list(range(len(records)))
+    assert sum(f.samples for f in frames) == len(records)
+    for channel in (0, 1):
+        column = [v[channel] for v in values]
+        assert max(max(f.maxs[channel]) for f in frames) == max(column)
+        assert min(min(f.mins[channel]) for f in frames) == min(column)
+    for f in frames:
+        assert len(f.times) == len(f.mins[0]) == len(f.maxs[1])
+        assert all(low <= high for low, high in zip(f.mins[0], f.maxs[0], strict=True))
+        span = math.floor(f.times[-1] * points_per_second) - math.floor(
+            f.times[0] * points_per_second
+        )
+        assert len(f.times) <= span + 1
