@@ -12,8 +12,9 @@ from gateway.settings import MODES, Settings, SettingsError
 
 def _reader(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.reader.service import ReaderService
+    from gateway.reader.stream import make_sink
 
-    return ReaderService(settings).run()
+    return ReaderService(settings, sink=make_sink(settings)).run()
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:

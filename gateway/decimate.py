@@ -89,7 +89,12 @@ class Decimator:
                 values = [float(text) for text in fields[first_channel:]]
             except (ValueError, IndexError):
                 values = []
-            if not values or len(values) > MAX_CHANNELS or not math.isfinite(t):
+            if (
+                not values
+                or len(values) > MAX_CHANNELS
+                or not math.isfinite(t)
+                or not all(map(math.isfinite, values))
+            ):
                 self.unparsed += 1
                 if frame is not None:
                     frame.last_seq = seq

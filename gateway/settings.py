@@ -178,6 +178,45 @@ class Settings:
         default="",
         metadata=_env("GATEWAY_STREAM_TOKEN", "This gateway's ingest token (a secret)."),
     )
+    stream_frame_rate: float = dataclasses.field(
+        default=25.0,
+        metadata=_env("GATEWAY_STREAM_FRAME_RATE", "Live frames sent per second."),
+    )
+    stream_points_per_second: float = dataclasses.field(
+        default=500.0,
+        metadata=_env(
+            "GATEWAY_STREAM_POINTS_PER_SECOND",
+            "Min/max buckets per second and channel in the live view (faster devices are "
+            "decimated, spikes kept).",
+        ),
+    )
+    stream_queue_rows: int = dataclasses.field(
+        default=20_000,
+        metadata=_env(
+            "GATEWAY_STREAM_QUEUE_ROWS",
+            "Rows waiting for the stream thread; beyond it the oldest are dropped (counted).",
+        ),
+    )
+    stream_queue_frames: int = dataclasses.field(
+        default=50,
+        metadata=_env(
+            "GATEWAY_STREAM_QUEUE_FRAMES",
+            "Frames waiting for the site (e.g. while it is away); oldest dropped (counted).",
+        ),
+    )
+    stream_heartbeat_seconds: float = dataclasses.field(
+        default=5.0,
+        metadata=_env(
+            "GATEWAY_STREAM_HEARTBEAT_SECONDS", "How often the stream sends the gateway's status."
+        ),
+    )
+    stream_reconnect_max_seconds: float = dataclasses.field(
+        default=30.0,
+        metadata=_env(
+            "GATEWAY_STREAM_RECONNECT_MAX_SECONDS",
+            "Longest wait between attempts to reach the site (jittered backoff).",
+        ),
+    )
 
     def __post_init__(self) -> None:
         checks = {
@@ -191,6 +230,10 @@ class Settings:
         for env, (value, allowed) in checks.items():
             if value not in allowed:
                 raise SettingsError(f"{env}={value!r}: expected one of {', '.join(allowed)}")
+        if self.stream_url and not self.stream_url.startswith(("ws://", "wss://")):
+            raise SettingsError(
+                f"GATEWAY_STREAM_URL={self.stream_url!r}: expected a ws:// or wss:// URL"
+            )
         if self.bytesize not in (5, 6, 7, 8):
             raise SettingsError(f"GATEWAY_BYTESIZE={self.bytesize}: expected 5, 6, 7 or 8")
         if self.stopbits not in (1, 1.5, 2):
@@ -205,6 +248,12 @@ class Settings:
             ("GATEWAY_QUEUE_BYTES", self.queue_bytes),
             ("GATEWAY_STATUS_SECONDS", self.status_seconds),
             ("GATEWAY_RECONNECT_MAX_SECONDS", self.reconnect_max_seconds),
+            ("GATEWAY_STREAM_FRAME_RATE", self.stream_frame_rate),
+            ("GATEWAY_STREAM_POINTS_PER_SECOND", self.stream_points_per_second),
+            ("GATEWAY_STREAM_QUEUE_ROWS", self.stream_queue_rows),
+            ("GATEWAY_STREAM_QUEUE_FRAMES", self.stream_queue_frames),
+            ("GATEWAY_STREAM_HEARTBEAT_SECONDS", self.stream_heartbeat_seconds),
+            ("GATEWAY_STREAM_RECONNECT_MAX_SECONDS", self.stream_reconnect_max_seconds),
         ):
             if value <= 0:
                 raise SettingsError(f"{env}={value}: expected a value above 0")

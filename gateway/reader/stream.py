@@ -1,0 +1,356 @@
+"""The live stream: a :class:`StreamSink` that sends decimated frames to the site's ingest socket.
+
+``publish`` runs in the reader's writing loop: it appends to a bounded queue under a lock and
+returns (when the queue holds more than ``GATEWAY_STREAM_QUEUE_ROWS`` rows the oldest publish
+is dropped and counted). Everything else (parsing floats, min/max decimation, JSON, the
+network) happens in this module's own thread, on its own event loop (uvloop where present), so
+a slow or absent site never slows serial reading.
+
+The thread builds a frame every ``1 / GATEWAY_STREAM_FRAME_RATE`` seconds whether or not the
+site is reachable; frames wait in a second bounded queue (drop-oldest, counted) and go out as
+soon as a connection is up. Connecting retries forever with jittered exponential backoff; a
+refusal that needs an operator (wrong or revoked token, unknown gateway) waits the longest
+delay. The protocol is docs/stream-protocol.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import websockets
+from websockets.asyncio.client import connect
+
+from gateway.decimate import Decimator, channel_offset
+from gateway.logs import log_event
+from gateway.settings import Settings
+
+log = logging.getLogger("gateway.stream")
+
+PROTOCOL_VERSION = 1
+INVENTORY_SECONDS = 30.0  # walking the batch dir for the upload backlog is not free on a Pi
+# Close codes after which retrying soon is pointless (docs/stream-protocol.md).
+OPERATOR_CLOSE_CODES = frozenset({4401, 4403, 4404, 4410})
+STABLE_SECONDS = 30.0  # a connection that lasted this long resets the backoff
+
+
+def jittered_backoff(
+    min_delay: float, max_delay: float, rng: random.Random, factor: float = 2.0
+) -> Iterator[float]:
+    """Delays between attempts: a cap doubling from ``min_delay`` to ``max_delay``, each delay
+    uniform in [cap/2, cap] ("equal jitter"), so gateways that lost the site together do not
+    come back in step, and none retries in a tight loop."""
+    cap = min_delay
+    while True:
+        yield cap / 2 + rng.random() * cap / 2
+        cap = min(max_delay, cap * factor)
+
+
+def _json(message: dict) -> str:
+    return json.dumps(message, separators=(",", ":"), allow_nan=False)
+
+
+class StreamClient:
+    """Call :meth:`start` once; then the reader's ``publish*`` calls; :meth:`close` at the end."""
+
+    def __init__(self, settings: Settings, rng: random.Random | None = None) -> None:
+        self.settings = settings
+        self.url = settings.stream_url
+        self.rng = rng or random.Random()
+        self._lock = threading.Lock()
+        self._pending: collections.deque[tuple[int, Sequence[bytes], float]] = collections.deque()
+        self._pending_rows = 0
+        self._reader_status: dict | None = None
+        self._decimator = Decimator(
+            channel_offset(settings.line_format), settings.stream_points_per_second
+        )
+        self._frames: collections.deque = collections.deque()
+        self._stats = collections.Counter()
+        self._connected = False
+        self._last_error = ""
+        self._last_close_code: int | None = None
+        self._thread = threading.Thread(target=self._run, name="stream", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._wake: asyncio.Event | None = None
+        self._started = threading.Event()
+        self._status_due = True
+        self._heartbeat_rate: tuple[float, int] | None = None
+        self._backlog: dict | None = None
+        self._backlog_at = float("-inf")
+
+    # -- the StreamSink protocol (reader's thread) -----------------------------------------
+
+    def publish(self, first_seq: int, records: Sequence[bytes], received_at: float) -> None:
+        with self._lock:
+            self._pending.append((first_seq, records, received_at))
+            self._pending_rows += len(records)
+            while self._pending_rows > self.settings.stream_queue_rows and len(self._pending) > 1:
+                _, dropped, _ = self._pending.popleft()
+                self._pending_rows -= len(dropped)
+                self._stats["rows_dropped"] += len(dropped)
+
+    def publish_status(self, status: dict) -> None:
+        self._reader_status = status  # replaced, never queued
+
+    def counters(self) -> dict:
+        stats = self._stats
+        return {
+            "url": self.url,
+            "connected": self._connected,
+            "connects": stats["connects"],
+            "connect_failures": stats["connect_failures"],
+            "rows_in": self._decimator.samples_in,
+            "rows_unparsed": self._decimator.unparsed,
+            "rows_dropped": stats["rows_dropped"],
+            "frames_built": stats["frames_built"],
+            "frames_sent": stats["frames_sent"],
+            "frames_dropped": stats["frames_dropped"],
+            "bytes_sent": stats["bytes_sent"],
+            "status_sent": stats["status_sent"],
+            "last_error": self._last_error,
+            "last_close_code": self._last_close_code,
+        }
+
+    def start(self) -> StreamClient:
+        self._thread.start()
+        self._started.wait(10)
+        return self
+
+    def close(self, timeout: float = 3.0) -> None:
+        """Send what is ready (briefly), close the socket, end the thread."""
+        if self._loop is not None and self._stopping is not None:
+            try:
+                self._loop.call_soon_threadsafe(self._stopping.set)
+            except RuntimeError:
+                pass  # the loop already ended
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    # -- the stream thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            import uvloop
+
+            runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+        except ImportError:
+            runner = asyncio.Runner()
+        with runner:
+            runner.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._started.set()
+        ticker = asyncio.create_task(self._tick_loop())
+        connection = asyncio.create_task(self._connection_loop())
+        await self._stopping.wait()
+        ticker.cancel()
+        self._build_frames()  # what the reader published last
+        self._wake.set()
+        try:
+            await asyncio.wait_for(connection, timeout=1.5)
+        except (TimeoutError, asyncio.CancelledError):
+            pass
+        except Exception as error:  # the thread must end quietly whatever happened
+            log_event(log, logging.WARNING, "stream_stop_error", error=repr(error))
+
+    async def _tick_loop(self) -> None:
+        period = 1.0 / self.settings.stream_frame_rate
+        next_heartbeat = time.monotonic()
+        while True:
+            await asyncio.sleep(period)
+            self._build_frames()
+            now = time.monotonic()
+            if now >= next_heartbeat:
+                next_heartbeat = now + self.settings.stream_heartbeat_seconds
+                self._status_due = True
+            self._wake.set()
+
+    def _build_frames(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, collections.deque()
+            self._pending_rows = 0
+        decimator = self._decimator
+        for first_seq, records, received_at in pending:
+            decimator.add(first_seq, records, received_at)
+        limit = self.settings.stream_queue_frames
+        for frame in decimator.take_frames():
+            self._stats["frames_built"] += 1
+            if len(self._frames) >= limit:
+                self._frames.popleft()
+                self._stats["frames_dropped"] += 1
+            self._frames.append(frame)
+
+    async def _connection_loop(self) -> None:
+        settings = self.settings
+        delays = None
+        headers = {
+            "Authorization": f"Bearer {settings.stream_token}",
+            "X-Fieldgate-Gateway": settings.gateway_id,
+        }
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            close_code = None
+            try:
+                async with connect(
+                    self.url,
+                    additional_headers=headers,
+                    open_timeout=10,
+                    ping_interval=10,
+                    ping_timeout=10,
+                    close_timeout=1,
+                    max_size=1 << 20,
+                    user_agent_header="fieldgate-gateway",
+                    proxy=None,
+                ) as socket:
+                    await self._session(socket)
+                    return  # stopping
+            except websockets.ConnectionClosed as closed:
+                close_code = closed.rcvd.code if closed.rcvd else None
+                reason = closed.rcvd.reason if closed.rcvd else ""
+                self._note_failure(f"closed {close_code} {reason}".strip(), close_code)
+            except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as e:
+                self._note_failure(f"{type(e).__name__}: {e}", None)
+            finally:
+                self._connected = False
+            if self._stopping.is_set():
+                return
+            if delays is None or time.monotonic() - started > STABLE_SECONDS:
+                delays = jittered_backoff(
+                    min(1.0, settings.stream_reconnect_max_seconds),
+                    settings.stream_reconnect_max_seconds,
+                    self.rng,
+                )
+            delay = next(delays)
+            if close_code in OPERATOR_CLOSE_CODES:
+                delay = settings.stream_reconnect_max_seconds * (0.5 + self.rng.random() / 2)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+
+    def _note_failure(self, error: str, close_code: int | None) -> None:
+        self._stats["connect_failures"] += 1
+        self._last_close_code = close_code
+        if error != self._last_error:  # log a change, not every retry
+            log_event(log, logging.WARNING, "stream_unavailable", url=self.url, error=error)
+        self._last_error = error
+
+    async def _session(self, socket) -> None:
+        self._connected = True
+        self._stats["connects"] += 1
+        log_event(log, logging.INFO, "stream_connected", url=self.url)
+        self._last_error = ""
+        await self._send(socket, self._hello())
+        self._status_due = True
+        incoming = asyncio.create_task(self._read_incoming(socket))
+        try:
+            while True:
+                self._wake.clear()
+                stopping = self._stopping.is_set()
+                if self._status_due or stopping:
+                    self._status_due = False
+                    await self._send(socket, await self._status_message())
+                    self._stats["status_sent"] += 1
+                while self._frames:
+                    frame = self._frames.popleft()
+                    await self._send(socket, frame.as_message(time.time()))
+                    self._stats["frames_sent"] += 1
+                if stopping:
+                    await socket.close()
+                    return
+                if incoming.done():
+                    if incoming.exception() is not None:
+                        raise incoming.exception()
+                    protocol = socket.protocol
+                    raise websockets.ConnectionClosedOK(protocol.close_rcvd, protocol.close_sent)
+                waiters = [asyncio.ensure_future(self._wake.wait()), incoming]
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                waiters[0].cancel()
+        finally:
+            incoming.cancel()
+
+    async def _send(self, socket, message: dict) -> None:
+        text = _json(message)
+        self._stats["bytes_sent"] += len(text)
+        await socket.send(text)
+
+    async def _read_incoming(self, socket) -> None:
+        async for text in socket:  # the site's welcome; nothing else is expected
+            log_event(log, logging.DEBUG, "stream_message", text=str(text)[:200])
+
+    def _hello(self) -> dict:
+        return {
+            "type": "hello",
+            "protocol": PROTOCOL_VERSION,
+            "gateway": self.settings.gateway_id,
+            "format": self.settings.line_format,
+            "frame_rate": self.settings.stream_frame_rate,
+            "points_per_second": self.settings.stream_points_per_second,
+        }
+
+    async def _status_message(self) -> dict:
+        settings = self.settings
+        now = time.monotonic()
+        samples = self._decimator.samples_in
+        rate = None
+        if self._heartbeat_rate is not None:
+            then, before = self._heartbeat_rate
+            if now > then:
+                rate = round((samples - before) / (now - then), 1)
+        self._heartbeat_rate = (now, samples)
+        status = {
+            "reader": self._reader_status,
+            "stream": self.counters(),
+            "sample_rate": rate,
+            "channels": self._channel_names(),
+            "disk_free": None,
+            "upload_backlog": None,
+        }
+        if settings.mode == "full":
+            status["disk_free"], status["upload_backlog"] = await asyncio.to_thread(
+                self._disk_and_backlog, now
+            )
+        return {"type": "status", "at": round(time.time(), 3), "status": status}
+
+    def _channel_names(self) -> list[str] | None:
+        names = self.settings.field_names
+        skip = channel_offset(self.settings.line_format) + 1
+        return list(names[skip:]) if len(names) > skip else None
+
+    def _disk_and_backlog(self, now: float) -> tuple[int | None, dict | None]:
+        from gateway.store.inventory import disk_space, take_inventory
+        from gateway.store.layout import DataDir
+
+        data_dir = DataDir(Path(self.settings.data_dir))
+        try:
+            free = disk_space(data_dir.root)[0]
+            if now - self._backlog_at >= INVENTORY_SECONDS:
+                self._backlog_at = now
+                inventory = take_inventory(data_dir)
+                self._backlog = {
+                    "batches": inventory.pending_batches,
+                    "bytes": inventory.pending_bytes,
+                }
+        except OSError as error:
+            log_event(log, logging.WARNING, "stream_inventory_failed", error=str(error))
+            return None, self._backlog
+        return free, self._backlog
+
+
+def make_sink(settings: Settings):
+    """The reader's sink: a started :class:`StreamClient` in modes full and demo when
+    ``GATEWAY_STREAM_URL`` is set, else ``None`` (the reader's default streams nothing)."""
+    if settings.mode in ("full", "demo") and settings.stream_url:
+        return StreamClient(settings).start()
+    return None

@@ -1,0 +1,244 @@
+"""Run the site as real processes (ASGI servers, Redis, PostgreSQL) and talk to it like a
+browser or a gateway would. Every process is stopped by PID at teardown.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+MANAGE = str(REPO / "web" / "manage.py")
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            pass
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process {process.args[:3]} exited with {process.returncode}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nothing listens on port {port} after {timeout} s")
+        time.sleep(0.05)
+
+
+class Process:
+    """A started process, its output in a file; ``stop()`` by PID: SIGTERM, then SIGKILL."""
+
+    def __init__(self, args: list[str], log_path: Path, env: dict | None = None, **popen) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "ab")  # noqa: SIM115 (closed in stop())
+        self.process = subprocess.Popen(
+            args,
+            env={**os.environ, **(env or {})},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            **popen,
+        )
+        self.pid = self.process.pid
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self._log.close()
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+
+class Processes:
+    """Everything a test started; ``stop_all()`` at teardown, newest first."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.started: list[Process] = []
+
+    def start(self, name: str, args: list[str], env: dict | None = None, **popen) -> Process:
+        process = Process(args, self.directory / f"{name}.log", env, **popen)
+        self.started.append(process)
+        return process
+
+    def stop_all(self) -> None:
+        for process in reversed(self.started):
+            process.stop()
+
+
+def web_env(data_dir: Path, profile: str = "gateway", **extra: str) -> dict[str, str]:
+    return {
+        "DJANGO_SETTINGS_MODULE": f"web.settings.{profile}",
+        "FIELDGATE_WEB_DATA_DIR": str(data_dir),
+        "FIELDGATE_WEB_SECRET_KEY": "test-secret-key-not-for-production-0123456789",
+        "PYTHONPATH": str(REPO),
+        **extra,
+    }
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [PYTHON, MANAGE, *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed: {result.stderr[-2000:]}")
+    return result.stdout
+
+
+def start_site(processes: Processes, env: dict[str, str], name: str = "site", port: int = 0):
+    """``manage.py serve`` (uvicorn + uvloop) on a free port; returns (process, port)."""
+    port = port or free_port()
+    process = processes.start(name, [PYTHON, MANAGE, "serve", "--port", str(port)], env)
+    wait_for_port(port, 30, process.process)
+    return process, port
+
+
+def login_cookie(base_url: str, user: str, password: str) -> str:
+    """Log in through the login form like a browser; return the Cookie header to send."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(f"{base_url}/accounts/login/", timeout=10).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
+    form = urllib.parse.urlencode(
+        {"username": user, "password": password, "csrfmiddlewaretoken": token, "next": "/"}
+    ).encode()
+    request = urllib.request.Request(
+        f"{base_url}/accounts/login/", data=form, headers={"Referer": f"{base_url}/"}
+    )
+    opener.open(request, timeout=10).read()
+    cookies = {cookie.name: cookie.value for cookie in jar}
+    if "sessionid" not in cookies:
+        raise AssertionError(f"login as {user!r} failed")
+    return "; ".join(f"{name}={value}" for name, value in cookies.items())
+
+
+# -- Redis and PostgreSQL for the central profile ----------------------------------------------
+
+
+def start_redis(processes: Processes, directory: Path) -> int:
+    port = free_port()
+    directory.mkdir(parents=True, exist_ok=True)
+    redis = processes.start(
+        "redis",
+        [
+            shutil.which("redis-server") or "/usr/bin/redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(directory),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+    )
+    wait_for_port(port, 20, redis.process)
+    return port
+
+
+def _demote():
+    """PostgreSQL refuses to run as root: run it as 'nobody' when we are root."""
+    if os.getuid() == 0:
+        import pwd
+
+        nobody = pwd.getpwnam("nobody")
+        os.setgid(nobody.pw_gid)
+        os.setuid(nobody.pw_uid)
+
+
+def start_postgres(processes: Processes, directory: Path) -> int:
+    """A throw-away cluster (initdb) owned by 'nobody' if we are root; returns its port."""
+    port = free_port()
+    data, sockets = directory / "pgdata", directory / "pgsock"
+    for path in (directory, sockets):
+        path.mkdir(parents=True, exist_ok=True)
+    if os.getuid() == 0:
+        import pwd
+
+        nobody = pwd.getpwnam("nobody")
+        for path in (directory, sockets):
+            os.chown(path, nobody.pw_uid, nobody.pw_gid)
+    subprocess.run(
+        [
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "fieldgate",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        ],
+        check=True,
+        capture_output=True,
+        preexec_fn=_demote,
+        cwd=directory,
+    )
+    postgres = processes.start(
+        "postgres",
+        [
+            str(PG_BIN / "postgres"),
+            "-D",
+            str(data),
+            "-p",
+            str(port),
+            "-k",
+            str(sockets),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+        ],
+        preexec_fn=_demote,
+        cwd=directory,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        ready = subprocess.run(
+            [str(PG_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
+            capture_output=True,
+        )
+        if ready.returncode == 0:
+            break
+        if postgres.process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"postgres did not start: {postgres.log()[-2000:]}")
+        time.sleep(0.1)
+    subprocess.run(
+        [str(PG_BIN.parent / "bin" / "createdb"), "-h", "127.0.0.1", "-p", str(port)]
+        + ["-U", "fieldgate", "fieldgate"],
+        check=True,
+        capture_output=True,
+    )
+    return port

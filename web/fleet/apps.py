@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class FleetConfig(AppConfig):
+    name = "web.fleet"
+    label = "fleet"
+    verbose_name = "Gateway registry and status"

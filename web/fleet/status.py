@@ -1,0 +1,118 @@
+"""What the fleet pages show of a gateway, and the database work of the sockets.
+
+The sockets call these through ``database_sync_to_async``; they stay small so a consumer only
+translates between the socket and plain dicts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from web.fleet.models import Gateway
+from web.fleet.tokens import token_matches
+
+FLEET_GROUP = "fleet"
+
+# Counted in this process and shown at /fleet/counters.json; every drop and reject lands here.
+COUNTERS: Counter = Counter()
+
+
+def live_group(name: str) -> str:
+    return f"live.{name}"
+
+
+def summary(gateway: Gateway, now: float | None = None) -> dict:
+    """One fleet row: online/offline, last seen, sample rate, rejects, disk, upload backlog."""
+    now = time.time() if now is None else now
+    status = gateway.last_status or {}
+    reader = status.get("reader") or {}
+    stream = status.get("stream") or {}
+    last_seen = gateway.last_seen.timestamp() if gateway.last_seen else None
+    offline_after = settings.FIELDGATE["OFFLINE_AFTER_SECONDS"]
+    online = bool(
+        gateway.connections > 0 and last_seen is not None and now - last_seen < offline_after
+    )
+    counters = reader.get("counters") or {}
+    return {
+        "name": gateway.name,
+        "online": online,
+        "revoked": gateway.revoked,
+        "last_seen": last_seen,
+        "sample_rate": status.get("sample_rate"),
+        "rows_accepted": counters.get("rows_accepted"),
+        "rejects": counters.get("rows_rejected"),
+        "device_lines_lost": counters.get("device_lines_lost"),
+        "disk_free": status.get("disk_free"),
+        "upload_backlog": status.get("upload_backlog"),
+        "mode": reader.get("mode"),
+        "channels": status.get("channels"),
+        "next_seq": reader.get("next_seq"),
+        "stream_dropped_rows": stream.get("rows_dropped"),
+        "stream_dropped_frames": stream.get("frames_dropped"),
+        "frames_in": gateway.frames_in,
+        "messages_rejected": gateway.messages_rejected,
+        "server_time": now,
+    }
+
+
+class AuthResult:
+    def __init__(self, code: int | None, gateway: Gateway | None = None) -> None:
+        self.code = code  # None: accepted; else the close code
+        self.gateway = gateway
+
+
+def authenticate(name: str | None, token: str | None) -> AuthResult:
+    from web.ingest import protocol
+
+    if not token:
+        return AuthResult(protocol.CLOSE_NO_TOKEN)
+    gateway = Gateway.objects.filter(name=name).first() if name else None
+    if gateway is None:
+        return AuthResult(protocol.CLOSE_UNKNOWN_GATEWAY)
+    if not token_matches(token, gateway.token_hash):
+        return AuthResult(protocol.CLOSE_WRONG_TOKEN)
+    if gateway.revoked:
+        return AuthResult(protocol.CLOSE_REVOKED)
+    return AuthResult(None, gateway)
+
+
+def connected(gateway_id: int, change: int) -> dict:
+    with transaction.atomic():
+        updates = {"connections": F("connections") + change}
+        if change > 0:
+            updates["last_seen"] = timezone.now()
+        Gateway.objects.filter(pk=gateway_id).update(**updates)
+        gateway = Gateway.objects.get(pk=gateway_id)
+        if gateway.connections < 0:  # a worker that died never said goodbye; heal
+            gateway.connections = 0
+            gateway.save(update_fields=["connections"])
+    return summary(gateway)
+
+
+def save_status(gateway_id: int, status: dict, frames_in: int) -> dict:
+    Gateway.objects.filter(pk=gateway_id).update(
+        last_status=status, last_seen=timezone.now(), frames_in=F("frames_in") + frames_in
+    )
+    return summary(Gateway.objects.get(pk=gateway_id))
+
+
+def count_rejection(gateway_id: int | None, reason: str) -> None:
+    COUNTERS[f"ingest_rejected_{reason}"] += 1
+    if gateway_id is None:
+        return
+    with transaction.atomic():
+        gateway = Gateway.objects.select_for_update().get(pk=gateway_id)
+        gateway.messages_rejected += 1
+        gateway.rejected_by_reason[reason] = gateway.rejected_by_reason.get(reason, 0) + 1
+        gateway.save(update_fields=["messages_rejected", "rejected_by_reason"])
+
+
+def gateway_for_viewer(name: str) -> dict | None:
+    gateway = Gateway.objects.filter(name=name).first()
+    return None if gateway is None else summary(gateway)

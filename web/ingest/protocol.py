@@ -1,0 +1,162 @@
+"""The ingest protocol (docs/stream-protocol.md): checks of gateway messages. No I/O, no Django.
+
+``parse_message(text)`` returns the message as a dict or raises :class:`ProtocolError` whose
+text says what was wrong, with the numbers; the consumer closes the socket with it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+PROTOCOL_VERSION = 1
+MAX_CHANNELS = 64
+MAX_BUCKETS = 20_000  # per frame: 40 s of 500 buckets/s, far above one frame's worth
+
+# Close codes (4000-4999 is the range RFC 6455 leaves to applications).
+CLOSE_MALFORMED = 4400
+CLOSE_NO_TOKEN = 4401
+CLOSE_WRONG_TOKEN = 4403
+CLOSE_UNKNOWN_GATEWAY = 4404
+CLOSE_REVOKED = 4410
+CLOSE_TOO_LARGE = 4413
+CLOSE_NOT_LOGGED_IN = 4401  # viewer sockets: no session
+CLOSE_CODES = {
+    CLOSE_MALFORMED: "malformed message",
+    CLOSE_NO_TOKEN: "missing token",
+    CLOSE_WRONG_TOKEN: "wrong token",
+    CLOSE_UNKNOWN_GATEWAY: "unknown gateway",
+    CLOSE_REVOKED: "token revoked",
+    CLOSE_TOO_LARGE: "message too large",
+}
+# A gateway should not retry soon after these: an operator has to act.
+CLOSE_CODES_NEEDING_AN_OPERATOR = frozenset(
+    {CLOSE_NO_TOKEN, CLOSE_WRONG_TOKEN, CLOSE_UNKNOWN_GATEWAY, CLOSE_REVOKED}
+)
+
+
+class ProtocolError(ValueError):
+    """A message that breaks the protocol; ``str()`` is the close reason."""
+
+
+def _reject_constant(name: str):
+    raise ProtocolError(f"not JSON: {name} is not a number the protocol allows")
+
+
+def _int(message: dict, key: str, kind: str) -> int:
+    value = message.get(key)
+    if type(value) is not int or value < 0:
+        raise ProtocolError(f"{kind}: {key!r} must be a whole number >= 0, got {value!r:.40}")
+    return value
+
+
+def _number(value, where: str) -> float:
+    if type(value) not in (int, float) or not math.isfinite(value):
+        raise ProtocolError(f"{where} must be a finite number, got {value!r:.40}")
+    return value
+
+
+def _keys(message: dict, kind: str, required: set[str], optional: frozenset = frozenset()):
+    missing = required - message.keys()
+    if missing:
+        raise ProtocolError(f"{kind}: missing {', '.join(sorted(missing))}")
+    extra = message.keys() - required - optional
+    if extra:
+        raise ProtocolError(f"{kind}: unknown {', '.join(sorted(extra))}"[:100])
+
+
+def _channels(message: dict, key: str, buckets: int) -> int:
+    rows = message[key]
+    if not isinstance(rows, list) or not 1 <= len(rows) <= MAX_CHANNELS:
+        raise ProtocolError(f"frame: {key!r} must be a list of 1 to {MAX_CHANNELS} channels")
+    for index, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) != buckets:
+            got = len(row) if isinstance(row, list) else type(row).__name__
+            raise ProtocolError(
+                f"frame: {key}[{index}] has {got} values, 't' has {buckets} buckets"
+            )
+        for value in row:
+            _number(value, f"frame: {key}[{index}] values")
+    return len(rows)
+
+
+_FRAME_KEYS = {"type", "seq", "received_at", "sent_at", "samples", "t", "min", "max"}
+
+
+def check_frame(message: dict) -> None:
+    _keys(message, "frame", _FRAME_KEYS)
+    seq = message["seq"]
+    if (
+        not isinstance(seq, list)
+        or len(seq) != 2
+        or any(type(s) is not int or s < 0 for s in seq)
+        or seq[1] < seq[0]
+    ):
+        raise ProtocolError(
+            f"frame: 'seq' must be [first, last] with 0 <= first <= last, got {seq!r:.40}"
+        )
+    _number(message["received_at"], "frame: 'received_at'")
+    _number(message["sent_at"], "frame: 'sent_at'")
+    samples = _int(message, "samples", "frame")
+    if samples > seq[1] - seq[0] + 1:
+        raise ProtocolError(f"frame: {samples} samples in a seq range of {seq[1] - seq[0] + 1}")
+    times = message["t"]
+    if not isinstance(times, list) or len(times) > MAX_BUCKETS:
+        raise ProtocolError(f"frame: 't' must be a list of at most {MAX_BUCKETS} bucket times")
+    if len(times) > samples:
+        raise ProtocolError(f"frame: {len(times)} buckets but only {samples} samples")
+    for value in times:
+        _number(value, "frame: 't' values")
+    if times:
+        low = _channels(message, "min", len(times))
+        high = _channels(message, "max", len(times))
+        if low != high:
+            raise ProtocolError(f"frame: 'min' has {low} channels, 'max' has {high}")
+    elif message["min"] != [] or message["max"] != []:
+        raise ProtocolError("frame: no buckets in 't' but values in 'min' or 'max'")
+
+
+def check_hello(message: dict) -> None:
+    _keys(
+        message,
+        "hello",
+        {"type", "protocol", "gateway"},
+        frozenset({"channels", "format", "frame_rate", "points_per_second"}),
+    )
+    if message["protocol"] != PROTOCOL_VERSION:
+        raise ProtocolError(
+            f"hello: protocol {message['protocol']!r:.20} is not supported (this site speaks "
+            f"{PROTOCOL_VERSION})"
+        )
+    names = message.get("channels", [])
+    if not isinstance(names, list) or len(names) > MAX_CHANNELS + 2:
+        raise ProtocolError(f"hello: 'channels' must be a list of at most {MAX_CHANNELS} names")
+    if not all(isinstance(name, str) and len(name) <= 64 for name in names):
+        raise ProtocolError("hello: channel names must be strings of at most 64 characters")
+
+
+def check_status(message: dict) -> None:
+    _keys(message, "status", {"type", "at", "status"})
+    _number(message["at"], "status: 'at'")
+    if not isinstance(message["status"], dict):
+        raise ProtocolError("status: 'status' must be an object")
+
+
+CHECKS = {"frame": check_frame, "hello": check_hello, "status": check_status}
+
+
+def parse_message(text: str) -> dict:
+    try:
+        message = json.loads(text, parse_constant=_reject_constant)
+    except ValueError as error:
+        if isinstance(error, ProtocolError):
+            raise
+        raise ProtocolError(f"not JSON: {error}"[:100]) from None
+    if not isinstance(message, dict):
+        raise ProtocolError(f"a message must be a JSON object, got {type(message).__name__}")
+    kind = message.get("type")
+    check = CHECKS.get(kind) if isinstance(kind, str) else None
+    if check is None:
+        raise ProtocolError(f"unknown message type {kind!r:.40}")
+    check(message)
+    return message

@@ -1,0 +1,197 @@
+"""Viewer sockets: the live frames of one gateway, and the fleet's status updates.
+
+A viewer that falls behind gets the newest data. Group messages are never awaited on the
+network: the handler puts them in a small per-viewer outbox (drop-oldest, counted) and returns,
+so the channel layer's inbox stays empty. A sender task moves the outbox to the socket while
+the viewer has fewer than ``VIEWER_WINDOW`` messages unacknowledged; the browser acknowledges
+every ``VIEWER_ACK_EVERY`` messages. So what a stalled viewer can cost the server is bounded
+(window + outbox), whichever ASGI server runs it, and every frame it misses is counted:
+``dropped`` (held back, replaced by newer) and ``lost_upstream`` (numbering gaps, i.e. the
+channel layer dropped them before this consumer saw them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from gateway.logs import log_event
+from web.fleet import status as fleet
+from web.ingest import protocol
+
+log = logging.getLogger("web.live")
+
+
+class BoundedSender(AsyncWebsocketConsumer):
+    """A websocket consumer whose outgoing messages go through the window and the outbox."""
+
+    async def start_sender(self) -> None:
+        config = settings.FIELDGATE
+        self.window = config["VIEWER_WINDOW"]
+        self.ack_every = config["VIEWER_ACK_EVERY"]
+        self.outbox: collections.deque[str] = collections.deque(maxlen=config["VIEWER_PENDING"])
+        self.latest_status: str | None = None  # status is replaced, never queued
+        self.sent = 0  # messages sent (frames, status, notices)
+        self.acked = 0
+        self.frames_sent = 0
+        self.dropped = 0
+        self.dropped_reported = 0
+        self.lost_upstream = 0
+        self.wake = asyncio.Event()
+        self.sender = asyncio.create_task(self._send_loop())
+
+    def enqueue(self, text: str) -> None:
+        """Queue a frame; if the outbox is full the oldest waiting one is dropped (counted)."""
+        if len(self.outbox) == self.outbox.maxlen:
+            self.dropped += 1
+            fleet.COUNTERS["viewer_frames_dropped"] += 1
+        self.outbox.append(text)
+        self.wake.set()
+
+    def enqueue_status(self, text: str) -> None:
+        self.latest_status = text
+        self.wake.set()
+
+    async def _send_loop(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            while self.sent - self.acked < self.window:
+                if self.latest_status is not None:
+                    text, self.latest_status = self.latest_status, None
+                elif self.dropped != self.dropped_reported:
+                    self.dropped_reported = self.dropped
+                    text = json.dumps(
+                        {
+                            "type": "dropped",
+                            "frames": self.dropped,
+                            "lost_upstream": self.lost_upstream,
+                        }
+                    )
+                elif self.outbox:
+                    text = self.outbox.popleft()
+                    self.frames_sent += 1
+                else:
+                    break
+                self.sent += 1
+                await self.send(text_data=text)
+
+    async def receive(self, text_data=None, bytes_data=None) -> None:
+        try:
+            message = json.loads(text_data or "")
+            received = int(message["received"]) if message.get("type") == "ack" else None
+        except (ValueError, TypeError, KeyError, AttributeError):
+            received = None
+        if received is None:
+            await self.close(code=protocol.CLOSE_MALFORMED, reason='expected {"type": "ack"}')
+            return
+        if self.acked < received <= self.sent:
+            self.acked = received
+            self.wake.set()
+
+    async def stop_sender(self) -> None:
+        sender = getattr(self, "sender", None)
+        if sender is not None:
+            sender.cancel()
+            try:
+                await sender
+            except (asyncio.CancelledError, Exception):
+                pass  # the socket is gone; nothing left to send to
+
+    def hello_message(self, **extra) -> str:
+        return json.dumps(
+            {"type": "hello", "window": self.window, "ack_every": self.ack_every, **extra}
+        )
+
+
+class ViewerConsumer(BoundedSender):
+    """``/ws/live/<gateway>/``: one gateway's frames and status, for a logged-in person."""
+
+    group: str | None = None
+
+    async def connect(self) -> None:
+        await self.accept()
+        if not self.scope["user"].is_authenticated:
+            await self.close(code=protocol.CLOSE_NOT_LOGGED_IN, reason="log in to view")
+            return
+        name = self.scope["url_route"]["kwargs"]["name"]
+        summary = await database_sync_to_async(fleet.gateway_for_viewer)(name)
+        if summary is None:
+            await self.close(code=protocol.CLOSE_UNKNOWN_GATEWAY, reason="unknown gateway")
+            return
+        self.name = name
+        self.connection = None
+        self.last_number = 0
+        await self.start_sender()
+        self.group = fleet.live_group(name)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.sent += 1
+        await self.send(text_data=self.hello_message(gateway=summary))
+        fleet.COUNTERS["viewers_connected"] += 1
+
+    async def disconnect(self, code) -> None:
+        await self.stop_sender()
+        if self.group is None:
+            return
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+        log_event(
+            log,
+            logging.INFO,
+            "viewer_closed",
+            gateway=self.name,
+            frames_sent=self.frames_sent,
+            dropped=self.dropped,
+            lost_upstream=self.lost_upstream,
+        )
+
+    async def live_frame(self, event: dict) -> None:
+        if event["connection"] != self.connection:
+            self.connection = event["connection"]
+        elif event["n"] > self.last_number + 1:
+            missed = event["n"] - self.last_number - 1
+            self.lost_upstream += missed
+            self.dropped += missed
+            fleet.COUNTERS["viewer_frames_lost_upstream"] += missed
+        self.last_number = event["n"]
+        self.enqueue(event["text"])
+
+    async def live_status(self, event: dict) -> None:
+        self.enqueue_status(json.dumps({**event, "type": "status"}))
+
+    async def live_hello(self, event: dict) -> None:
+        self.enqueue_status(json.dumps({**event, "type": "stream"}))
+
+
+class FleetConsumer(BoundedSender):
+    """``/ws/fleet/``: every gateway's row as it changes."""
+
+    joined = False
+
+    async def connect(self) -> None:
+        await self.accept()
+        if not self.scope["user"].is_authenticated:
+            await self.close(code=protocol.CLOSE_NOT_LOGGED_IN, reason="log in to view")
+            return
+        await self.start_sender()
+        self.rows: dict[str, dict] = {}
+        await self.channel_layer.group_add(fleet.FLEET_GROUP, self.channel_name)
+        self.joined = True
+        self.sent += 1
+        await self.send(text_data=self.hello_message())
+
+    async def disconnect(self, code) -> None:
+        await self.stop_sender()
+        if self.joined:
+            await self.channel_layer.group_discard(fleet.FLEET_GROUP, self.channel_name)
+
+    async def fleet_update(self, event: dict) -> None:
+        # One row per gateway waits at most: a newer update of that row replaces it.
+        row = {key: value for key, value in event.items() if key != "type"}
+        self.rows[event["name"]] = row
+        self.enqueue_status(json.dumps({"type": "gateways", "rows": list(self.rows.values())}))

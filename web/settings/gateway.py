@@ -1,0 +1,19 @@
+"""The embedded default: one process on the gateway, SQLite, the in-memory channel layer."""
+
+from web.settings.base import *  # noqa: F403
+from web.settings.base import DATA_DIR, env
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": env("FIELDGATE_WEB_SQLITE_PATH", str(DATA_DIR / "web.sqlite3")),
+        # WAL: the ingest socket writes status while pages read.
+        "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 10},
+    }
+}
+
+# One process, so groups can live in memory. Its capacity only bounds each channel's inbox;
+# the viewer consumer empties its inbox at once and does its own bounded, counted dropping.
+CHANNEL_LAYERS = {
+    "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 200}}
+}

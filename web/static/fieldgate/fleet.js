@@ -1,0 +1,67 @@
+"use strict";
+(function () {
+  const table = document.getElementById("fleet");
+  const offlineAfter = Number(table.dataset.offlineAfter);
+  const state = document.getElementById("socket-state");
+  let skew = 0; // browser clock minus server clock
+  const rows = new Map();
+
+  function mib(bytes) { return bytes == null || bytes === "" ? "–" : (bytes / 1048576).toFixed(0) + " MiB"; }
+  function text(value, digits) { return value == null ? "–" : (digits == null ? String(value) : Number(value).toFixed(digits)); }
+  function backlog(value) {
+    if (value == null) return "–";
+    if (typeof value === "object") return value.batches + " batches (" + mib(value.bytes) + ")";
+    return String(value);
+  }
+
+  function rowFor(name) {
+    let tr = table.querySelector('tr[data-name="' + CSS.escape(name) + '"]');
+    if (!tr) {
+      const none = table.querySelector("tr.none"); if (none) none.remove();
+      tr = document.createElement("tr"); tr.dataset.name = name;
+      for (const cls of ["name", "state", "last_seen", "sample_rate", "rejects", "disk_free", "upload_backlog", "messages_rejected"]) {
+        const td = document.createElement("td"); td.className = cls; tr.appendChild(td);
+      }
+      const a = document.createElement("a"); a.href = "/gateways/" + encodeURIComponent(name) + "/"; a.textContent = name;
+      tr.querySelector("td.name").appendChild(a);
+      table.tBodies[0].appendChild(tr);
+    }
+    return tr;
+  }
+
+  function render(row) {
+    rows.set(row.name, row);
+    const tr = rowFor(row.name);
+    tr.querySelector(".last_seen").dataset.value = row.last_seen == null ? "" : row.last_seen;
+    tr.querySelector(".sample_rate").textContent = row.sample_rate == null ? "–" : text(row.sample_rate, 0) + " /s";
+    tr.querySelector(".rejects").textContent = text(row.rejects);
+    tr.querySelector(".disk_free").textContent = mib(row.disk_free);
+    tr.querySelector(".upload_backlog").textContent = backlog(row.upload_backlog);
+    tr.querySelector(".messages_rejected").textContent = text(row.messages_rejected);
+    tr.dataset.connected = row.online ? "1" : "0";
+    tick();
+  }
+
+  // Ages and online/offline move with the clock, not only with messages.
+  function tick() {
+    const now = Date.now() / 1000 - skew;
+    for (const tr of table.tBodies[0].rows) {
+      const cell = tr.querySelector(".last_seen"); if (!cell) continue;
+      const seen = cell.dataset.value === "" ? null : Number(cell.dataset.value);
+      const age = seen == null ? null : now - seen;
+      cell.textContent = age == null ? "never" : (age < 1 ? "just now" : age.toFixed(0) + " s ago");
+      const connected = tr.dataset.connected ? tr.dataset.connected === "1" : tr.querySelector(".state").textContent.trim() === "online";
+      const online = connected && age != null && age < offlineAfter;
+      tr.querySelector(".state").textContent = online ? "online" : "offline";
+      tr.className = online ? "online" : "offline";
+    }
+  }
+  setInterval(tick, 1000);
+  tick();
+
+  openViewerSocket("/ws/fleet/", (message) => {
+    if (message.type === "gateways") {
+      for (const row of message.rows) { skew = Date.now() / 1000 - row.server_time; render(row); }
+    }
+  }, (s) => { state.textContent = s === "open" ? "live" : "reconnecting…"; });
+})();
