@@ -4,13 +4,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The site's browser libraries (uPlot), served locally: package-lock.json pins them.
+NODE_STAMP := node_modules/.installed
 # Debian packages the project needs at run or test time.
-DEBS := socat strace
+DEBS := socat strace nodejs chromium redis-server postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup debs demo test unit integration lint bench clean
 
-setup: debs $(STAMP)
+setup: debs $(STAMP) $(NODE_STAMP)
 
 debs:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -26,6 +28,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
+$(NODE_STAMP): package.json package-lock.json
+	@# NodeSource's nodejs brings its own npm; Debian's nodejs needs the npm package.
+	command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq npm
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 demo: setup
 	$(BIN)/python -m gateway.demo
 
@@ -39,8 +47,8 @@ integration: setup
 	$(BIN)/pytest -m integration tests
 
 lint: setup
-	$(BIN)/ruff check gateway firmware-sim tests hil bench
-	$(BIN)/ruff format --check gateway firmware-sim tests hil bench
+	$(BIN)/ruff check gateway firmware-sim tests hil bench web
+	$(BIN)/ruff format --check gateway firmware-sim tests hil bench web
 
 bench: setup
 	$(BIN)/python -m bench
