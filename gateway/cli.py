@@ -17,6 +17,19 @@ def _reader(args: argparse.Namespace, settings: Settings) -> int:
     return ReaderService(settings, sink=make_sink(settings)).run()
 
 
+def _uploader(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.uploader.main import load_settings, run_uploader
+
+    overrides = {"data_dir": args.data_dir}
+    try:
+        settings = load_settings(overrides)  # with GATEWAY_ENV_FILE, re-read on SIGHUP
+    except SettingsError as error:
+        print(f"gateway: {error}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    return run_uploader(settings, foreground=args.foreground, once=args.once, overrides=overrides)
+
+
 def _status(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.status import collect_status, format_status
 
@@ -44,6 +57,18 @@ def build_parser() -> argparse.ArgumentParser:
     reader.add_argument("--data-dir", help="data directory (GATEWAY_DATA_DIR)")
     reader.add_argument("--format", dest="line_format", help="line format (GATEWAY_LINE_FORMAT)")
     reader.set_defaults(run=_reader)
+
+    uploader = commands.add_parser(
+        "uploader", help="upload sealed batches to S3, verified, exactly once (a daemon)"
+    )
+    uploader.add_argument(
+        "--foreground", action="store_true", help="do not fork (systemd Type=notify)"
+    )
+    uploader.add_argument(
+        "--once", action="store_true", help="upload the backlog, then exit (0: all uploaded)"
+    )
+    uploader.add_argument("--data-dir", help="data dir or a parent of several (GATEWAY_DATA_DIR)")
+    uploader.set_defaults(run=_uploader)
 
     status = commands.add_parser("status", help="inventory of the data dir and service counters")
     status.add_argument("--json", action="store_true", help="machine-readable output")

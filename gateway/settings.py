@@ -35,6 +35,8 @@ def _bool(text: str) -> bool:
 
 LINE_FORMATS = ("csv", "csv-seq", "json", "nmea")
 MODES = ("full", "local", "demo")
+COMPRESSIONS = ("gzip", "none")
+DASK_MODES = ("threads", "processes", "sync")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,6 +220,140 @@ class Settings:
         ),
     )
 
+    # Uploader (docs/uploader.md); credentials come from the standard AWS_* variables
+    s3_bucket: str = dataclasses.field(
+        default="",
+        metadata=_env("GATEWAY_S3_BUCKET", "Bucket the uploader writes to (required to upload)."),
+    )
+    s3_prefix: str = dataclasses.field(
+        default="",
+        metadata=_env(
+            "GATEWAY_S3_PREFIX", "Key prefix: objects are `<prefix>/<gateway id>/YYYY/MM/DD/...`."
+        ),
+    )
+    s3_endpoint_url: str = dataclasses.field(
+        default="",
+        metadata=_env(
+            "GATEWAY_S3_ENDPOINT_URL", "S3 endpoint for MinIO, Ceph or a test server (empty: AWS)."
+        ),
+    )
+    s3_timeout_seconds: float = dataclasses.field(
+        default=30.0,
+        metadata=_env("GATEWAY_S3_TIMEOUT_SECONDS", "Connect and read timeout of S3 requests."),
+    )
+    s3_verify_etag: bool = dataclasses.field(
+        default=True,
+        metadata=_env(
+            "GATEWAY_S3_VERIFY_ETAG",
+            "Verify also checks an MD5-style ETag against the bytes sent; turn off for SSE-KMS "
+            "buckets, whose ETags are not MD5.",
+        ),
+    )
+    upload_compression: str = dataclasses.field(
+        default="gzip",
+        metadata=_env(
+            "GATEWAY_UPLOAD_COMPRESSION",
+            "gzip (objects end in `.csv.gz`) or none (`.csv`). Change it only with no backlog.",
+        ),
+    )
+    upload_chunk_batches: int = dataclasses.field(
+        default=32,
+        metadata=_env(
+            "GATEWAY_UPLOAD_CHUNK_BATCHES",
+            "Batches per Luigi task: fewer, bigger tasks keep the scheduler cheap.",
+        ),
+    )
+    upload_threads: int = dataclasses.field(
+        default=4,
+        metadata=_env("GATEWAY_UPLOAD_THREADS", "Objects (or parts) uploaded at the same time."),
+    )
+    upload_multipart_bytes: int = dataclasses.field(
+        default=8 * MiB,
+        metadata=_env(
+            "GATEWAY_UPLOAD_MULTIPART_BYTES",
+            "Objects this big go up in parts of this size (at least 5 MiB).",
+        ),
+    )
+    upload_rescan_seconds: float = dataclasses.field(
+        default=30.0,
+        metadata=_env(
+            "GATEWAY_UPLOAD_RESCAN_SECONDS", "Rescan the data dirs this often besides inotify."
+        ),
+    )
+    upload_retry_base_seconds: float = dataclasses.field(
+        default=1.0,
+        metadata=_env("GATEWAY_UPLOAD_RETRY_BASE_SECONDS", "First wait after a failed upload."),
+    )
+    upload_retry_max_seconds: float = dataclasses.field(
+        default=300.0,
+        metadata=_env(
+            "GATEWAY_UPLOAD_RETRY_MAX_SECONDS",
+            "Longest wait between attempts (the doubling waits stop growing here).",
+        ),
+    )
+    upload_once_attempts: int = dataclasses.field(
+        default=5,
+        metadata=_env(
+            "GATEWAY_UPLOAD_ONCE_ATTEMPTS",
+            "`--once` gives up on a batch after this many failed attempts (the daemon never does).",
+        ),
+    )
+    upload_progress_seconds: float = dataclasses.field(
+        default=10.0,
+        metadata=_env(
+            "GATEWAY_UPLOAD_PROGRESS_SECONDS",
+            "Progress log line interval when stderr is not a terminal (a terminal gets a bar).",
+        ),
+    )
+    uploader_pidfile: str = dataclasses.field(
+        default="",
+        metadata=_env(
+            "GATEWAY_UPLOADER_PIDFILE",
+            "Locked pid file of the uploader (empty: `<GATEWAY_DATA_DIR>/uploader.pid`).",
+        ),
+    )
+    uploader_log_file: str = dataclasses.field(
+        default="",
+        metadata=_env(
+            "GATEWAY_UPLOADER_LOG_FILE",
+            "Where the detached daemon logs (empty: `<GATEWAY_DATA_DIR>/uploader.log`).",
+        ),
+    )
+    dask_mode: str = dataclasses.field(
+        default="threads",
+        metadata=_env(
+            "GATEWAY_DASK_MODE",
+            "How Dask runs validation and gzip/SHA-256: threads, processes or sync.",
+        ),
+    )
+    dask_workers: int = dataclasses.field(
+        default=0,
+        metadata=_env("GATEWAY_DASK_WORKERS", "Dask threads or processes (0: one per core)."),
+    )
+    dask_scheduler: str = dataclasses.field(
+        default="",
+        metadata=_env(
+            "GATEWAY_DASK_SCHEDULER",
+            "Address of a Dask distributed scheduler (empty: local Dask); workers must see "
+            "the data dir at the same path.",
+        ),
+    )
+    env_file: str = dataclasses.field(
+        default="",
+        metadata=_env(
+            "GATEWAY_ENV_FILE",
+            "A KEY=VALUE file whose values override the environment; the uploader re-reads "
+            "it on SIGHUP.",
+        ),
+    )
+    luigi_scheduler_url: str = dataclasses.field(
+        default="",
+        metadata=_env(
+            "GATEWAY_LUIGI_SCHEDULER_URL",
+            "URL of a central luigid (empty: Luigi's local scheduler in the uploader).",
+        ),
+    )
+
     def __post_init__(self) -> None:
         checks = {
             "GATEWAY_LINE_FORMAT": (self.line_format, LINE_FORMATS),
@@ -226,6 +362,8 @@ class Settings:
             "GATEWAY_FLOW_CONTROL": (self.flow_control, ("none", "rtscts", "dsrdtr", "xonxoff")),
             "GATEWAY_MODE": (self.mode, MODES),
             "GATEWAY_LOG_LEVEL": (self.log_level, ("debug", "info", "warning", "error")),
+            "GATEWAY_UPLOAD_COMPRESSION": (self.upload_compression, COMPRESSIONS),
+            "GATEWAY_DASK_MODE": (self.dask_mode, DASK_MODES),
         }
         for env, (value, allowed) in checks.items():
             if value not in allowed:
@@ -257,6 +395,25 @@ class Settings:
         ):
             if value <= 0:
                 raise SettingsError(f"{env}={value}: expected a value above 0")
+        for env, value in (
+            ("GATEWAY_S3_TIMEOUT_SECONDS", self.s3_timeout_seconds),
+            ("GATEWAY_UPLOAD_CHUNK_BATCHES", self.upload_chunk_batches),
+            ("GATEWAY_UPLOAD_THREADS", self.upload_threads),
+            ("GATEWAY_UPLOAD_RESCAN_SECONDS", self.upload_rescan_seconds),
+            ("GATEWAY_UPLOAD_RETRY_BASE_SECONDS", self.upload_retry_base_seconds),
+            ("GATEWAY_UPLOAD_RETRY_MAX_SECONDS", self.upload_retry_max_seconds),
+            ("GATEWAY_UPLOAD_ONCE_ATTEMPTS", self.upload_once_attempts),
+            ("GATEWAY_UPLOAD_PROGRESS_SECONDS", self.upload_progress_seconds),
+        ):
+            if value <= 0:
+                raise SettingsError(f"{env}={value}: expected a value above 0")
+        if self.upload_multipart_bytes < 5 * MiB:
+            raise SettingsError(
+                f"GATEWAY_UPLOAD_MULTIPART_BYTES={self.upload_multipart_bytes}: S3 parts must be "
+                f"at least {5 * MiB} bytes (5 MiB)"
+            )
+        if self.dask_workers < 0:
+            raise SettingsError(f"GATEWAY_DASK_WORKERS={self.dask_workers}: expected 0 or more")
         if self.field_count < 0:
             raise SettingsError(f"GATEWAY_FIELD_COUNT={self.field_count}: expected 0 or more")
         if self.field_names and self.field_count and len(self.field_names) != self.field_count:
@@ -317,7 +474,16 @@ _TYPES = {
     "str": str,
     "tuple[str, ...]": tuple[str, ...],
 }
-_LOWERCASE = {"line_format", "line_terminator", "parity", "flow_control", "mode", "log_level"}
+_LOWERCASE = {
+    "line_format",
+    "line_terminator",
+    "parity",
+    "flow_control",
+    "mode",
+    "log_level",
+    "upload_compression",
+    "dask_mode",
+}
 
 
 def _shown_default(field: dataclasses.Field) -> str:

@@ -1,0 +1,1 @@
+"""The uploader: every sealed batch to S3 exactly once, verified, then marked "touched"."""

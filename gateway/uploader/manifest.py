@@ -1,0 +1,162 @@
+"""What a batch holds and what its object must look like in S3. No I/O.
+
+Validation turns a :class:`~gateway.batchfile.BatchCheck` and the batch's name into a
+manifest or a reason to quarantine it. Verification compares what S3 reports (HEAD) with
+what was sent: size, the SHA-256 checksum S3 keeps (whole object, or "composite" over the
+parts of a multipart upload) and, where it is an MD5, the ETag.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import asdict, dataclass
+
+from gateway.batchfile import BatchCheck
+from gateway.keys import BatchName, day_of
+
+_MD5_ETAG_RE = re.compile(r'"?([0-9a-f]{32})(?:-(\d+))?"?')
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a valid batch holds: the facts an object's metadata and its touched mark carry."""
+
+    batch: str  # relative path under batches/
+    first_seq: int
+    last_seq: int
+    rows: int
+    earliest: float
+    latest: float
+    columns: tuple[str, ...]
+    size: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def object_metadata(manifest: dict, csv_sha256: str) -> dict[str, str]:
+    """S3 user metadata (ASCII): lets anyone check an object against the batch without our
+    state; ``csv-sha256`` is of the sealed file, i.e. of the object's decompressed bytes."""
+    return {
+        "first-seq": str(manifest["first_seq"]),
+        "last-seq": str(manifest["last_seq"]),
+        "rows": str(manifest["rows"]),
+        "earliest": f"{manifest['earliest']:.6f}",
+        "latest": f"{manifest['latest']:.6f}",
+        "csv-bytes": str(manifest["size"]),
+        "csv-sha256": csv_sha256,
+    }
+
+
+def check_against_name(name: BatchName, check: BatchCheck, size: int) -> str | None:
+    """Why a sealed batch's bytes do not match its name, or None when they do."""
+    if check.problem is not None:
+        return check.problem
+    if check.rows == 0:
+        return "no rows after the header"
+    if check.good_bytes != size:
+        return f"{size - check.good_bytes} bytes after the last good row"
+    if (check.first_seq, check.last_seq) != (name.first_seq, name.last_seq):
+        return (
+            f"rows hold seq {check.first_seq}-{check.last_seq} "
+            f"but the name says {name.first_seq}-{name.last_seq}"
+        )
+    if check.rows != name.rows:
+        return f"{check.rows} rows but the name says {name.rows}"
+    if not day_of(check.earliest) <= name.day <= day_of(check.latest):
+        return (
+            f"rows were received {day_of(check.earliest)}..{day_of(check.latest)} "
+            f"but the batch is in the folder of {name.day}"
+        )
+    return None
+
+
+def build_manifest(name: BatchName, check: BatchCheck, size: int) -> Manifest:
+    return Manifest(
+        batch=name.relative_path,
+        first_seq=check.first_seq,
+        last_seq=check.last_seq,
+        rows=check.rows,
+        earliest=check.earliest,
+        latest=check.latest,
+        columns=tuple(check.columns),
+        size=size,
+    )
+
+
+# -- checksums ---------------------------------------------------------------------------
+
+
+def part_sizes(size: int, multipart_bytes: int) -> list[int]:
+    """How s3transfer splits an object: one PUT below the threshold, else equal parts.
+
+    The threshold and the part size are the same setting, so an object of exactly
+    ``multipart_bytes`` goes up as one part of a multipart upload.
+    """
+    if size < multipart_bytes:
+        return [size]
+    full, rest = divmod(size, multipart_bytes)
+    return [multipart_bytes] * full + ([rest] if rest else [])
+
+
+@dataclass(frozen=True)
+class ObjectDigest:
+    """What S3 should report for an object: size, SHA-256 checksum and MD5-style ETag."""
+
+    size: int
+    parts: int  # 0 for a single PUT, else the number of multipart parts
+    checksum_sha256: str  # base64; composite (over part digests) when parts > 0
+    etag: str  # hex MD5, with "-N" for multipart
+    sha256_hex: str  # of the whole object, for people and tools
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def object_digest(
+    size: int,
+    part_sha256: list[bytes],
+    part_md5: list[bytes],
+    whole_sha256: bytes,
+    *,
+    multipart: bool,
+) -> ObjectDigest:
+    """Combine per-part digests the way S3 does (:func:`part_sizes` says which parts)."""
+    if len(part_sha256) != len(part_md5) or not part_sha256:
+        raise ValueError("need one SHA-256 and one MD5 per part")
+    if not multipart:
+        return ObjectDigest(size, 0, _b64(whole_sha256), part_md5[0].hex(), whole_sha256.hex())
+    composite = hashlib.sha256(b"".join(part_sha256)).digest()
+    etag = hashlib.md5(b"".join(part_md5)).hexdigest() + f"-{len(part_md5)}"
+    return ObjectDigest(size, len(part_sha256), _b64(composite), etag, whole_sha256.hex())
+
+
+def _b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode()
+
+
+def verify_head(expected: ObjectDigest, head: dict, *, check_etag: bool) -> str | None:
+    """Why the object S3 describes is not the one sent, or None when it is.
+
+    ``head`` holds ``ContentLength``, ``ChecksumSHA256`` and ``ETag`` as a HEAD returns them.
+    A composite checksum comes back as ``<base64>-<parts>`` from AWS; some stores omit the
+    suffix, so it is compared on its own.
+    """
+    length = head.get("ContentLength")
+    if length != expected.size:
+        return f"object has {length} bytes, sent {expected.size}"
+    reported = head.get("ChecksumSHA256")
+    if not reported:
+        return "the store reported no SHA-256 checksum for the object"
+    value, _, parts = reported.partition("-")
+    if value != expected.checksum_sha256 or (parts and int(parts) != expected.parts):
+        return f"object SHA-256 checksum is {reported}, sent {expected.checksum_sha256}"
+    if check_etag:
+        match = _MD5_ETAG_RE.fullmatch(head.get("ETag") or "")
+        if match:  # other ETags (SSE-KMS, SSE-C) say nothing about the bytes
+            etag = match[1] + (f"-{match[2]}" if match[2] else "")
+            if etag != expected.etag:
+                return f"object ETag is {etag}, the bytes sent have {expected.etag}"
+    return None

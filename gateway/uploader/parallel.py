@@ -1,0 +1,66 @@
+"""Dask maps the CPU-heavy steps (validation, gzip, SHA-256/MD5) over a chunk's batches.
+
+``threads`` (the default): zlib and hashlib release the GIL on big buffers, so gzip and the
+digests do run in parallel, with no copies between processes; validation is a Python loop and
+does not. ``processes``: everything runs in parallel, at the price of a Python process per
+worker (memory) and pickling each result. ``sync``: one at a time, for debugging. With
+``GATEWAY_DASK_SCHEDULER`` the work goes to a Dask distributed cluster, whose workers must see
+the data dir at the same path. docs/uploader.md has the measurements.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+import dask
+
+from gateway.settings import Settings
+
+
+class DaskMapper:
+    def __init__(self, settings: Settings) -> None:
+        self.mode = settings.dask_mode
+        self.workers = settings.dask_workers or os.cpu_count() or 1
+        self.address = settings.dask_scheduler
+        self._pool: ProcessPoolExecutor | None = None
+        self._client = None
+
+    def map(self, func, items: list) -> list:
+        """``[func(item) for item in items]``, computed by Dask."""
+        if not items:
+            return []
+        if self.address:
+            client = self._distributed()
+            return client.gather(client.map(func, items, pure=False))
+        tasks = [dask.delayed(func, pure=False)(item) for item in items]
+        if self.mode == "processes":
+            if self._pool is None:
+                # forkserver: the uploader has threads (s3transfer), so plain fork is unsafe.
+                context = multiprocessing.get_context("forkserver")
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+            return list(dask.compute(*tasks, scheduler="processes", pool=self._pool))
+        if self.mode == "sync":
+            return list(dask.compute(*tasks, scheduler="sync"))
+        return list(dask.compute(*tasks, scheduler="threads", num_workers=self.workers))
+
+    def _distributed(self):
+        if self._client is None:
+            try:
+                from distributed import Client
+            except ImportError:
+                raise RuntimeError(
+                    "GATEWAY_DASK_SCHEDULER is set but dask.distributed is not installed: "
+                    "pip install 'fieldgate[cluster]'"
+                ) from None
+            self._client = Client(self.address, timeout=30)
+        return self._client
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None

@@ -1,0 +1,143 @@
+"""The S3 shell: a boto3 client, s3transfer uploads that never overwrite, HEAD, error text.
+
+Every object is created with ``If-None-Match: *`` (a PUT, or the CompleteMultipartUpload of
+a multipart upload), so a retry can never replace an object: S3 answers 412 when the key is
+taken, and the caller then compares the existing object with what it meant to send.
+s3transfer does not pass ``IfNoneMatch`` through its upload arguments, so a botocore event
+handler adds it to exactly those two operations of this client.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from s3transfer.manager import TransferManager
+from s3transfer.subscribers import BaseSubscriber
+
+from gateway.settings import Settings
+
+# S3 error codes that say the credentials are the problem, with what to do about it.
+_CREDENTIAL_CODES = {
+    "InvalidAccessKeyId": "the access key is unknown to the store: check AWS_ACCESS_KEY_ID",
+    "SignatureDoesNotMatch": "the secret key is wrong: check AWS_SECRET_ACCESS_KEY",
+    "ExpiredToken": "the session token has expired: renew the credentials",
+    "TokenRefreshRequired": "the session token has expired: renew the credentials",
+    "AccessDenied": "access denied: the credentials may not write this bucket or prefix",
+}
+
+
+def _if_none_match(params, **_):
+    params.setdefault("IfNoneMatch", "*")
+
+
+def make_client(settings: Settings):
+    """A thread-safe S3 client for the configured endpoint; AWS_* variables give credentials."""
+    config = Config(
+        connect_timeout=settings.s3_timeout_seconds,
+        read_timeout=settings.s3_timeout_seconds,
+        # A few quick retries inside botocore; the uploader's own capped backoff does the rest.
+        retries={"mode": "standard", "max_attempts": 3},
+        max_pool_connections=settings.upload_threads + 4,
+        s3={"addressing_style": "path"} if settings.s3_endpoint_url else {},
+    )
+    client = boto3.session.Session().client(
+        "s3", endpoint_url=settings.s3_endpoint_url or None, config=config
+    )
+    for operation in ("PutObject", "CompleteMultipartUpload"):
+        client.meta.events.register(f"before-parameter-build.s3.{operation}", _if_none_match)
+    return client
+
+
+@dataclass
+class Uploads:
+    """One transfer manager per part size (Process fixes each object's part size)."""
+
+    client: object
+    threads: int
+
+    def __post_init__(self) -> None:
+        self._managers: dict[int, TransferManager] = {}
+        self._lock = threading.Lock()
+
+    def manager(self, part_bytes: int) -> TransferManager:
+        with self._lock:
+            if part_bytes not in self._managers:
+                config = TransferConfig(
+                    multipart_threshold=part_bytes,
+                    multipart_chunksize=part_bytes,
+                    max_concurrency=self.threads,
+                    use_threads=True,
+                )
+                self._managers[part_bytes] = TransferManager(self.client, config)
+            return self._managers[part_bytes]
+
+    def close(self) -> None:
+        with self._lock:
+            for manager in self._managers.values():
+                manager.shutdown()
+            self._managers.clear()
+
+
+class BytesSent(BaseSubscriber):
+    def __init__(self, callback) -> None:
+        self._callback = callback
+
+    def on_progress(self, future, bytes_transferred, **kwargs):
+        self._callback(bytes_transferred)
+
+
+def start_upload(uploads: Uploads, bucket, key, path, part_bytes, metadata, content_type, on_bytes):
+    """Start one conditional-create upload; ``.result()`` on the returned future waits."""
+    extra = {"ChecksumAlgorithm": "SHA256", "Metadata": metadata, "ContentType": content_type}
+    return uploads.manager(part_bytes).upload(
+        str(path), bucket, key, extra_args=extra, subscribers=[BytesSent(on_bytes)]
+    )
+
+
+def head(client, bucket: str, key: str) -> dict | None:
+    """HEAD with checksums; None when there is no such object."""
+    try:
+        return client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    except ClientError as error:
+        if error_code(error) in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+
+
+def error_code(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def is_precondition_failed(error: Exception) -> bool:
+    return error_code(error) in ("PreconditionFailed", "412")
+
+
+def is_bad_digest(error: Exception) -> bool:
+    """The store received bytes other than those checksummed: the local copy may be bad."""
+    return error_code(error) in ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch")
+
+
+def describe(error: BaseException, bucket: str) -> str:
+    """One line an operator can act on, with the store's own code."""
+    code = error_code(error)
+    if isinstance(error, NoCredentialsError):
+        return "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or a profile)"
+    if code in _CREDENTIAL_CODES:
+        return f"{code}: {_CREDENTIAL_CODES[code]}"
+    if code == "NoSuchBucket":
+        return f"NoSuchBucket: bucket {bucket!r} does not exist (GATEWAY_S3_BUCKET)"
+    if code in ("SlowDown", "503", "ServiceUnavailable"):
+        return f"{code}: the store asks to slow down; backing off"
+    if isinstance(error, ClientError):
+        message = error.response.get("Error", {}).get("Message", "")
+        return f"{code or 'error'}: {message}".strip()
+    if isinstance(error, BotoCoreError):
+        return f"{type(error).__name__}: {error}"
+    return f"{type(error).__name__}: {error}"

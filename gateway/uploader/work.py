@@ -1,0 +1,450 @@
+"""The steps on one batch that the Luigi tasks map: validate, process, upload, verify, mark.
+
+Each step is a plain function of paths and settings; the tasks only declare how they chain.
+Derived files (compressed copies, per-batch processing results) live under
+``<data dir>/state/uploader/work/`` and are reused after a crash, so a batch keeps the key and
+bytes it was first processed into until it is marked.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gateway.batchfile import check_batch
+from gateway.keys import BadName, object_key, parse_relative_path
+from gateway.logs import log_event
+from gateway.store.durable import fsync_dir, make_dirs, write_atomic
+from gateway.store.marks import batch_mark, folder_mark
+from gateway.uploader import s3
+from gateway.uploader.manifest import (
+    ObjectDigest,
+    build_manifest,
+    check_against_name,
+    object_digest,
+    object_metadata,
+    part_sizes,
+    verify_head,
+)
+from gateway.uploader.plan import days_to_mark, days_to_unmark
+
+log = logging.getLogger("gateway.uploader")
+
+GZIP_LEVEL = 6  # fixed: the same batch must always compress to the same bytes (see docs)
+_ASCII_RE = re.compile(r"[^ -~]")
+
+
+class Stopped(Exception):
+    """A stop was requested before this step began; nothing of it was done."""
+
+
+def state_dir(data_dir: str | Path) -> Path:
+    return Path(data_dir) / "state" / "uploader"
+
+
+def work_dir(data_dir: str | Path) -> Path:
+    return state_dir(data_dir) / "work"
+
+
+def chunks_dir(data_dir: str | Path) -> Path:
+    return state_dir(data_dir) / "chunks"
+
+
+def quarantine_dir(data_dir: str | Path) -> Path:
+    """Where invalid batches go, under the data dir's quarantine folder."""
+    return Path(data_dir) / "quarantine" / "batches"
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where one data dir's batches go and how they are shaped."""
+
+    data_dir: str
+    gateway_id: str
+    bucket: str
+    prefix: str
+    compression: str
+    part_bytes: int
+
+
+# -- validate ----------------------------------------------------------------------------
+
+
+def validate(data_dir: str, relpath: str) -> dict:
+    """Check a sealed batch: header, rows, seq contiguous, name matching content."""
+    path = Path(data_dir) / "batches" / relpath
+    try:
+        name = parse_relative_path(relpath)
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {"batch": relpath, "status": "missing"}
+    except BadName as error:
+        return {"batch": relpath, "status": "invalid", "problem": str(error)}
+    check = check_batch(data, expected_first_seq=name.first_seq)
+    problem = check_against_name(name, check, len(data))
+    if problem:
+        return {"batch": relpath, "status": "invalid", "problem": problem}
+    return {
+        "batch": relpath,
+        "status": "valid",
+        "manifest": build_manifest(name, check, len(data)).as_dict(),
+    }
+
+
+# -- process -----------------------------------------------------------------------------
+
+
+def _digest(data: bytes, part_bytes: int) -> ObjectDigest:
+    sizes = part_sizes(len(data), part_bytes)
+    view = memoryview(data)
+    sha, md5, start = [], [], 0
+    for size in sizes:
+        piece = view[start : start + size]
+        sha.append(hashlib.sha256(piece).digest())
+        md5.append(hashlib.md5(piece).digest())
+        start += size
+    whole = sha[0] if len(sizes) == 1 else hashlib.sha256(view).digest()
+    return object_digest(len(data), sha, md5, whole, multipart=len(data) >= part_bytes)
+
+
+def _ascii(text: str, limit: int = 1024) -> str:
+    return _ASCII_RE.sub("?", text)[:limit]
+
+
+def process(destination: Destination, validated: dict) -> dict:
+    """Compress (or not) and checksum a validated batch; reuse an earlier result if any."""
+    relpath = validated["batch"]
+    if validated["status"] == "missing":
+        return validated
+    record_path = work_dir(destination.data_dir) / f"{relpath}.json"
+    try:
+        earlier = json.loads(record_path.read_text())
+        if Path(earlier["upload_path"]).exists():
+            return earlier
+    except (FileNotFoundError, ValueError, KeyError):
+        pass
+    source = Path(destination.data_dir) / "batches" / relpath
+    try:
+        data = source.read_bytes()
+    except FileNotFoundError:
+        return {"batch": relpath, "status": "missing"}
+    name = parse_relative_path(relpath)
+    result = dict(validated)
+    result["csv_sha256"] = hashlib.sha256(data).hexdigest()
+    if validated["status"] == "invalid":
+        prefix = "/".join(p for p in (destination.prefix.strip("/"), "quarantine") if p)
+        result["key"] = object_key(prefix, destination.gateway_id, name, gzip=False)
+        result["upload_path"] = str(source)
+        result["content_type"] = "text/csv"
+        result["metadata"] = {"reason": _ascii(validated["problem"])}
+        body = data
+    elif destination.compression == "gzip":
+        body = gzip.compress(data, GZIP_LEVEL, mtime=0)
+        compressed = work_dir(destination.data_dir) / f"{relpath}.gz"
+        make_dirs(compressed.parent)
+        write_atomic(compressed, body, durable=False)  # see boot_id: a power cut discards it
+        result["key"] = object_key(destination.prefix, destination.gateway_id, name, gzip=True)
+        result["upload_path"] = str(compressed)
+        result["content_type"] = "application/gzip"
+    else:
+        body = data
+        result["key"] = object_key(destination.prefix, destination.gateway_id, name, gzip=False)
+        result["upload_path"] = str(source)
+        result["content_type"] = "text/csv"
+    if validated["status"] == "valid":
+        result["metadata"] = object_metadata(validated["manifest"], result["csv_sha256"])
+    result["part_bytes"] = destination.part_bytes
+    result["digest"] = _digest(body, destination.part_bytes).as_dict()
+    make_dirs(record_path.parent)
+    write_atomic(record_path, json.dumps(result).encode(), durable=False)
+    return result
+
+
+def forget_processed(data_dir: str, relpath: str) -> None:
+    """Drop a batch's derived files (after its mark, or when the store got other bytes)."""
+    base = work_dir(data_dir) / relpath
+    for suffix in (".json", ".gz"):
+        Path(f"{base}{suffix}").unlink(missing_ok=True)
+
+
+# -- upload and verify -------------------------------------------------------------------
+
+
+@dataclass
+class Runtime:
+    """What the tasks of one uploader process share: S3, the stop flag, the event sink."""
+
+    client: object
+    uploads: s3.Uploads
+    bucket: str
+    check_etag: bool
+    report: object  # callable(event, data_dir, batch, **fields)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def check_stop(self) -> None:
+        if self.stop.is_set():
+            raise Stopped()
+
+
+def _expected(entry: dict) -> ObjectDigest:
+    return ObjectDigest(**entry["digest"])
+
+
+def upload_entries(runtime: Runtime, data_dir: str, entries: list[dict]) -> list[dict]:
+    """Upload every processed entry; stop starting new ones once a stop is requested.
+
+    Returns one outcome per entry: ``created``, ``exists`` (an identical object was already
+    there: a retry after a crash or a lost answer), ``failed`` or ``not_started``.
+    """
+    outcomes = []
+    running = []
+    for entry in entries:
+        if entry["status"] == "missing":
+            continue
+        if runtime.stop.is_set():
+            outcomes.append({"batch": entry["batch"], "result": "not_started"})
+            continue
+        sent = _Counter()
+        future = s3.start_upload(
+            runtime.uploads,
+            runtime.bucket,
+            entry["key"],
+            entry["upload_path"],
+            entry["part_bytes"],
+            entry["metadata"],
+            entry["content_type"],
+            sent.add,
+        )
+        running.append((entry, future, sent))
+    for entry, future, sent in running:
+        outcomes.append(_finish_upload(runtime, data_dir, entry, future, sent))
+    return outcomes
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.total = 0
+
+    def add(self, count: int) -> None:
+        self.total += count
+
+
+def _finish_upload(runtime: Runtime, data_dir: str, entry: dict, future, sent) -> dict:
+    outcome = {"batch": entry["batch"], "key": entry["key"]}
+    try:
+        future.result()
+        outcome["result"] = "created"
+        runtime.report("sent", data_dir, entry["batch"], bytes=entry["digest"]["size"])
+        return outcome
+    except Exception as error:  # noqa: BLE001 (every failure is reported and retried later)
+        if s3.is_precondition_failed(error):
+            return _compare_existing(runtime, data_dir, entry, outcome)
+        if s3.is_bad_digest(error):
+            forget_processed(data_dir, entry["batch"])
+        return _failed(runtime, data_dir, entry, outcome, s3.describe(error, runtime.bucket))
+
+
+def _compare_existing(runtime: Runtime, data_dir: str, entry: dict, outcome: dict) -> dict:
+    try:
+        existing = s3.head(runtime.client, runtime.bucket, entry["key"])
+    except Exception as error:  # noqa: BLE001
+        return _failed(runtime, data_dir, entry, outcome, s3.describe(error, runtime.bucket))
+    if existing is None:  # deleted between our PUT and HEAD: try again later
+        return _failed(runtime, data_dir, entry, outcome, "object vanished after 412")
+    problem = verify_head(_expected(entry), existing, check_etag=runtime.check_etag)
+    if problem:
+        message = f"key is taken by other content, not overwritten: {problem}"
+        return _failed(runtime, data_dir, entry, outcome, message)
+    outcome["result"] = "exists"
+    runtime.report("already_there", data_dir, entry["batch"], key=entry["key"])
+    return outcome
+
+
+def _failed(runtime: Runtime, data_dir: str, entry: dict, outcome: dict, message: str) -> dict:
+    outcome["result"] = "failed"
+    outcome["error"] = message
+    runtime.report("failed", data_dir, entry["batch"], key=entry.get("key"), error=message)
+    return outcome
+
+
+def verify_entries(runtime: Runtime, data_dir: str, entries: list[dict], uploaded: list[dict]):
+    """HEAD every uploaded object: size and SHA-256 (and MD5 ETag) must be what was sent."""
+    by_batch = {entry["batch"]: entry for entry in entries}
+    results = []
+    for outcome in uploaded:
+        if outcome["result"] not in ("created", "exists"):
+            continue
+        entry = by_batch[outcome["batch"]]
+        result = {"batch": entry["batch"], "key": entry["key"]}
+        try:
+            found = s3.head(runtime.client, runtime.bucket, entry["key"])
+        except Exception as error:  # noqa: BLE001
+            results.append(
+                _failed(runtime, data_dir, entry, result, s3.describe(error, runtime.bucket))
+            )
+            continue
+        problem = (
+            "HEAD found no object"
+            if found is None
+            else verify_head(_expected(entry), found, check_etag=runtime.check_etag)
+        )
+        if problem:
+            results.append(_failed(runtime, data_dir, entry, result, f"verify refused: {problem}"))
+            continue
+        result["result"] = "verified"
+        result["etag"] = found.get("ETag", "").strip('"')
+        results.append(result)
+    return results
+
+
+# -- mark --------------------------------------------------------------------------------
+
+
+def mark_entries(runtime: Runtime, data_dir: str, entries: list[dict], verified: list[dict]):
+    """Write a touched mark per verified batch, or move a verified invalid one to quarantine."""
+    by_batch = {entry["batch"]: entry for entry in entries}
+    marked = []
+    for result in verified:
+        if result.get("result") != "verified":
+            continue
+        entry = by_batch[result["batch"]]
+        record = {
+            "bucket": runtime.bucket,
+            "key": entry["key"],
+            "etag": result["etag"],
+            "size": entry["digest"]["size"],
+            "sha256": entry["digest"]["sha256_hex"],
+            "checksum_sha256": entry["digest"]["checksum_sha256"],
+            "parts": entry["digest"]["parts"],
+            "csv_sha256": entry["csv_sha256"],
+            "verified_at": round(time.time(), 3),
+        }
+        if entry["status"] == "valid":
+            record["manifest"] = entry["manifest"]
+            mark_touched(data_dir, entry["batch"], record)
+            event = "uploaded"
+        else:
+            record["reason"] = entry["problem"]
+            quarantine_batch(data_dir, entry["batch"], record)
+            event = "quarantined"
+        forget_processed(data_dir, entry["batch"])
+        runtime.report(
+            event,
+            data_dir,
+            entry["batch"],
+            key=entry["key"],
+            bytes=record["size"],
+            reason=record.get("reason"),
+        )
+        marked.append({"batch": entry["batch"], "result": event, "key": entry["key"]})
+    return marked
+
+
+def mark_touched(data_dir: str, relpath: str, record: dict) -> Path:
+    """The sidecar that says "uploaded and verified"; durable, it is what cleanup trusts."""
+    path = batch_mark(Path(data_dir) / "batches" / relpath)
+    write_atomic(path, json.dumps(record, indent=1).encode())
+    return path
+
+
+def quarantine_batch(data_dir: str, relpath: str, record: dict) -> Path:
+    """Move an invalid batch out of ``batches/`` with its reason beside it.
+
+    The reason is written first and the move is the last step, so an interruption leaves the
+    batch where it was and the whole step is simply done again.
+    """
+    source = Path(data_dir) / "batches" / relpath
+    target = quarantine_dir(data_dir) / relpath
+    make_dirs(target.parent)
+    write_atomic(
+        target.with_name(target.name + ".reason.json"), json.dumps(record, indent=1).encode()
+    )
+    try:
+        os.replace(source, target)
+    except FileNotFoundError:
+        if not target.exists():
+            raise
+    fsync_dir(target.parent)
+    fsync_dir(source.parent)
+    log_event(
+        log,
+        logging.WARNING,
+        "batch_quarantined",
+        batch=relpath,
+        key=record["key"],
+        reason=record["reason"],
+    )
+    return target
+
+
+# -- housekeeping ------------------------------------------------------------------------
+
+
+def boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+def forget_after_reboot(data_dir: str) -> bool:
+    """Drop derived state written during an earlier boot.
+
+    Work files and Luigi outputs are written without fsync (a SIGKILL keeps them: they are in
+    the page cache); after a power cut they may hold zeros, so a new boot starts them afresh.
+    Touched marks are fsynced and are not touched here.
+    """
+    root = state_dir(data_dir)
+    marker = root / "boot_id"
+    current = boot_id()
+    try:
+        if marker.read_text().strip() == current:
+            return False
+    except FileNotFoundError:
+        pass
+    for folder in (work_dir(data_dir), chunks_dir(data_dir)):
+        shutil.rmtree(folder, ignore_errors=True)
+    make_dirs(root)
+    write_atomic(marker, current.encode())
+    return True
+
+
+def forget_other_chunks(data_dir: str, keep: set[str]) -> None:
+    """Remove the outputs of chunks not in this cycle (a crash left them; the batches were
+    regrouped since), so no stale output can stand for work done."""
+    try:
+        folders = list(chunks_dir(data_dir).iterdir())
+    except FileNotFoundError:
+        return
+    for folder in folders:
+        if folder.name not in keep:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def update_day_marks(data_dir, pending, touched, now: float) -> tuple[list, list]:
+    """Mark day folders whose batches are all touched and whose day is over; unmark a marked
+    folder that holds an untouched batch again. Returns (marked, unmarked) days."""
+    batches = [(b.name.day, False) for b in pending] + [(b.name.day, True) for b in touched]
+    folders = {b.name.day: b.path.parent for b in (*pending, *touched)}
+    already = [day for day, folder in folders.items() if folder_mark(folder).exists()]
+    marked = days_to_mark(batches, already, now)
+    for day in marked:
+        count = sum(1 for b in touched if b.name.day == day)
+        record = {"day": day.isoformat(), "batches": count, "marked_at": round(now, 3)}
+        write_atomic(folder_mark(folders[day]), json.dumps(record).encode())
+        log_event(log, logging.INFO, "day_marked", data_dir=str(data_dir.root), day=str(day))
+    unmarked = days_to_unmark(batches, already)
+    for day in unmarked:
+        folder_mark(folders[day]).unlink(missing_ok=True)
+        fsync_dir(folders[day])
+        log_event(log, logging.WARNING, "day_unmarked", data_dir=str(data_dir.root), day=str(day))
+    return marked, unmarked
