@@ -4,7 +4,13 @@ import pathlib
 
 import pytest
 
-_MARK_BY_DIR = {"unit": "unit", "integration": "integration", "system": "system", "soak": "soak"}
+_MARK_BY_DIR = {
+    "unit": "unit",
+    "integration": "integration",
+    "web": "integration",  # the site's consumers: Django, a database, the channel layer
+    "system": "system",
+    "soak": "soak",
+}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -221,6 +221,9 @@ class StreamClient:
                 self._note_failure(f"closed {close_code} {reason}".strip(), close_code)
             except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as e:
                 self._note_failure(f"{type(e).__name__}: {e}", None)
+            except Exception as error:  # whatever it was, the stream keeps trying
+                self._note_failure(f"unexpected {error!r}", None)
+                log.exception("stream_session_failed")
             finally:
                 self._connected = False
             if self._stopping.is_set():
@@ -270,10 +273,7 @@ class StreamClient:
                     await socket.close()
                     return
                 if incoming.done():
-                    if incoming.exception() is not None:
-                        raise incoming.exception()
-                    protocol = socket.protocol
-                    raise websockets.ConnectionClosedOK(protocol.close_rcvd, protocol.close_sent)
+                    incoming.result()  # raises the ConnectionClosed that ended it
                 waiters = [asyncio.ensure_future(self._wake.wait()), incoming]
                 await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
                 waiters[0].cancel()
@@ -286,7 +286,9 @@ class StreamClient:
         await socket.send(text)
 
     async def _read_incoming(self, socket) -> None:
-        async for text in socket:  # the site's welcome; nothing else is expected
+        """Read until the socket closes; ends by raising its ConnectionClosed (with the code)."""
+        while True:
+            text = await socket.recv()  # the site's welcome; nothing else is expected
             log_event(log, logging.DEBUG, "stream_message", text=str(text)[:200])
 
     def _hello(self) -> dict:

@@ -12,7 +12,11 @@ PURE_MODULES = [
     "gateway.batching",
     "gateway.batchfile",
     "gateway.keys",
+    "gateway.uploader.manifest",
+    "gateway.uploader.backoff",
+    "gateway.uploader.plan",
     "gateway.decimate",
+    "web.ingest.protocol",
 ]
 IO_LIBRARIES = [
     "serial",

@@ -1,0 +1,169 @@
+"""The reader's stream client against a real websockets server on a free port."""
+
+import asyncio
+import json
+import threading
+import time
+
+from websockets.asyncio.server import serve
+
+from gateway.reader.stream import StreamClient
+from gateway.settings import Settings
+from tests.support.processes import wait_for
+from tests.support.web import free_port
+
+
+class RecordingSite:
+    """A websockets server in its own thread: records what gateways send, or refuses them."""
+
+    def __init__(self, port: int, refuse_with: int | None = None) -> None:
+        self.port = port
+        self.refuse_with = refuse_with
+        self.messages: list[dict] = []
+        self.headers: list[dict] = []
+        self.connections = 0
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    def start(self) -> "RecordingSite":
+        self._thread.start()
+        assert self._ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+    async def _handler(self, socket) -> None:
+        self.connections += 1
+        self.headers.append(socket.request.headers)
+        if self.refuse_with is not None:
+            await socket.close(self.refuse_with, "wrong token")
+            return
+        await socket.send(json.dumps({"type": "welcome", "max_message_bytes": 262144}))
+        async for text in socket:
+            self.messages.append(json.loads(text))
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        async with serve(self._handler, "127.0.0.1", self.port):
+            self._ready.set()
+            await self._stop.wait()
+
+    def frames(self) -> list[dict]:
+        return [m for m in list(self.messages) if m["type"] == "frame"]
+
+    def seqs(self) -> list[int]:
+        return [s for f in self.frames() for s in range(f["seq"][0], f["seq"][1] + 1)]
+
+
+def client_settings(port: int, **changes) -> Settings:
+    values = {
+        "gateway_id": "gw-test",
+        "mode": "demo",
+        "stream_url": f"ws://127.0.0.1:{port}/ws/ingest/",
+        "stream_token": "fgt_secret",
+        "stream_frame_rate": 50.0,
+        "stream_heartbeat_seconds": 0.2,
+        "stream_reconnect_max_seconds": 1.0,
+    }
+    return Settings(**{**values, **changes})
+
+
+def records(first: int, count: int) -> list[bytes]:
+    return [b"%d,%.6f,%d,%d" % (n, n / 1000, n % 7, -n) for n in range(first, first + count)]
+
+
+def test_frames_cover_every_published_seq_and_heartbeats_carry_the_status():
+    port = free_port()
+    site = RecordingSite(port).start()
+    client = StreamClient(client_settings(port)).start()
+    try:
+        client.publish_status({"service": "reader", "next_seq": 42})
+        for first in range(0, 5000, 50):
+            client.publish(first, records(first, 50), received_at=time.time())
+        wait_for(lambda: len(site.seqs()) == 5000, 20, message="frames up to seq 4999")
+        wait_for(
+            lambda: any(m["type"] == "status" for m in site.messages), 5, message="a heartbeat"
+        )
+    finally:
+        client.close()
+        site.stop()
+    assert site.seqs() == list(range(5000))
+    assert site.messages[0] == {
+        "type": "hello",
+        "protocol": 1,
+        "gateway": "gw-test",
+        "format": "csv-seq",
+        "frame_rate": 50.0,
+        "points_per_second": 500.0,
+    }
+    assert site.headers[0]["Authorization"] == "Bearer fgt_secret"
+    assert site.headers[0]["X-Fieldgate-Gateway"] == "gw-test"
+    status = [m for m in site.messages if m["type"] == "status"][-1]["status"]
+    assert status["reader"] == {"service": "reader", "next_seq": 42}
+    assert status["stream"]["rows_in"] == 5000
+    # 1 kHz of device time into 500 buckets/s: two samples per bucket, min/max kept.
+    assert sum(len(f["t"]) for f in site.frames()) == 2500
+    assert max(max(f["max"][0]) for f in site.frames()) == 6
+    counters = client.counters()
+    assert counters["frames_built"] == counters["frames_sent"] > 0
+    assert counters["rows_dropped"] == counters["frames_dropped"] == 0
+
+
+def test_publish_keeps_a_bounded_queue_dropping_the_oldest_rows_counted():
+    client = StreamClient(client_settings(free_port(), stream_queue_rows=10_000))  # not started
+    for first in range(0, 30_000, 1000):
+        client.publish(first, records(first, 1000), received_at=0.0)
+    assert client.counters()["rows_dropped"] == 20_000
+    client._build_frames()
+    (frame,) = client._frames
+    assert (frame.first_seq, frame.last_seq) == (20_000, 29_999)
+
+
+def test_a_refusal_that_needs_an_operator_is_not_retried_in_a_loop():
+    port = free_port()
+    site = RecordingSite(port, refuse_with=4403).start()
+    client = StreamClient(client_settings(port, stream_reconnect_max_seconds=30.0)).start()
+    try:
+        wait_for(lambda: client.counters()["connect_failures"] >= 1, 10, message="a refusal")
+        time.sleep(1.5)
+        counters = client.counters()
+    finally:
+        client.close()
+        site.stop()
+    assert counters["last_close_code"] == 4403
+    assert counters["connect_failures"] == 1 and site.connections == 1
+    assert counters["last_error"] == "closed 4403 wrong token"
+
+
+def test_the_client_comes_back_with_the_site_and_counts_what_it_could_not_keep():
+    port = free_port()
+    site = RecordingSite(port).start()
+    client = StreamClient(client_settings(port, stream_queue_frames=5)).start()
+    try:
+        client.publish(0, records(0, 100), received_at=time.time())
+        wait_for(lambda: site.seqs() == list(range(100)), 10, message="first frames")
+        site.stop()
+        wait_for(lambda: not client.counters()["connected"], 10, message="the loss noticed")
+        for first in range(100, 2100, 100):  # 20 frames while the site is away
+            client.publish(first, records(first, 100), received_at=time.time())
+            time.sleep(0.05)
+        wait_for(lambda: client.counters()["frames_dropped"] >= 15, 10, message="drops")
+        site = RecordingSite(port).start()
+        wait_for(lambda: site.seqs() and site.seqs()[-1] == 2099, 20, message="newest frames")
+        client.publish(2100, records(2100, 100), received_at=time.time())
+        wait_for(lambda: site.seqs()[-1] == 2199, 10, message="live again")
+    finally:
+        client.close()
+        site.stop()
+    counters = client.counters()
+    assert counters["connects"] == 2
+    # Every frame built was either sent or dropped and counted, none twice.
+    assert counters["frames_built"] == counters["frames_sent"] + counters["frames_dropped"]
+    assert counters["frames_dropped"] >= 15
+    assert site.seqs()[0] >= 1500  # what came back is the newest, not the oldest

@@ -1,0 +1,60 @@
+"""The ingest protocol's checks (web/ingest/protocol.py is pure: no Django, no I/O)."""
+
+import json
+
+import pytest
+
+from gateway.decimate import Decimator
+from web.ingest.protocol import ProtocolError, parse_message
+
+
+def good_frame() -> dict:
+    decimator = Decimator(1, points_per_second=100)
+    decimator.add(7, [b"%d,%.6f,%d,-1.5" % (n, n / 1000, n) for n in range(7, 40)], 12.0)
+    (frame,) = decimator.take_frames()
+    return frame.as_message(sent_at=12.5)
+
+
+def test_what_the_decimator_sends_is_what_the_site_accepts():
+    message = good_frame()
+    assert parse_message(json.dumps(message)) == message
+    assert message["seq"] == [7, 39] and len(message["t"]) == 4
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"seq": [3]}, "frame: 'seq' must be [first, last] with 0 <= first <= last, got [3]"),
+        ({"seq": [-1, 3]}, "frame: 'seq' must be [first, last]"),
+        ({"samples": 40}, "frame: 40 samples in a seq range of 33"),
+        ({"samples": 2}, "frame: 4 buckets but only 2 samples"),
+        ({"sent_at": "now"}, "frame: 'sent_at' must be a finite number, got 'now'"),
+        ({"extra": 1}, "frame: unknown extra"),
+        ({"max": [[1, 2, 3, 4]]}, "frame: 'min' has 2 channels, 'max' has 1"),
+        ({"min": [[1, 2, 3, "x"], [1, 2, 3, 4]]}, "frame: min[0] values must be a finite number"),
+        ({"t": [], "samples": 0}, "frame: no buckets in 't' but values in 'min' or 'max'"),
+    ],
+)
+def test_a_bad_frame_is_refused_with_the_numbers(change, error):
+    message = {**good_frame(), **change}
+    with pytest.raises(ProtocolError) as raised:
+        parse_message(json.dumps(message))
+    assert str(raised.value).startswith(error)
+
+
+def test_non_finite_numbers_are_not_json_here():
+    with pytest.raises(ProtocolError, match="Infinity is not a number the protocol allows"):
+        parse_message('{"type": "status", "at": Infinity, "status": {}}')
+
+
+def test_hello_checks_the_protocol_version():
+    with pytest.raises(ProtocolError, match=r"hello: protocol 2 is not supported \(this site"):
+        parse_message('{"type": "hello", "protocol": 2, "gateway": "gw"}')
+    assert parse_message('{"type": "hello", "protocol": 1, "gateway": "gw"}')["gateway"] == "gw"
+
+
+def test_status_needs_an_object():
+    with pytest.raises(ProtocolError, match="status: 'status' must be an object"):
+        parse_message('{"type": "status", "at": 1, "status": []}')
+    with pytest.raises(ProtocolError, match="status: missing at"):
+        parse_message('{"type": "status", "status": {}}')
