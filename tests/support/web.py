@@ -242,3 +242,63 @@ def start_postgres(processes: Processes, directory: Path) -> int:
         capture_output=True,
     )
     return port
+
+
+class Viewer:
+    """A viewer socket in its own thread, acknowledging like the browser does; records every
+    message it receives with the time it arrived."""
+
+    def __init__(self, base_url: str, path: str, cookie: str) -> None:
+        import threading
+
+        self.url = base_url.replace("http://", "ws://") + path
+        self.headers = {"Cookie": cookie, "Origin": base_url}
+        self.messages: list[tuple[float, dict]] = []
+        self.close_code: int | None = None
+        self.opened = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        if not self.opened.wait(15):
+            raise TimeoutError(f"viewer could not open {self.url}")
+
+    def _run(self) -> None:
+        import asyncio
+
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        import asyncio
+        import json
+
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed
+
+        async with connect(self.url, additional_headers=self.headers, proxy=None) as socket:
+            self.opened.set()
+            received, ack_every = 0, 8
+            try:
+                while not self._stop.is_set():
+                    try:
+                        text = await asyncio.wait_for(socket.recv(), 0.2)
+                    except TimeoutError:
+                        continue
+                    message = json.loads(text)
+                    self.messages.append((time.time(), message))
+                    received += 1
+                    if message["type"] == "hello":
+                        ack_every = message["ack_every"]
+                    if received % ack_every == 0:
+                        await socket.send(json.dumps({"type": "ack", "received": received}))
+            except ConnectionClosed as closed:
+                self.close_code = closed.rcvd.code if closed.rcvd else None
+
+    def frames(self) -> list[dict]:
+        return [m for _, m in list(self.messages) if m["type"] == "frame"]
+
+    def seqs(self) -> list[int]:
+        return [s for f in self.frames() for s in range(f["seq"][0], f["seq"][1] + 1)]
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)

@@ -3,6 +3,8 @@
 from web.settings.base import *  # noqa: F403
 from web.settings.base import DATA_DIR, env
 
+DATA_DIR.mkdir(parents=True, exist_ok=True)  # SQLite creates its file, not the folder
+
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",

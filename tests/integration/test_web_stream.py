@@ -1,0 +1,90 @@
+"""simulator -> reader -> a real ASGI server (uvicorn) -> a websocket viewer, all real processes."""
+
+from pathlib import Path
+
+import pytest
+
+from tests.support.batches import read_rows, seqs
+from tests.support.processes import wait_for
+from tests.support.web import Processes, Viewer, login_cookie, manage, start_site, web_env
+
+TOKEN = "fgt_integration-token-0123456789abcdef"
+
+
+@pytest.fixture
+def site(tmp_path):
+    """The gateway profile on a free port, with gateway 'test-gw' and user 'ann'."""
+    processes = Processes(tmp_path)
+    env = web_env(tmp_path / "web")
+    setup = ["--gateway", "test-gw", "--token", TOKEN, "--user", "ann", "--password", "ann-pw-123"]
+    manage(env, "demo_setup", *setup)
+    try:
+        server, port = start_site(processes, env)
+        base = f"http://127.0.0.1:{port}"
+        yield base, login_cookie(base, "ann", "ann-pw-123"), server
+    finally:
+        processes.stop_all()
+
+
+def stream_env(reader_env, base: str, token: str = TOKEN, **changes) -> dict:
+    return reader_env(
+        stream_url=base.replace("http://", "ws://") + "/ws/ingest/",
+        stream_token=token,
+        stream_heartbeat_seconds=0.5,
+        stream_reconnect_max_seconds=1,
+        **changes,
+    )
+
+
+def test_a_viewer_receives_frames_covering_every_seq_the_reader_stored(
+    site, firmware_sim, processes, reader_env
+):
+    base, cookie, server = site
+    viewer = Viewer(base, "/ws/live/test-gw/", cookie)
+    try:
+        sim = firmware_sim("--rate", "1000", "--channels", "8", "--samples", "6000", "--seed", "2")
+        env = stream_env(reader_env, base)
+        reader = processes.gateway("reader", "--port", str(sim.port), "--mode", "full", env=env)
+        assert sim.wait(60) == 0, sim.stderr()
+        wait_for(lambda: viewer.seqs()[-1:] == [5999], 15, message="the last seq at the viewer")
+        assert reader.terminate() == 0
+    finally:
+        viewer.stop()
+    stored = seqs(read_rows(Path(env["GATEWAY_DATA_DIR"])))
+    assert stored == list(range(6000))
+    assert viewer.seqs() == stored  # every stored seq was drawn, in order, none twice
+    frames = viewer.frames()
+    assert all(len(f["min"]) == 8 for f in frames)
+    assert not [m for _, m in viewer.messages if m["type"] == "dropped"]
+    assert "event=stream_connected" in reader.log()
+
+
+def test_demo_mode_streams_and_writes_no_files(site, firmware_sim, processes, reader_env, tmp_path):
+    base, cookie, server = site
+    viewer = Viewer(base, "/ws/live/test-gw/", cookie)
+    try:
+        sim = firmware_sim("--rate", "500", "--channels", "2", "--samples", "1500")
+        env = stream_env(reader_env, base)
+        data_dir = Path(env["GATEWAY_DATA_DIR"])
+        reader = processes.gateway("reader", "--port", str(sim.port), "--mode", "demo", env=env)
+        assert sim.wait(60) == 0, sim.stderr()
+        wait_for(lambda: viewer.seqs()[-1:] == [1499], 15, message="the last seq at the viewer")
+        assert reader.terminate() == 0
+    finally:
+        viewer.stop()
+    assert viewer.seqs() == list(range(1500))
+    assert not data_dir.exists() or list(data_dir.rglob("*")) == []
+
+
+def test_a_refused_token_never_stops_the_reader_storing(site, firmware_sim, processes, reader_env):
+    base, cookie, server = site
+    sim = firmware_sim("--rate", "1000", "--samples", "3000")
+    env = stream_env(reader_env, base, token="fgt_wrong-token-0123456789")
+    reader = processes.gateway("reader", "--port", str(sim.port), "--mode", "full", env=env)
+    assert sim.wait(60) == 0, sim.stderr()
+    assert reader.terminate() == 0
+    assert seqs(read_rows(Path(env["GATEWAY_DATA_DIR"]))) == list(range(3000))
+    log = reader.log()
+    assert "event=stream_unavailable url=ws://" in log
+    assert 'error="closed 4403 wrong token"' in log
+    assert 'event=ingest_refused gateway=test-gw reason="wrong token"' in server.log()
