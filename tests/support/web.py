@@ -302,3 +302,47 @@ class Viewer:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(10)
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = REPO / "artifacts" / "web"
+
+
+class Site:
+    """The site on a free port with one gateway and one login, as ``make demo`` sets it up."""
+
+    token = "fgt_integration-token-0123456789abcdef"
+    user, password = "ann", "ann-pw-123"
+
+    def __init__(self, directory: Path, gateway: str = "test-gw", **env: str) -> None:
+        self.processes = Processes(directory)
+        self.gateway = gateway
+        self.env = web_env(directory / "web", **env)
+        manage(
+            self.env,
+            "demo_setup",
+            *("--gateway", gateway, "--token", self.token),
+            *("--user", self.user, "--password", self.password),
+        )
+        try:
+            self.server, self.port = start_site(self.processes, self.env)
+        except BaseException:
+            self.processes.stop_all()
+            raise
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.ingest_url = f"ws://127.0.0.1:{self.port}/ws/ingest/"
+
+    def cookie(self) -> str:
+        return login_cookie(self.base, self.user, self.password)
+
+    def stop(self) -> None:
+        self.processes.stop_all()

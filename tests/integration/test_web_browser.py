@@ -1,0 +1,119 @@
+"""A real headless Chromium (Debian's, driven by Playwright) on the live gateway page."""
+
+import shutil
+import time
+
+import pytest
+
+from tests.support.processes import wait_for
+from tests.support.web import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Site
+
+playwright = pytest.importorskip("playwright.sync_api")  # make setup installs it (dev extra)
+if shutil.which(CHROMIUM) is None:  # make setup installs Debian's chromium
+    pytest.skip(f"{CHROMIUM} is not installed: run make setup", allow_module_level=True)
+
+
+@pytest.fixture
+def site(tmp_path):
+    site = Site(tmp_path)
+    yield site
+    site.stop()
+
+
+@pytest.fixture
+def browser():
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def stats(page) -> dict:
+    return page.evaluate(
+        "() => { const s = window.fieldgate.stats; return {points: s.pointsPlotted, "
+        "draws: s.draws, frames: s.frames, gaps: s.gaps, missing: s.missing, "
+        "channels: window.fieldgate.chart.channels} }"
+    )
+
+
+def test_the_gateway_page_draws_a_live_waveform(site, browser, firmware_sim, processes, reader_env):
+    sim = firmware_sim("--rate", "1000", "--channels", "8", "--waveform", "ecg")
+    env = reader_env(stream_url=site.ingest_url, stream_token=site.token)
+    processes.gateway("reader", "--port", str(sim.port), "--mode", "demo", env=env)
+
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"{site.base}/gateways/{site.gateway}/")
+    assert "/accounts/login/" in page.url  # people log in to view
+    page.fill("input[name=username]", site.user)
+    page.fill("input[name=password]", site.password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**/gateways/{site.gateway}/")
+
+    page.wait_for_function(
+        "() => window.fieldgate && window.fieldgate.stats.draws > 3", timeout=20_000
+    )
+    first = stats(page)
+    time.sleep(1.5)
+    second = stats(page)
+    assert second["points"] > first["points"] and second["draws"] > first["draws"]
+    assert second["channels"] == 8
+    assert page.locator("#channels input[type=checkbox]").count() == 8
+    assert page.locator("#state").inner_text() == "online"
+    assert page.locator("#lagging").is_hidden()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "gateway-page.png"))
+
+    # Pause freezes the drawing while frames keep coming; resume draws again.
+    page.click("#pause")
+    paused = stats(page)
+    time.sleep(0.6)
+    still = stats(page)
+    assert still["draws"] == paused["draws"] and still["frames"] > paused["frames"]
+    page.click("#pause")
+    wait_for(lambda: stats(page)["draws"] > still["draws"], 5, message="drawing after resume")
+
+    # A hole in seq is shown as a gap with the number of samples missing.
+    page.evaluate(
+        "() => { const c = window.fieldgate.chart; const t = c.lastT + 0.5;"
+        " c.addFrame({type: 'frame', seq: [c.lastSeq + 101, c.lastSeq + 101], samples: 1,"
+        " t: [t], min: Array(8).fill([0]), max: Array(8).fill([0])}); }"
+    )
+    gapped = stats(page)
+    assert gapped["gaps"] >= 1 and gapped["missing"] >= 100
+
+    # Channel toggles hide a series.
+    page.click("#channels input[data-channel='0']")
+    assert page.evaluate("() => window.fieldgate.chart.plot.series[1].show") is False
+
+
+def test_the_fleet_page_shows_the_gateway_online_live(
+    site, browser, firmware_sim, processes, reader_env
+):
+    page = browser.new_page()
+    page.goto(f"{site.base}/accounts/login/")
+    page.fill("input[name=username]", site.user)
+    page.fill("input[name=password]", site.password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{site.base}/")
+    row = page.locator(f"tr[data-name='{site.gateway}']")
+    assert row.locator(".state").inner_text() == "offline"
+    sim = firmware_sim("--rate", "1000", "--channels", "4")
+    env = reader_env(
+        stream_url=site.ingest_url, stream_token=site.token, stream_heartbeat_seconds=0.5
+    )
+    processes.gateway("reader", "--port", str(sim.port), "--mode", "full", env=env)
+    # No reload: the row changes through the fleet socket.
+    cell = f"document.querySelector(\"tr[data-name='{site.gateway}'] .%s\").textContent"
+    page.wait_for_function(
+        f"() => /^[1-9][0-9]* [/]s$/.test({cell % 'sample_rate'}) && {cell % 'rejects'} === '0'",
+        timeout=20_000,
+    )
+    rate = float(row.locator(".sample_rate").inner_text().split()[0])
+    assert 800 < rate < 1200, rate  # the simulator's 1 kHz, measured over a heartbeat
+    assert row.locator(".state").inner_text() == "online"
+    assert "MiB" in row.locator(".disk_free").inner_text()
+    assert "batches" in row.locator(".upload_backlog").inner_text()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "fleet-page.png"))
