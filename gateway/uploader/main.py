@@ -22,18 +22,20 @@ log = logging.getLogger("gateway.uploader")
 
 
 def load_settings(overrides: dict | None = None) -> Settings:
-    """The environment, overlaid with ``GATEWAY_ENV_FILE`` if set (re-read on SIGHUP)."""
+    """The environment, overlaid with ``GATEWAY_ENV_FILE`` if set (re-read on SIGHUP).
+
+    The file's values go into this process's environment, so AWS_* credentials in it reach
+    the next boto3 session too: a SIGHUP after fixing them is enough.
+    """
     from dotenv import dotenv_values
 
-    environ = dict(os.environ)
-    env_file = environ.get("GATEWAY_ENV_FILE", "")
+    env_file = os.environ.get("GATEWAY_ENV_FILE", "")
     if env_file:
-        try:
-            values = dotenv_values(env_file)
-        except OSError as error:
-            raise SettingsError(f"GATEWAY_ENV_FILE={env_file!r}: {error}") from None
-        environ.update({k: v for k, v in values.items() if v is not None})
-    return Settings.from_env(environ, **(overrides or {}))
+        if not os.path.isfile(env_file):
+            raise SettingsError(f"GATEWAY_ENV_FILE={env_file!r}: no such file")
+        values = dotenv_values(env_file)
+        os.environ.update({k: v for k, v in values.items() if v is not None})
+    return Settings.from_env(os.environ, **(overrides or {}))
 
 
 def pidfile_path(settings: Settings) -> Path:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 
 import luigi
 import luigi.configuration
@@ -24,10 +23,8 @@ from gateway.uploader.plan import Chunk
 RUNTIME: work.Runtime | None = None
 MAPPER = None
 
-# Our logfmt handler stays in charge; Luigi's summaries are not needed (we log each batch).
+# Our logfmt handler stays in charge of logging (Luigi's levels: gateway/uploader/__init__.py).
 luigi.configuration.get_config().set("core", "no_configure_logging", "true")
-for _name in ("luigi", "luigi-interface", "luigi.scheduler", "luigi.worker"):
-    logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 class ChunkTask(luigi.Task):

@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import boto3
+import pytest
 from botocore.config import Config
 
 MOTO_SERVER = str(Path(sys.executable).with_name("moto_server"))
@@ -199,7 +200,8 @@ class CorruptingProxy:
                 for key, value in response.getheaders():
                     if key.lower() not in ("transfer-encoding", "connection", "content-length"):
                         self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
+                length = response.getheader("Content-Length") if self.command == "HEAD" else None
+                self.send_header("Content-Length", length or str(len(data)))
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
@@ -217,3 +219,47 @@ class CorruptingProxy:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+BUCKET = "fieldgate-test"
+
+
+@pytest.fixture(name="moto")
+def moto_fixture(tmp_path):
+    """A fresh moto server with a versioned bucket (versions show any overwrite)."""
+    server = MotoServer(tmp_path / "moto.log")
+    try:
+        s3 = client(server.url)
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        server.s3 = s3
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(name="uploader_env")
+def uploader_env_fixture(tmp_path):
+    """Settings for an uploader of tmp_path/data; pass changes as keyword arguments."""
+
+    def make(endpoint: str, **changes) -> dict[str, str]:
+        env = {
+            **CREDENTIALS,
+            "GATEWAY_ID": "test-gw",
+            "GATEWAY_DATA_DIR": str(tmp_path / "data"),
+            "GATEWAY_S3_BUCKET": BUCKET,
+            "GATEWAY_S3_PREFIX": "raw",
+            "GATEWAY_S3_ENDPOINT_URL": endpoint,
+            "GATEWAY_S3_TIMEOUT_SECONDS": "5",
+            "GATEWAY_STATUS_SECONDS": "0.2",
+            "GATEWAY_UPLOAD_RETRY_BASE_SECONDS": "0.2",
+            "GATEWAY_UPLOAD_RETRY_MAX_SECONDS": "1",
+            "GATEWAY_UPLOAD_RESCAN_SECONDS": "1",
+            "GATEWAY_UPLOAD_CHUNK_BATCHES": "8",
+            "GATEWAY_DASK_WORKERS": "2",
+            "GATEWAY_LOG_LEVEL": "info",
+        }
+        env.update({f"GATEWAY_{key.upper()}": str(value) for key, value in changes.items()})
+        return env
+
+    return make

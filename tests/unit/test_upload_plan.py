@@ -1,0 +1,279 @@
+"""The uploader's pure core: manifests and checks, S3 checksums, backoff, chunks, day marks."""
+
+import base64
+import datetime as dt
+import hashlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.batchfile import check_batch
+from gateway.keys import BatchName
+from gateway.uploader.backoff import Backoff, RetryState
+from gateway.uploader.manifest import (
+    build_manifest,
+    check_against_name,
+    object_digest,
+    object_metadata,
+    part_sizes,
+    verify_head,
+)
+from gateway.uploader.plan import (
+    Chunk,
+    day_is_over,
+    days_to_mark,
+    days_to_unmark,
+    make_chunks,
+)
+
+DAY = dt.date(2024, 5, 1)
+T0 = dt.datetime(2024, 5, 1, 12, tzinfo=dt.UTC).timestamp()
+
+
+def batch_bytes(first, count, t0=T0):
+    rows = "".join(f"{first + i},{t0 + i:.6f},1.5,-2\n" for i in range(count))
+    return ("seq,received_at,f0,f1\n" + rows).encode()
+
+
+def problem_of(name, data):
+    return check_against_name(name, check_batch(data, name.first_seq), len(data))
+
+
+# -- validation --------------------------------------------------------------------------
+
+
+def test_a_good_batch_has_a_manifest_with_seq_range_rows_and_time_range():
+    data = batch_bytes(100, 5)
+    name = BatchName(DAY, 100, 104)
+    check = check_batch(data, 100)
+    assert check_against_name(name, check, len(data)) is None
+    manifest = build_manifest(name, check, len(data))
+    assert (manifest.first_seq, manifest.last_seq, manifest.rows) == (100, 104, 5)
+    assert (manifest.earliest, manifest.latest) == (T0, T0 + 4)
+    assert manifest.columns == ("seq", "received_at", "f0", "f1")
+    assert manifest.batch == "2024/05/01/000000000100-000000000104.csv"
+    assert object_metadata(manifest.as_dict(), "ab" * 32) == {
+        "first-seq": "100",
+        "last-seq": "104",
+        "rows": "5",
+        "earliest": f"{T0:.6f}",
+        "latest": f"{T0 + 4:.6f}",
+        "csv-bytes": str(len(data)),
+        "csv-sha256": "ab" * 32,
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "problem"),
+    [
+        (BatchName(DAY, 0, 4), b"", "no header row"),
+        (BatchName(DAY, 0, 4), b"seq,received_at,f0\n", "no rows after the header"),
+        (
+            BatchName(DAY, 0, 4),
+            batch_bytes(0, 5).replace(b"\n2,", b"\n7,"),
+            "row 3 has seq 7, expected 2",
+        ),
+        (
+            BatchName(DAY, 0, 5),
+            batch_bytes(0, 5),
+            "rows hold seq 0-4 but the name says 0-5",
+        ),
+        (
+            BatchName(DAY, 0, 4),
+            batch_bytes(0, 5) + b"5,1.0",
+            "row 6 is incomplete (5 bytes, no newline)",
+        ),
+        (
+            BatchName(dt.date(2024, 5, 3), 0, 4),
+            batch_bytes(0, 5),
+            "rows were received 2024-05-01..2024-05-01 but the batch is in the folder of "
+            "2024-05-03",
+        ),
+        (
+            BatchName(DAY, 0, 4),
+            batch_bytes(0, 5).replace(b"1.5,-2\n", b"1.5\n", 1),
+            "row 1 has 3 fields, header has 4",
+        ),
+    ],
+)
+def test_a_bad_batch_is_refused_with_a_reason_that_says_what_is_wrong(name, data, problem):
+    assert problem_of(name, data) == problem
+
+
+# -- checksums ---------------------------------------------------------------------------
+
+
+def test_part_sizes_follow_s3transfer_threshold_and_chunk_size():
+    mib = 1024 * 1024
+    assert part_sizes(3, 5 * mib) == [3]
+    assert part_sizes(5 * mib - 1, 5 * mib) == [5 * mib - 1]
+    assert part_sizes(5 * mib, 5 * mib) == [5 * mib]
+    assert part_sizes(12 * mib, 5 * mib) == [5 * mib, 5 * mib, 2 * mib]
+
+
+def _digests(parts):
+    return (
+        [hashlib.sha256(p).digest() for p in parts],
+        [hashlib.md5(p).digest() for p in parts],
+        hashlib.sha256(b"".join(parts)).digest(),
+    )
+
+
+def test_single_put_digest_is_the_plain_sha256_and_md5():
+    body = b"hello\n" * 100
+    digest = object_digest(len(body), *_digests([body]), multipart=False)
+    assert digest.parts == 0
+    assert digest.checksum_sha256 == base64.b64encode(hashlib.sha256(body).digest()).decode()
+    assert digest.etag == hashlib.md5(body).hexdigest()
+    assert digest.sha256_hex == hashlib.sha256(body).hexdigest()
+
+
+def test_multipart_digest_is_s3s_composite_over_part_digests():
+    parts = [b"a" * 10, b"b" * 10, b"c" * 3]
+    digest = object_digest(23, *_digests(parts), multipart=True)
+    composite = hashlib.sha256(b"".join(hashlib.sha256(p).digest() for p in parts)).digest()
+    assert digest.parts == 3
+    assert digest.checksum_sha256 == base64.b64encode(composite).decode()
+    md5s = b"".join(hashlib.md5(p).digest() for p in parts)
+    assert digest.etag == hashlib.md5(md5s).hexdigest() + "-3"
+    assert digest.sha256_hex == hashlib.sha256(b"".join(parts)).hexdigest()
+
+
+def _head(digest, **changes):
+    head = {
+        "ContentLength": digest.size,
+        "ChecksumSHA256": digest.checksum_sha256 + (f"-{digest.parts}" if digest.parts else ""),
+        "ETag": f'"{digest.etag}"',
+    }
+    head.update(changes)
+    return head
+
+
+def test_verify_accepts_exactly_what_was_sent_single_and_multipart():
+    single = object_digest(6, *_digests([b"abcdef"]), multipart=False)
+    multi = object_digest(6, *_digests([b"abc", b"def"]), multipart=True)
+    assert verify_head(single, _head(single), check_etag=True) is None
+    assert verify_head(multi, _head(multi), check_etag=True) is None
+    # Some stores leave out the "-N" of a composite checksum.
+    assert (
+        verify_head(multi, _head(multi, ChecksumSHA256=multi.checksum_sha256), check_etag=True)
+        is None
+    )
+
+
+def test_verify_refuses_wrong_size_checksum_etag_or_no_checksum_with_the_numbers():
+    sent = object_digest(6, *_digests([b"abcdef"]), multipart=False)
+    other = object_digest(6, *_digests([b"abcdeX"]), multipart=False)
+    assert verify_head(sent, _head(sent, ContentLength=5), check_etag=True) == (
+        "object has 5 bytes, sent 6"
+    )
+    assert verify_head(sent, _head(other), check_etag=True) == (
+        f"object SHA-256 checksum is {other.checksum_sha256}, sent {sent.checksum_sha256}"
+    )
+    assert verify_head(sent, _head(sent, ETag=f'"{other.etag}"'), check_etag=True) == (
+        f"object ETag is {other.etag}, the bytes sent have {sent.etag}"
+    )
+    head = _head(sent)
+    del head["ChecksumSHA256"]
+    assert verify_head(sent, head, check_etag=True) == (
+        "the store reported no SHA-256 checksum for the object"
+    )
+
+
+def test_an_etag_that_is_no_md5_or_etag_checking_off_is_not_held_against_the_object():
+    sent = object_digest(6, *_digests([b"abcdef"]), multipart=False)
+    assert verify_head(sent, _head(sent, ETag='"kms-etag-not-md5"'), check_etag=True) is None
+    wrong = "0" * 32
+    assert verify_head(sent, _head(sent, ETag=f'"{wrong}"'), check_etag=False) is None
+
+
+# -- backoff -----------------------------------------------------------------------------
+
+
+def test_backoff_doubles_from_the_base_and_stops_at_the_cap():
+    backoff = Backoff(base=1.0, cap=300.0)
+    assert [backoff.ceiling(n) for n in range(1, 11)] == [
+        1,
+        2,
+        4,
+        8,
+        16,
+        32,
+        64,
+        128,
+        256,
+        300,
+    ]
+    assert backoff.ceiling(10_000) == 300.0
+
+
+@given(st.integers(1, 200), st.floats(0, 1, exclude_max=True))
+def test_jittered_delay_lies_between_zero_and_the_ceiling(attempt, jitter):
+    backoff = Backoff(base=0.5, cap=60.0)
+    assert 0 <= backoff.delay(attempt, jitter) <= backoff.ceiling(attempt) <= 60.0
+
+
+def test_retry_state_counts_attempts_and_is_due_after_its_delay():
+    state = RetryState()
+    backoff = Backoff(base=2.0, cap=10.0)
+    assert state.due(0.0)
+    not_before = state.failed("SlowDown", now=100.0, backoff=backoff, jitter=0.5)
+    assert (state.attempts, not_before, state.last_error) == (1, 101.0, "SlowDown")
+    assert not state.due(100.5) and state.due(101.0)
+    assert state.failed("SlowDown", now=101.0, backoff=backoff, jitter=0.999) == pytest.approx(
+        101.0 + 4 * 0.999
+    )
+
+
+def test_bad_backoff_arguments_are_refused():
+    with pytest.raises(ValueError, match="attempts count from 1"):
+        Backoff(1, 2).ceiling(0)
+    with pytest.raises(ValueError, match="jitter must be in"):
+        Backoff(1, 2).delay(1, 1.0)
+
+
+# -- chunks and day folders --------------------------------------------------------------
+
+
+def test_chunks_cut_the_backlog_in_order_and_keep_full_chunk_ids_as_batches_arrive():
+    names = [f"2024/05/01/{i:012d}-{i:012d}.csv" for i in range(10)]
+    chunks = make_chunks("/data", "gw", names, 4)
+    assert [len(c.batches) for c in chunks] == [4, 4, 2]
+    assert [b for c in chunks for b in c.batches] == names
+    later = make_chunks("/data", "gw", [*names, "2024/05/01/000000000010-000000000010.csv"], 4)
+    ids = [c.chunk_id("p", "gzip") for c in chunks]
+    later_ids = [c.chunk_id("p", "gzip") for c in later]
+    assert later_ids[:2] == ids[:2] and later_ids[2] != ids[2]
+
+
+def test_chunk_id_depends_on_everything_that_shapes_the_objects():
+    chunk = Chunk("/data", "gw", ("a", "b"))
+    base = chunk.chunk_id("p", "gzip")
+    assert base == Chunk("/data", "gw", ("a", "b")).chunk_id("p", "gzip")
+    assert base != chunk.chunk_id("q", "gzip")
+    assert base != chunk.chunk_id("p", "none")
+    assert base != Chunk("/data", "gw2", ("a", "b")).chunk_id("p", "gzip")
+    assert base != Chunk("/data2", "gw", ("a", "b")).chunk_id("p", "gzip")
+
+
+def test_a_day_is_over_at_utc_midnight():
+    midnight = dt.datetime(2024, 5, 2, tzinfo=dt.UTC).timestamp()
+    assert not day_is_over(DAY, midnight - 0.001)
+    assert day_is_over(DAY, midnight)
+
+
+def test_a_day_is_marked_when_every_batch_is_touched_and_the_day_is_over():
+    d1, d2, d3 = DAY, DAY + dt.timedelta(1), DAY + dt.timedelta(2)
+    now = dt.datetime(2024, 5, 3, 6, tzinfo=dt.UTC).timestamp()  # d3 is today
+    batches = [(d1, True), (d1, True), (d2, True), (d2, False), (d3, True)]
+    assert days_to_mark(batches, marked=[], now=now) == [d1]
+    assert days_to_mark(batches, marked=[d1], now=now) == []
+    everything = [(d, True) for d, _ in batches]
+    assert days_to_mark(everything, marked=[d1], now=now) == [d2]
+
+
+def test_a_marked_day_that_holds_an_untouched_batch_again_is_unmarked():
+    d1, d2 = DAY, DAY + dt.timedelta(1)
+    assert days_to_unmark([(d1, True), (d2, False)], marked=[d1, d2]) == [d2]
+    assert days_to_unmark([(d1, True)], marked=[d1]) == []
