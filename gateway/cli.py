@@ -1,10 +1,11 @@
-"""The ``gateway`` command: ``reader``, ``status`` (and more as they land)."""
+"""The ``gateway`` command and its subcommands."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from gateway.logs import configure_logging
 from gateway.settings import MODES, Settings, SettingsError
@@ -42,6 +43,18 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cleanup(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.cleanup import format_result, run_cleanup
+
+    result = run_cleanup(settings, dry_run=args.dry_run)
+    if args.json:
+        json.dump(result.as_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(format_result(result, args.dry_run))
+    return 1 if result.errors else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gateway",
@@ -74,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.add_argument("--data-dir", help="data directory (GATEWAY_DATA_DIR)")
     status.set_defaults(run=_status)
+
+    cleanup = commands.add_parser("cleanup", help="delete what retention allows (disk budget)")
+    cleanup.add_argument("--dry-run", action="store_true", help="say what would go, and why")
+    cleanup.add_argument("--json", action="store_true", help="machine-readable output")
+    cleanup.add_argument("--data-dir", help="data directory (GATEWAY_DATA_DIR)")
+    cleanup.set_defaults(run=_cleanup)
     return parser
 
 
@@ -83,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         name: getattr(args, name, None)
         for name in ("port", "baud", "mode", "data_dir", "line_format")
     }
+    if overrides["data_dir"] is not None:
+        overrides["data_dir"] = Path(overrides["data_dir"])
     try:
         settings = Settings.from_env(**overrides)
     except SettingsError as error:

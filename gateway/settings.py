@@ -169,6 +169,45 @@ class Settings:
         default="info",
         metadata=_env("GATEWAY_LOG_LEVEL", "debug, info, warning or error."),
     )
+    # Retention and cleanup
+    keep_free_bytes: str = dataclasses.field(
+        default="10%",
+        metadata=_env(
+            "GATEWAY_KEEP_FREE_BYTES",
+            "Keep this much of the data dir's file system free: bytes, or a percentage "
+            "like `10%`. Uploaded data goes first to keep it.",
+        ),
+    )
+    max_data_bytes: int = dataclasses.field(
+        default=0,
+        metadata=_env("GATEWAY_MAX_DATA_BYTES", "Most bytes the data dir may hold (0: no limit)."),
+    )
+    retain_uploaded_seconds: float = dataclasses.field(
+        default=7 * 86400.0,
+        metadata=_env(
+            "GATEWAY_RETAIN_UPLOADED_SECONDS",
+            "Uploaded batches are deleted this long after sealing (default 7 days).",
+        ),
+    )
+    on_full: str = dataclasses.field(
+        default="stop-accepting",
+        metadata=_env(
+            "GATEWAY_ON_FULL",
+            "When a limit is reached and only data not yet uploaded is left: "
+            "`stop-accepting` (keep it, store no new rows) or `drop-oldest` (delete the "
+            "oldest). Either way each loss is counted and logged.",
+        ),
+    )
+    max_quarantine_bytes: int = dataclasses.field(
+        default=64 * MiB,
+        metadata=_env("GATEWAY_MAX_QUARANTINE_BYTES", "Oldest quarantine files go beyond this."),
+    )
+    cleanup_seconds: float = dataclasses.field(
+        default=60.0,
+        metadata=_env(
+            "GATEWAY_CLEANUP_SECONDS", "How often the reader checks disk space and retention."
+        ),
+    )
     # Live stream (web issue)
     stream_url: str = dataclasses.field(
         default="",
@@ -219,7 +258,6 @@ class Settings:
             "Longest wait between attempts to reach the site (jittered backoff).",
         ),
     )
-
     # Uploader (docs/uploader.md); credentials come from the standard AWS_* variables
     s3_bucket: str = dataclasses.field(
         default="",
@@ -362,6 +400,7 @@ class Settings:
             "GATEWAY_FLOW_CONTROL": (self.flow_control, ("none", "rtscts", "dsrdtr", "xonxoff")),
             "GATEWAY_MODE": (self.mode, MODES),
             "GATEWAY_LOG_LEVEL": (self.log_level, ("debug", "info", "warning", "error")),
+            "GATEWAY_ON_FULL": (self.on_full, ("stop-accepting", "drop-oldest")),
             "GATEWAY_UPLOAD_COMPRESSION": (self.upload_compression, COMPRESSIONS),
             "GATEWAY_DASK_MODE": (self.dask_mode, DASK_MODES),
         }
@@ -386,6 +425,8 @@ class Settings:
             ("GATEWAY_QUEUE_BYTES", self.queue_bytes),
             ("GATEWAY_STATUS_SECONDS", self.status_seconds),
             ("GATEWAY_RECONNECT_MAX_SECONDS", self.reconnect_max_seconds),
+            ("GATEWAY_RETAIN_UPLOADED_SECONDS", self.retain_uploaded_seconds),
+            ("GATEWAY_CLEANUP_SECONDS", self.cleanup_seconds),
             ("GATEWAY_STREAM_FRAME_RATE", self.stream_frame_rate),
             ("GATEWAY_STREAM_POINTS_PER_SECOND", self.stream_points_per_second),
             ("GATEWAY_STREAM_QUEUE_ROWS", self.stream_queue_rows),
@@ -395,6 +436,15 @@ class Settings:
         ):
             if value <= 0:
                 raise SettingsError(f"{env}={value}: expected a value above 0")
+        try:
+            _ = self.keep_free
+        except ValueError:
+            raise SettingsError(
+                f"GATEWAY_KEEP_FREE_BYTES={self.keep_free_bytes!r}: expected bytes or a "
+                "percentage below 100 like 10%"
+            ) from None
+        if self.max_data_bytes < 0 or self.max_quarantine_bytes < 0:
+            raise SettingsError("GATEWAY_MAX_DATA_BYTES and GATEWAY_MAX_QUARANTINE_BYTES: >= 0")
         for env, value in (
             ("GATEWAY_S3_TIMEOUT_SECONDS", self.s3_timeout_seconds),
             ("GATEWAY_UPLOAD_CHUNK_BATCHES", self.upload_chunk_batches),
@@ -421,6 +471,20 @@ class Settings:
                 f"GATEWAY_FIELD_NAMES has {len(self.field_names)} names but "
                 f"GATEWAY_FIELD_COUNT is {self.field_count}"
             )
+
+    @property
+    def keep_free(self) -> tuple[int, float]:
+        """GATEWAY_KEEP_FREE_BYTES as (bytes, percent); one of them is 0."""
+        text = self.keep_free_bytes.strip()
+        if text.endswith("%"):
+            percent = float(text[:-1])
+            if not 0 <= percent < 100:
+                raise ValueError(text)
+            return 0, percent
+        value = int(text.replace("_", ""))
+        if value < 0:
+            raise ValueError(text)
+        return value, 0.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
@@ -481,6 +545,7 @@ _LOWERCASE = {
     "flow_control",
     "mode",
     "log_level",
+    "on_full",
     "upload_compression",
     "dask_mode",
 }

@@ -6,6 +6,7 @@ import json
 import os
 import time
 
+from gateway.cleanup import loss_totals
 from gateway.settings import Settings
 from gateway.store.inventory import take_inventory
 from gateway.store.layout import DataDir
@@ -45,6 +46,7 @@ def collect_status(settings: Settings) -> dict:
         "gateway_id": settings.gateway_id,
         "data_dir": str(data_dir.root),
         "inventory": take_inventory(data_dir).as_dict(),
+        "losses": loss_totals(data_dir),
         "services": {name: service_status(data_dir, name, stale_after) for name in SERVICES},
     }
 
@@ -60,6 +62,12 @@ def format_status(status: dict) -> str:
         f"  seq: {inv['first_seq']} .. {inv['last_seq']}",
         f"  quarantine: {inv['quarantine_files']} files ({inv['quarantine_bytes'] / mib:.1f} MiB)",
     ]
+    losses = status["losses"]
+    if losses["batches"]:
+        lines.append(
+            f"  LOST before upload: {losses['batches']} batches, {losses['rows']} rows "
+            f"(last: {losses['last']['reason']})"
+        )
     if inv["bytes_free"] is not None:
         lines.append(
             f"  disk: {inv['bytes_free'] / mib:.0f} MiB free of {inv['bytes_total'] / mib:.0f} MiB"

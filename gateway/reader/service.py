@@ -32,7 +32,7 @@ from gateway.reader.sink import NullSink, StreamSink
 from gateway.records import make_codec
 from gateway.settings import Settings
 from gateway.store.batchstore import BatchStore
-from gateway.store.durable import write_atomic
+from gateway.store.durable import overwrite_in_place, write_atomic
 from gateway.store.layout import DataDir
 from gateway.store.recovery import read_last_row, sealed_batches
 
@@ -57,8 +57,50 @@ class ReaderCounters:
     reconnects: int = 0
     port_outages: int = 0
     batches_sealed: int = 0
-    rows_not_stored: int = 0
+    rows_not_stored: int = 0  # accepted, but the disk refused them (ENOSPC, I/O error)
+    rows_refused_full: int = 0  # accepted, but not stored: a disk limit with on_full=stop-accepting
     store_errors: int = 0
+
+
+class CleanupLoop(threading.Thread):
+    """Runs cleanup every GATEWAY_CLEANUP_SECONDS (and at once when asked) off the main loop.
+
+    It only deletes sealed batches and old quarantine files, never the open ``.part``, so it
+    needs no lock with the store; ``stop_accepting`` tells the main loop to store no rows.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(name="cleanup", daemon=True)
+        self.settings = settings
+        self.stop_accepting = False
+        self.runs = 0
+        self.deleted = 0
+        self.last_error = ""
+        self._wake = threading.Event()
+        self._stop_event = threading.Event()
+
+    def check_now(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self._wake.set()
+
+    def run(self) -> None:
+        from gateway.cleanup import run_cleanup
+
+        while not self._stop_event.is_set():
+            try:
+                result = run_cleanup(self.settings)
+                self.stop_accepting = result.stop_accepting
+                self.deleted += len(result.deleted)
+                self.last_error = "; ".join(result.errors)
+            except Exception as error:  # a failed check must not stop reading; retry later
+                self.last_error = str(error)
+                log.exception("cleanup check failed")
+            self.runs += 1
+            self._wake.wait(self.settings.cleanup_seconds)
+            self._wake.clear()
 
 
 class ReaderService:
@@ -81,6 +123,8 @@ class ReaderService:
         )
         self.intake = LineIntake(framer, codec, CounterTracker())
         self.store: BatchStore | None = None
+        self.cleanup: CleanupLoop | None = None
+        self._refusing = False
         self.next_seq = 0
         self._stopping = threading.Event()
         self._fragment = b""
@@ -146,6 +190,7 @@ class ReaderService:
             self.data_dir,
             BatchPolicy(settings.batch_rows, settings.batch_bytes, settings.batch_seconds),
             fsync_seconds=settings.fsync_seconds,
+            max_quarantine_bytes=settings.max_quarantine_bytes,
         )
         recovery = self.store.recover()
         self.next_seq = recovery.next_seq
@@ -171,9 +216,13 @@ class ReaderService:
         )
         self._fragment = self._load_fragment()
         self.intake.tracker.last = self._last_device_counter()
+        self.cleanup = CleanupLoop(settings)
+        self.cleanup.start()
 
     def _shutdown(self, reader: PortReader) -> None:
         self.notifier.stopping()
+        if self.cleanup is not None:
+            self.cleanup.stop()
         reader.stop()
         reader.join(timeout=5)
         for item in coalesce(self.handoff.take(0)):
@@ -182,7 +231,7 @@ class ReaderService:
         if self.store is not None:
             self._save_fragment(self.intake.framer.take_pending())
             try:
-                self.counters.batches_sealed += len(self.store.close(now))
+                self.store.close(now)
             except OSError as error:
                 log_event(log, logging.ERROR, "seal_at_stop_failed", error=str(error))
         self.sink.close()
@@ -211,7 +260,7 @@ class ReaderService:
     def _on_tick(self, now: float) -> None:
         if self.store is not None:
             try:
-                self.counters.batches_sealed += len(self.store.tick(now))
+                self.store.tick(now)
             except OSError as error:
                 self._store_failed(error, rows=0)
         self._publish_status(now)
@@ -295,36 +344,60 @@ class ReaderService:
         if not records:
             return
         counters.rows_accepted += len(records)
-        first_seq = self.next_seq
         if self.store is not None:
-            first_seq = self._append(records, received_at)
-            if first_seq is None:
-                self._record_events(intake, None, received_at)
-                return
-        self.next_seq = first_seq + len(records)
-        self._record_events(intake, first_seq, received_at)
-        self.sink.publish(first_seq, records, received_at)
+            first_seq, stored = self._append(records, received_at)
+        else:
+            first_seq, stored = self.next_seq, len(records)
+        if stored:
+            self.next_seq = first_seq + stored
+            self.sink.publish(first_seq, records[:stored], received_at)
+        self._record_events(intake, first_seq, stored, received_at)
 
-    def _append(self, records: list[bytes], received_at: float) -> int | None:
-        """Store records; return the seq of the first, or None if they could not be stored."""
+    def _append(self, records: list[bytes], received_at: float) -> tuple[int, int]:
+        """Store records; return the seq of the first and how many were stored."""
         store = self.store
         now = time.monotonic()
+        if self.cleanup is not None and self.cleanup.stop_accepting:
+            self.counters.rows_refused_full += len(records)
+            if not self._refusing:
+                log_event(
+                    log,
+                    logging.ERROR,
+                    "storing_stopped_disk_limit",
+                    on_full=self.settings.on_full,
+                    next_seq=store.next_seq,
+                    hint="upload or free space; see gateway cleanup --dry-run",
+                )
+                self._refusing = True
+            return store.next_seq, 0
+        if self._refusing:
+            self._refusing = False
+            log_event(
+                log,
+                logging.WARNING,
+                "storing_resumed",
+                next_seq=store.next_seq,
+                rows_refused_full=self.counters.rows_refused_full,
+            )
+        first_seq = store.next_seq
         try:
             if store.columns is None:
                 names = column_names(self.intake.codec.field_count, self.settings.field_names)
                 store.use_columns(names, now)
-            first_seq = store.next_seq
-            self.counters.batches_sealed += len(store.append(records, received_at, now))
+            store.append(records, received_at, now)
         except OSError as error:
-            self._store_failed(error, rows=len(records))
-            return None
+            stored = store.next_seq - first_seq
+            self._store_failed(error, rows=len(records) - stored)
+            return first_seq, stored
         if self._store_failing:
             self._store_failing = False
             log_event(log, logging.WARNING, "store_recovered", next_seq=store.next_seq)
-        return first_seq
+        return first_seq, len(records)
 
     def _store_failed(self, error: OSError, rows: int) -> None:
         self.counters.store_errors += 1
+        if self.cleanup is not None and not self._store_failing:
+            self.cleanup.check_now()  # the disk may be full: free what the policy allows
         self.counters.rows_not_stored += rows
         if not self._store_failing:  # log the first failure loudly, not every one
             log_event(
@@ -337,9 +410,9 @@ class ReaderService:
             )
         self._store_failing = True
 
-    def _record_events(self, intake: Intake, first_seq: int | None, at: float) -> None:
+    def _record_events(self, intake: Intake, first_seq: int, stored: int, at: float) -> None:
         for event in intake.events:
-            seq = None if first_seq is None else first_seq + event.index
+            seq = first_seq + event.index if event.index < stored else None
             if isinstance(event, DeviceGap):
                 self.counters.device_gaps += 1
                 self.counters.device_lines_lost += event.missing
@@ -366,6 +439,7 @@ class ReaderService:
 
     def status(self) -> dict:
         counters = asdict(self.counters)
+        counters["batches_sealed"] = self.store.sealed_total if self.store else 0
         counters["overflow_bytes"] = self.handoff.overflow_bytes
         counters["overflow_events"] = self.handoff.overflow_events
         return {
@@ -384,6 +458,16 @@ class ReaderService:
             "port_hand_offs": getattr(getattr(self, "port_reader", None), "hand_offs", 0),
             "counters": counters,
             "stream": self.sink.counters(),
+            "storing": not (self.cleanup and self.cleanup.stop_accepting),
+            "quarantine_entries_dropped": self.store.quarantine.dropped if self.store else 0,
+            "cleanup": {
+                "runs": self.cleanup.runs,
+                "deleted": self.cleanup.deleted,
+                "stop_accepting": self.cleanup.stop_accepting,
+                "last_error": self.cleanup.last_error,
+            }
+            if self.cleanup
+            else None,
             "recent_gaps": list(self.recent_gaps),
             "recent_outages": list(self.recent_outages),
         }
@@ -402,14 +486,17 @@ class ReaderService:
             f"{c.reconnects} reconnects"
         )
         if self.stores_files:
+            path = self.data_dir.status_file("reader")
+            data = json.dumps(status, indent=1).encode()
+            data += b" " * (-len(data) % 8192)  # slack, so it can be rewritten on a full disk
             try:
-                write_atomic(
-                    self.data_dir.status_file("reader"),
-                    json.dumps(status, indent=1).encode(),
-                    durable=False,
-                )
+                write_atomic(path, data, durable=False)
             except OSError:
-                pass  # a full disk must not stop reading; status is best effort
+                # A full disk must not hide the counters that say so: reuse the file's blocks.
+                try:
+                    overwrite_in_place(path, data)
+                except OSError:
+                    pass  # status is best effort; reading goes on
 
     def _load_fragment(self) -> bytes:
         path = self.data_dir.fragment_file

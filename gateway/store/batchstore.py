@@ -41,15 +41,24 @@ class _OpenBatch:
 class BatchStore:
     """Append rows, seal batches by policy, recover leftovers. Not thread-safe: one writer."""
 
-    def __init__(self, data_dir: DataDir, policy: BatchPolicy, *, fsync_seconds: float = 1.0):
+    def __init__(
+        self,
+        data_dir: DataDir,
+        policy: BatchPolicy,
+        *,
+        fsync_seconds: float = 1.0,
+        max_quarantine_bytes: int = 64 << 20,
+    ):
         self.data_dir = data_dir.ensure()
-        self.quarantine = Quarantine(data_dir.quarantine)
+        # One day's quarantine file may use half the budget; cleanup trims older days.
+        self.quarantine = Quarantine(data_dir.quarantine, max_file_bytes=max_quarantine_bytes // 2)
         self.batcher = Batcher(policy)
         self.fsync_seconds = fsync_seconds
         self.next_seq: int | None = None
         self.columns: tuple[str, ...] | None = None
         self._open: _OpenBatch | None = None
         self._last_sync: float | None = None
+        self.sealed_total = 0  # batches sealed by this store since it started
 
     def recover(self) -> Recovery:
         """Seal every leftover ``.part``; must run before the first append."""
@@ -67,7 +76,11 @@ class BatchStore:
         return [batch for batch in sealed if batch]
 
     def append(self, records: Sequence[bytes], received_at: float, now: float) -> list[SealedBatch]:
-        """Number and store records; return the batches that filled up and were sealed."""
+        """Number and store records; return the batches that filled up and were sealed.
+
+        On ``OSError`` (a full disk) the rows before the failure are stored (``next_seq`` says
+        how many) and no partial row is left behind.
+        """
         if self.next_seq is None:
             raise RuntimeError("recover() must run before the first append")
         if self.columns is None:
@@ -125,7 +138,9 @@ class BatchStore:
         folder = self.data_dir.batches / day_folder(day)
         make_dirs(folder)
         path = folder / part_name(self.next_seq)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        # O_APPEND: after a failed write is cut back, the next write lands at the new end
+        # (a plain offset would stay past it and leave a hole of zero bytes).
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         self._open = _OpenBatch(path, fd, self.next_seq, day, 0)
         try:
             self._write(header_row(self.columns))
@@ -170,6 +185,7 @@ class BatchStore:
         self._open = None
         commit(batch.path, final)
         self.batcher.sealed()
+        self.sealed_total += 1
         try:
             write_atomic(self.data_dir.seq_file, json.dumps({"next_seq": self.next_seq}).encode())
         except OSError as error:  # the batch is safe; the floor only matters after cleanup

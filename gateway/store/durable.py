@@ -56,3 +56,24 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
         commit(part, path)
     else:
         os.replace(part, path)
+
+
+def overwrite_in_place(path: Path, data: bytes) -> bool:
+    """Rewrite ``path`` inside the blocks it already has; for status files on a full disk.
+
+    Readers may see a torn file for a moment, so only for data they re-read anyway. ``data`` is
+    padded with spaces to the old size (trailing spaces are harmless in JSON). Returns False
+    when the file is missing or too small to hold ``data``.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        size = os.fstat(fd).st_size
+        if size < len(data):
+            return False
+        os.pwrite(fd, data.ljust(size, b" "), 0)
+        return True
+    finally:
+        os.close(fd)

@@ -48,3 +48,14 @@ class DataDir:
         for folder in (self.batches, self.quarantine, self.state):
             make_dirs(folder)
         return self
+
+
+def discover_data_dirs(root: Path) -> list[DataDir]:
+    """The data dirs under ``root``: ``root`` itself if it holds ``batches/``, else each child
+    that does (one per monitor on a multi-monitor gateway), else ``root`` alone."""
+    if (root / "batches").is_dir():
+        return [DataDir(root)]
+    children = (
+        sorted(p for p in root.iterdir() if (p / "batches").is_dir()) if root.is_dir() else []
+    )
+    return [DataDir(p) for p in children] or [DataDir(root)]

@@ -36,9 +36,12 @@ def quarantine_entry(rejection: Rejection, at: float, head_bytes: int) -> dict:
 
 
 class Quarantine:
-    def __init__(self, folder: Path, head_bytes: int = 256) -> None:
+    def __init__(self, folder: Path, head_bytes: int = 256, max_file_bytes: int = 64 << 20) -> None:
         self.folder = folder
         self.head_bytes = head_bytes
+        self.max_file_bytes = max_file_bytes  # a garbage storm may not fill the disk
+        self.dropped = 0  # entries not written because the day's file was full
+        self._size = 0
         self._fd: int | None = None
         self._day: str | None = None
         self._dirty = False
@@ -58,7 +61,13 @@ class Quarantine:
                 self.folder / f"{day}.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
             )
             self._day = day
-        os.write(self._fd, "".join(lines).encode())
+            self._size = os.fstat(self._fd).st_size
+        data = "".join(lines).encode()
+        if self._size + len(data) > self.max_file_bytes:
+            self.dropped += len(lines)
+            return
+        os.write(self._fd, data)
+        self._size += len(data)
         self._dirty = True
 
     def sync(self) -> None:
