@@ -12,6 +12,7 @@ PURE_MODULES = [
     "gateway.batching",
     "gateway.batchfile",
     "gateway.keys",
+    "gateway.retention",
     "gateway.uploader.manifest",
     "gateway.uploader.backoff",
     "gateway.uploader.plan",
