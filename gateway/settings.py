@@ -165,6 +165,14 @@ class Settings:
             "GATEWAY_STATUS_SECONDS", "How often services publish counters for `gateway status`."
         ),
     )
+    test_hooks: bool = dataclasses.field(
+        default=False,
+        metadata=_env(
+            "GATEWAY_TEST_HOOKS",
+            "Test-only triggers (never in production): SIGUSR2 hangs the reader's main loop, "
+            "to prove the systemd watchdog restarts it.",
+        ),
+    )
     log_level: str = dataclasses.field(
         default="info",
         metadata=_env("GATEWAY_LOG_LEVEL", "debug, info, warning or error."),

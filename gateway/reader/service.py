@@ -144,6 +144,9 @@ class ReaderService:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
+        hang = threading.Event()
+        if self.settings.test_hooks:
+            signal.signal(signal.SIGUSR2, lambda signum, frame: hang.set())
         self._start_store()
         settings = self.settings
         reader = PortReader(
@@ -174,6 +177,10 @@ class ReaderService:
         self.notifier.ready(f"reading {settings.port}")
         try:
             while not self._stopping.is_set():
+                if hang.is_set():
+                    log_event(log, logging.WARNING, "test_hook_hanging_main_loop")
+                    while True:  # no watchdog pings from here on; systemd must step in
+                        time.sleep(3600)
                 now = time.monotonic()
                 for item in coalesce(self.handoff.take(self._wait_seconds(now))):
                     self._handle(item)
