@@ -115,7 +115,10 @@ class Watcher:
                     if kind == "batches" or (kind == "data_dir" and event.name == "batches"):
                         self._add_tree(folder)  # with what was made before the watch was on
                         woken = True
-                    elif kind == "root":
+                    elif kind == "root" and event.name == "batches":  # root is a data dir
+                        self._add_tree(folder)
+                        woken = True
+                    elif kind == "root":  # perhaps a new monitor's data dir
                         self._add(folder, "data_dir")
                         self._add_tree(folder / "batches")
                         woken = True

@@ -1,7 +1,12 @@
-"""Progress over a backlog: a tqdm bar on a terminal, else a log line every few seconds."""
+"""Progress over a backlog: a tqdm bar on a terminal, else a log line every few seconds.
+
+With the bar on, log lines go through ``tqdm.write`` (tqdm's logging redirect) so they do not
+tear the bar, and per-batch lines drop to debug: the bar says the same thing.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
@@ -18,20 +23,36 @@ class Progress:
         self.done = 0
         self.bytes = 0
         self.pending = 0
+        self.bar = bar
         self._lock = threading.Lock()
         self._bar = None
+        self._redirect = contextlib.ExitStack()
         self._started = time.monotonic()
         self._next_line = self._started + interval
-        if bar:
-            from tqdm import tqdm
 
-            self._bar = tqdm(total=0, unit="batch", file=sys.stderr, dynamic_ncols=True)
+    @property
+    def batch_log_level(self) -> int:
+        return logging.DEBUG if self.bar else logging.INFO
 
     def backlog(self, pending: int) -> None:
         """What a scan found still to do; the bar's total is what is done plus that."""
         with self._lock:
             self.pending = pending
-            if self._bar is not None:
+            if not self.bar:
+                return
+            if self._bar is None and pending:
+                from tqdm import tqdm
+                from tqdm.contrib.logging import logging_redirect_tqdm
+
+                self._bar = tqdm(
+                    total=pending,
+                    unit="batch",
+                    file=sys.stderr,
+                    dynamic_ncols=True,
+                    mininterval=0.2,
+                )
+                self._redirect.enter_context(logging_redirect_tqdm())
+            elif self._bar is not None:
                 self._bar.total = self.done + pending
                 self._bar.refresh()
 
@@ -45,7 +66,7 @@ class Progress:
 
     def tick(self, now: float) -> None:
         """A progress log line when one is due and there is a backlog (no bar)."""
-        if self._bar is not None or now < self._next_line:
+        if self.bar or now < self._next_line:
             return
         self._next_line = now + self.interval
         with self._lock:
@@ -63,5 +84,8 @@ class Progress:
             )
 
     def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
+        with self._lock:
+            if self._bar is not None:
+                self._bar.close()
+                self._bar = None
+            self._redirect.close()

@@ -293,7 +293,7 @@ class UploaderService:
             self.progress.advance(fields["bytes"])
             log_event(
                 log,
-                logging.INFO if event == "uploaded" else logging.WARNING,
+                self.progress.batch_log_level if event == "uploaded" else logging.WARNING,
                 f"batch_{event}",
                 batch=batch,
                 key=fields["key"],

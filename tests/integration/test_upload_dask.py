@@ -1,0 +1,116 @@
+"""Dask's other ways to run the processing: local processes, and a distributed cluster (a
+real scheduler and worker, as separate processes, reached at GATEWAY_DASK_SCHEDULER)."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import GATEWAY, read_status, wait_for
+from tests.support.s3 import (  # noqa: F401 (fixtures: moto, uploader_env)
+    BUCKET,
+    all_versions,
+    free_port,
+    moto_fixture,
+    uploader_env_fixture,
+)
+from tests.support.uploads import object_bytes, touched_marks, write_batches
+
+DASK = str(Path(sys.executable).with_name("dask"))
+
+
+def upload_all(env, paths, s3):
+    result = subprocess.run(
+        [GATEWAY, "uploader", "--once"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    data_dir = Path(env["GATEWAY_DATA_DIR"])
+    marks = touched_marks(data_dir)
+    assert set(marks) == set(paths)
+    for path, mark in marks.items():
+        assert object_bytes(s3, BUCKET, mark["key"]) == path.read_bytes()
+    assert all(count == 1 for count in all_versions(s3, BUCKET).values())
+    assert read_status(data_dir, "uploader")["counters"]["uploaded"] == len(paths)
+    return result.stderr
+
+
+def test_processing_in_dask_processes(moto, uploader_env):
+    env = uploader_env(moto.url, dask_mode="processes")
+    paths = write_batches(Path(env["GATEWAY_DATA_DIR"]), 20, 500)
+    log = upload_all(env, paths, moto.s3)
+    assert "dask=processes" in log
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """``dask scheduler`` and one ``dask worker`` on 127.0.0.1, stopped by PID."""
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    log = open(tmp_path / "dask.log", "ab")  # noqa: SIM115
+    common = {"stdout": log, "stderr": subprocess.STDOUT, "stdin": subprocess.DEVNULL}
+    started = [
+        subprocess.Popen(
+            [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            **common,
+        )
+    ]
+    try:
+        started.append(
+            subprocess.Popen(
+                [
+                    DASK,
+                    "worker",
+                    address,
+                    "--nthreads",
+                    "2",
+                    "--nworkers",
+                    "1",
+                    "--no-dashboard",
+                    "--no-nanny",
+                ],
+                **common,
+            )
+        )
+        wait_for(
+            lambda: (
+                "Starting established connection" in (tmp_path / "dask.log").read_text()
+                or "Register worker" in (tmp_path / "dask.log").read_text()
+            ),
+            60,
+            interval=0.2,
+            message="the dask worker to join",
+        )
+        yield address
+    finally:
+        for process in reversed(started):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(10)
+        log.close()
+
+
+def test_processing_on_a_dask_distributed_cluster(moto, uploader_env, dask_cluster, tmp_path):
+    env = uploader_env(moto.url, dask_scheduler=dask_cluster)
+    paths = write_batches(Path(env["GATEWAY_DATA_DIR"]), 20, 500)
+    log = upload_all(env, paths, moto.s3)
+    assert f"dask={dask_cluster}" in log
+    # The work ran on the worker: it imported the uploader's core functions to run them.
+    from distributed import Client
+
+    with Client(dask_cluster, timeout=30) as client:
+        loaded = client.run(
+            lambda: __import__("sys").modules.get("gateway.uploader.work") is not None
+        )
+    assert list(loaded.values()) == [True]
