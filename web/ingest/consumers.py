@@ -12,12 +12,13 @@ import logging
 import os
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from gateway.logs import log_event
+from web.consumers import StreamConsumer
 from web.fleet import status as fleet
 from web.ingest import protocol
+from web.live import local
 
 log = logging.getLogger("web.ingest")
 
@@ -39,7 +40,7 @@ def _bearer(scope) -> str | None:
     return None
 
 
-class IngestConsumer(AsyncWebsocketConsumer):
+class IngestConsumer(StreamConsumer):
     gateway_id: int | None = None
     gateway_name: str | None = None
     closing = False
@@ -63,6 +64,7 @@ class IngestConsumer(AsyncWebsocketConsumer):
         self.frames_since_status = 0
         self.hello: dict = {}
         self.max_bytes = settings.FIELDGATE["MAX_MESSAGE_BYTES"]
+        self.local_fan_out = local.enabled()
         summary = await database_sync_to_async(fleet.connected)(self.gateway_id, +1)
         await self.send_json_text({"type": "welcome", "max_message_bytes": self.max_bytes})
         await self.channel_layer.group_send(fleet.FLEET_GROUP, {"type": "fleet.update", **summary})
@@ -107,15 +109,18 @@ class IngestConsumer(AsyncWebsocketConsumer):
             self.frame_number += 1
             self.frames_since_status += 1
             fleet.COUNTERS["ingest_frames"] += 1
-            await self.channel_layer.group_send(
-                self.group,
-                {
-                    "type": "live.frame",
-                    "connection": self.connection,
-                    "n": self.frame_number,
-                    "text": text_data,
-                },
-            )
+            if self.local_fan_out:
+                local.deliver(self.gateway_name, self.connection, self.frame_number, text_data)
+            else:
+                await self.channel_layer.group_send(
+                    self.group,
+                    {
+                        "type": "live.frame",
+                        "connection": self.connection,
+                        "n": self.frame_number,
+                        "text": text_data,
+                    },
+                )
         elif kind == "status":
             status = message["status"]
             summary = await database_sync_to_async(fleet.save_status)(

@@ -18,17 +18,18 @@ import json
 import logging
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from gateway.logs import log_event
+from web.consumers import StreamConsumer
 from web.fleet import status as fleet
 from web.ingest import protocol
+from web.live import local
 
 log = logging.getLogger("web.live")
 
 
-class BoundedSender(AsyncWebsocketConsumer):
+class BoundedSender(StreamConsumer):
     """A websocket consumer whose outgoing messages go through the window and the outbox."""
 
     async def start_sender(self) -> None:
@@ -131,6 +132,8 @@ class ViewerConsumer(BoundedSender):
         await self.start_sender()
         self.group = fleet.live_group(name)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        if local.enabled():
+            local.VIEWERS[name].add(self)
         self.sent += 1
         await self.send(text_data=self.hello_message(gateway=summary))
         fleet.COUNTERS["viewers_connected"] += 1
@@ -140,6 +143,7 @@ class ViewerConsumer(BoundedSender):
         if self.group is None:
             return
         await self.channel_layer.group_discard(self.group, self.channel_name)
+        local.VIEWERS[self.name].discard(self)
         log_event(
             log,
             logging.INFO,
@@ -151,15 +155,19 @@ class ViewerConsumer(BoundedSender):
         )
 
     async def live_frame(self, event: dict) -> None:
-        if event["connection"] != self.connection:
-            self.connection = event["connection"]
-        elif event["n"] > self.last_number + 1:
-            missed = event["n"] - self.last_number - 1
+        """A frame through the channel layer (several workers, or a test)."""
+        self.deliver_frame(event["connection"], event["n"], event["text"])
+
+    def deliver_frame(self, connection: str, number: int, text: str) -> None:
+        if connection != self.connection:
+            self.connection = connection
+        elif number > self.last_number + 1:
+            missed = number - self.last_number - 1
             self.lost_upstream += missed
             self.dropped += missed
             fleet.COUNTERS["viewer_frames_lost_upstream"] += missed
-        self.last_number = event["n"]
-        self.enqueue(event["text"])
+        self.last_number = number
+        self.enqueue(text)
 
     async def live_status(self, event: dict) -> None:
         self.enqueue_status(json.dumps({**event, "type": "status"}))
