@@ -55,6 +55,31 @@ def _cleanup(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if result.errors else 0
 
 
+def _audit(args: argparse.Namespace, settings: Settings) -> int:
+    import datetime as dt
+
+    from gateway.audit import format_audit, run_audit
+
+    since = dt.date.fromisoformat(args.since) if args.since else None
+    until = dt.date.fromisoformat(args.until) if args.until else None
+    audits = run_audit(
+        settings, use_s3=not args.no_s3, since=since, until=until, strict=args.strict
+    )
+    if args.json:
+        json.dump(
+            [
+                {"data_dir": str(a.data_dir), "gateway_id": a.gateway_id, **a.report.as_dict()}
+                for a in audits
+            ],
+            sys.stdout,
+            indent=2,
+        )
+        sys.stdout.write("\n")
+    else:
+        print(format_audit(audits))
+    return 0 if all(a.report.passed for a in audits) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gateway",
@@ -93,6 +118,21 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup.add_argument("--json", action="store_true", help="machine-readable output")
     cleanup.add_argument("--data-dir", help="data directory (GATEWAY_DATA_DIR)")
     cleanup.set_defaults(run=_cleanup)
+
+    audit = commands.add_parser(
+        "audit", help="reconcile device counter, seq, batches and S3 objects; exit 0 on pass"
+    )
+    audit.add_argument("--json", action="store_true", help="machine-readable output")
+    audit.add_argument("--data-dir", help="data directory (GATEWAY_DATA_DIR)")
+    audit.add_argument("--since", metavar="YYYY-MM-DD", help="only batches from this UTC day")
+    audit.add_argument("--until", metavar="YYYY-MM-DD", help="only batches up to this UTC day")
+    audit.add_argument("--no-s3", action="store_true", help="do not list the bucket")
+    audit.add_argument(
+        "--strict",
+        action="store_true",
+        help="also fail on device-side gaps (lost on the wire, rejected)",
+    )
+    audit.set_defaults(run=_audit)
     return parser
 
 

@@ -223,6 +223,7 @@ class ReaderService:
         )
         self._fragment = self._load_fragment()
         self.intake.tracker.last = self._last_device_counter()
+        self._record_run(len(recovery.sealed))
         self.cleanup = CleanupLoop(settings)
         self.cleanup.start()
 
@@ -504,6 +505,22 @@ class ReaderService:
                     overwrite_in_place(path, data)
                 except OSError:
                     pass  # status is best effort; reading goes on
+
+    def _record_run(self, recovered: int) -> None:
+        """Append this start to ``state/reader.runs.jsonl``: the audit tells a gap at a restart
+        from one on the wire by it."""
+        entry = {
+            "at": round(time.time(), 3),
+            "pid": os.getpid(),
+            "first_seq": self.next_seq,
+            "recovered_parts": recovered,
+            "port": self.settings.port,
+        }
+        try:
+            with open(self.data_dir.state / "reader.runs.jsonl", "a") as file:
+                file.write(json.dumps(entry) + "\n")
+        except OSError as error:
+            log_event(log, logging.WARNING, "run_not_recorded", error=str(error))
 
     def _load_fragment(self) -> bytes:
         path = self.data_dir.fragment_file

@@ -13,6 +13,7 @@ PURE_MODULES = [
     "gateway.batchfile",
     "gateway.keys",
     "gateway.retention",
+    "gateway.reconcile",
     "gateway.uploader.manifest",
     "gateway.uploader.backoff",
     "gateway.uploader.plan",
