@@ -60,7 +60,8 @@ def test_a_change_in_channel_count_starts_a_new_frame():
 
 def test_unparsed_records_are_counted_and_covered_by_the_open_frame():
     decimator = Decimator(1, points_per_second=1000)
-    records = [b"0,0.0,abc", csv_seq(1, 100, 1), b"2,0.02,inf", b"3", b"4,nan,1", csv_seq(5, 100, 2)]
+    records = [b"0,0.0,abc", csv_seq(1, 100, 1), b"2,0.02,inf", b"3", b"4,nan,1"]
+    records.append(csv_seq(5, 100, 2))
     decimator.add(0, records, received_at=1)
     (frame,) = decimator.take_frames()
     assert (frame.first_seq, frame.last_seq, frame.samples) == (1, 5, 2)
