@@ -133,11 +133,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Static files: ours plus the chart library from npm (`make setup` runs `npm ci`), served by
 # WhiteNoise straight from the finders: gateways are often offline, so nothing comes from a CDN.
+# Where `npm ci` put the browser libraries (the repository's node_modules by default).
+NODE_MODULES = Path(env("FIELDGATE_WEB_NODE_MODULES", str(REPO_DIR / "node_modules")))
 STATIC_URL = "static/"
 STATIC_ROOT = None  # no collectstatic step: WhiteNoise serves from the finders
 STATICFILES_DIRS = [
     WEB_DIR / "static",
-    ("vendor/uplot", REPO_DIR / "node_modules" / "uplot" / "dist"),
+    ("vendor/uplot", NODE_MODULES / "uplot" / "dist"),
 ]
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
