@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import dask
 
@@ -25,6 +25,9 @@ class DaskMapper:
         self.workers = settings.dask_workers or os.cpu_count() or 1
         self.address = settings.dask_scheduler
         self._pool: ProcessPoolExecutor | None = None
+        # One pool for all pipelines: at most ``workers`` batches are processed (and held in
+        # memory) at once, however many chunks are in flight.
+        self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix="dask")
         self._client = None
 
     def map(self, func, items: list) -> list:
@@ -43,7 +46,7 @@ class DaskMapper:
             return list(dask.compute(*tasks, scheduler="processes", pool=self._pool))
         if self.mode == "sync":
             return list(dask.compute(*tasks, scheduler="sync"))
-        return list(dask.compute(*tasks, scheduler="threads", num_workers=self.workers))
+        return list(dask.compute(*tasks, scheduler="threads", pool=self._threads))
 
     def _distributed(self):
         if self._client is None:
@@ -58,6 +61,7 @@ class DaskMapper:
         return self._client
 
     def close(self) -> None:
+        self._threads.shutdown(cancel_futures=True)
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None

@@ -25,17 +25,30 @@ class Chunk:
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def make_chunks(data_dir: str, gateway_id: str, pending: Sequence[str], size: int) -> list[Chunk]:
-    """Cut ``pending`` (already in seq order) into chunks of at most ``size`` batches.
+def make_chunks(
+    data_dir: str,
+    gateway_id: str,
+    pending: Sequence[tuple[str, int]],
+    max_batches: int,
+    max_bytes: int,
+) -> list[Chunk]:
+    """Cut ``pending`` ((relative path, size) in seq order) into chunks of at most
+    ``max_batches`` batches and, unless one batch alone is bigger, ``max_bytes`` bytes.
 
     Cutting from the oldest keeps the ids of full chunks stable while new batches arrive.
     """
-    if size < 1:
-        raise ValueError("chunk size must be at least 1")
-    return [
-        Chunk(data_dir, gateway_id, tuple(pending[start : start + size]))
-        for start in range(0, len(pending), size)
-    ]
+    if max_batches < 1 or max_bytes < 1:
+        raise ValueError("chunk limits must be at least 1")
+    chunks, current, size = [], [], 0
+    for relpath, nbytes in pending:
+        if current and (len(current) == max_batches or size + nbytes > max_bytes):
+            chunks.append(Chunk(data_dir, gateway_id, tuple(current)))
+            current, size = [], 0
+        current.append(relpath)
+        size += nbytes
+    if current:
+        chunks.append(Chunk(data_dir, gateway_id, tuple(current)))
+    return chunks
 
 
 def day_is_over(day: dt.date, now: float) -> bool:

@@ -167,7 +167,7 @@ class UploaderService:
 
     # -- scanning ---------------------------------------------------------------------------
 
-    def _scan(self, first: bool) -> tuple[list[tuple[DataDir, str, list[str]]], list[float]]:
+    def _scan(self, first: bool) -> tuple[list, list[float]]:
         """What is due now per data dir, and when the batches in backoff are due."""
         now = time.monotonic()
         data_dirs = find_data_dirs(self.root)
@@ -192,7 +192,7 @@ class UploaderService:
                 if (key, relpath) in self.gave_up:
                     continue
                 if state is None or state.due(now):
-                    ready.append(relpath)
+                    ready.append((relpath, batch.size))
                 else:
                     waiting.append(state.not_before)
             if ready:
@@ -220,12 +220,16 @@ class UploaderService:
 
     # -- one cycle --------------------------------------------------------------------------
 
-    def _run_cycle(self, due: list[tuple[DataDir, str, list[str]]]) -> None:
+    def _run_cycle(self, due: list[tuple[DataDir, str, list[tuple[str, int]]]]) -> None:
         settings = self.settings
         marks = []
         for data_dir, gateway_id, relpaths in due:
             chunks = make_chunks(
-                str(data_dir.root), gateway_id, relpaths, settings.upload_chunk_batches
+                str(data_dir.root),
+                gateway_id,
+                relpaths,
+                settings.upload_chunk_batches,
+                settings.upload_chunk_bytes,
             )
             work.forget_other_chunks(
                 str(data_dir.root),
@@ -241,11 +245,12 @@ class UploaderService:
                         prefix=settings.s3_prefix,
                         compression=settings.upload_compression,
                         part_bytes=settings.upload_multipart_bytes,
+                        gzip_level=settings.upload_gzip_level,
                     )
                 )
-        self._attempted = {(str(d.root), r) for d, _, rs in due for r in rs}
+        self._attempted = {(str(d.root), r) for d, _, rs in due for r, _ in rs}
         self._succeeded: set[tuple[str, str]] = set()
-        ok = tasks.run_dag(marks, settings.luigi_scheduler_url)
+        ok = self._run_pipelines(marks)
         for mark in marks:  # finished chunks are done with; crashed ones stay to resume
             if mark.output().exists():
                 shutil.rmtree(Path(mark.output().path).parent, ignore_errors=True)
@@ -254,6 +259,34 @@ class UploaderService:
             for key in self._attempted - self._succeeded:
                 if self.retries.get(key) is None or self.retries[key].due(time.monotonic()):
                     self._record_failure(key[0], key[1], "a task of its chunk failed (see log)")
+
+    def _run_pipelines(self, marks: list) -> bool:
+        """Run the chunks' DAGs in a few threads, each its own Luigi build, so one chunk's
+        processing (CPU) overlaps another's upload (network); Luigi's own parallel workers
+        would fork a process per task."""
+        lanes = [
+            marks[i :: self.settings.upload_pipelines]
+            for i in range(self.settings.upload_pipelines)
+        ]
+        lanes = [lane for lane in lanes if lane]
+        if len(lanes) <= 1:
+            return tasks.run_dag(marks, self.settings.luigi_scheduler_url)
+        results = [False] * len(lanes)
+
+        def run(index: int) -> None:
+            try:
+                results[index] = tasks.run_dag(lanes[index], self.settings.luigi_scheduler_url)
+            except Exception as error:  # noqa: BLE001 (reported; its batches back off)
+                log_event(log, logging.ERROR, "pipeline_failed", error=repr(error))
+
+        threads = [
+            threading.Thread(target=run, args=(i,), name=f"lane-{i}") for i in range(len(lanes))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return all(results)
 
     # -- events from the tasks --------------------------------------------------------------
 

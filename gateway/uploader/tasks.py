@@ -25,6 +25,9 @@ MAPPER = None
 
 # Our logfmt handler stays in charge of logging (Luigi's levels: gateway/uploader/__init__.py).
 luigi.configuration.get_config().set("core", "no_configure_logging", "true")
+# Builds run in the uploader's pipeline threads, where signal handlers cannot be installed;
+# the uploader handles its own signals.
+luigi.configuration.get_config().set("worker", "no_install_shutdown_handler", "true")
 
 
 class ChunkTask(luigi.Task):
@@ -35,6 +38,7 @@ class ChunkTask(luigi.Task):
     prefix = luigi.Parameter()
     compression = luigi.Parameter()
     part_bytes = luigi.IntParameter()
+    gzip_level = luigi.IntParameter(default=1)
 
     output_name = ""
 
@@ -59,6 +63,7 @@ class ChunkTask(luigi.Task):
             self.prefix,
             self.compression,
             self.part_bytes,
+            self.gzip_level,
         )
 
     @staticmethod

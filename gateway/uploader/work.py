@@ -17,6 +17,8 @@ import re
 import shutil
 import threading
 import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,13 +35,13 @@ from gateway.uploader.manifest import (
     object_digest,
     object_metadata,
     part_sizes,
+    quick_check,
     verify_head,
 )
 from gateway.uploader.plan import days_to_mark, days_to_unmark
 
 log = logging.getLogger("gateway.uploader")
 
-GZIP_LEVEL = 6  # fixed: the same batch must always compress to the same bytes (see docs)
 _ASCII_RE = re.compile(r"[^ -~]")
 
 
@@ -74,6 +76,7 @@ class Destination:
     prefix: str
     compression: str
     part_bytes: int
+    gzip_level: int = 1
 
 
 # -- validate ----------------------------------------------------------------------------
@@ -89,7 +92,7 @@ def validate(data_dir: str, relpath: str) -> dict:
         return {"batch": relpath, "status": "missing"}
     except BadName as error:
         return {"batch": relpath, "status": "invalid", "problem": str(error)}
-    check = check_batch(data, expected_first_seq=name.first_seq)
+    check = quick_check(data, name.first_seq) or check_batch(data, name.first_seq)
     problem = check_against_name(name, check, len(data))
     if problem:
         return {"batch": relpath, "status": "invalid", "problem": problem}
@@ -103,17 +106,45 @@ def validate(data_dir: str, relpath: str) -> dict:
 # -- process -----------------------------------------------------------------------------
 
 
-def _digest(data: bytes, part_bytes: int) -> ObjectDigest:
-    sizes = part_sizes(len(data), part_bytes)
-    view = memoryview(data)
-    sha, md5, start = [], [], 0
-    for size in sizes:
-        piece = view[start : start + size]
-        sha.append(hashlib.sha256(piece).digest())
-        md5.append(hashlib.md5(piece).digest())
-        start += size
-    whole = sha[0] if len(sizes) == 1 else hashlib.sha256(view).digest()
-    return object_digest(len(data), sha, md5, whole, multipart=len(data) >= part_bytes)
+READ_BLOCK = 1 << 20  # files are read, compressed and hashed a block at a time
+
+
+def _digest_file(path: Path, part_bytes: int) -> ObjectDigest:
+    """Per-part SHA-256 and MD5 plus the whole SHA-256 of a file, read block by block."""
+    size = path.stat().st_size
+    sizes = part_sizes(size, part_bytes)
+    whole = hashlib.sha256()
+    sha, md5 = [], []
+    with open(path, "rb") as file:
+        for part in sizes:
+            part_sha, part_md5, left = hashlib.sha256(), hashlib.md5(), part
+            while left:
+                block = file.read(min(READ_BLOCK, left))
+                if not block:
+                    raise OSError(f"{path} shrank while being read")
+                part_sha.update(block)
+                part_md5.update(block)
+                whole.update(block)
+                left -= len(block)
+            sha.append(part_sha.digest())
+            md5.append(part_md5.digest())
+    return object_digest(size, sha, md5, whole.digest(), multipart=size >= part_bytes)
+
+
+def _gzip_file(source: Path, target: Path, level: int) -> str:
+    """gzip ``source`` into ``target`` (no name, time 0: the same bytes every time); return
+    the SHA-256 of ``source``."""
+    csv_sha256 = hashlib.sha256()
+    compressor = zlib.compressobj(level, zlib.DEFLATED, 31)  # 31: a gzip wrapper
+    make_dirs(target.parent)
+    part = target.with_name(target.name + ".part")
+    with open(source, "rb") as file, open(part, "wb") as out:
+        while block := file.read(READ_BLOCK):
+            csv_sha256.update(block)
+            out.write(compressor.compress(block))
+        out.write(compressor.flush())
+    os.replace(part, target)  # not fsynced: see forget_after_reboot
+    return csv_sha256.hexdigest()
 
 
 def _ascii(text: str, limit: int = 1024) -> str:
@@ -133,37 +164,32 @@ def process(destination: Destination, validated: dict) -> dict:
     except (FileNotFoundError, ValueError, KeyError):
         pass
     source = Path(destination.data_dir) / "batches" / relpath
-    try:
-        data = source.read_bytes()
-    except FileNotFoundError:
+    if not source.exists():
         return {"batch": relpath, "status": "missing"}
     name = parse_relative_path(relpath)
     result = dict(validated)
-    result["csv_sha256"] = hashlib.sha256(data).hexdigest()
-    if validated["status"] == "invalid":
-        prefix = "/".join(p for p in (destination.prefix.strip("/"), "quarantine") if p)
-        result["key"] = object_key(prefix, destination.gateway_id, name, gzip=False)
-        result["upload_path"] = str(source)
-        result["content_type"] = "text/csv"
-        result["metadata"] = {"reason": _ascii(validated["problem"])}
-        body = data
-    elif destination.compression == "gzip":
-        body = gzip.compress(data, GZIP_LEVEL, mtime=0)
+    if validated["status"] == "valid" and destination.compression == "gzip":
         compressed = work_dir(destination.data_dir) / f"{relpath}.gz"
-        make_dirs(compressed.parent)
-        write_atomic(compressed, body, durable=False)  # see boot_id: a power cut discards it
+        result["csv_sha256"] = _gzip_file(source, compressed, destination.gzip_level)
         result["key"] = object_key(destination.prefix, destination.gateway_id, name, gzip=True)
         result["upload_path"] = str(compressed)
         result["content_type"] = "application/gzip"
+        digest = _digest_file(compressed, destination.part_bytes)
     else:
-        body = data
-        result["key"] = object_key(destination.prefix, destination.gateway_id, name, gzip=False)
+        digest = _digest_file(source, destination.part_bytes)
+        result["csv_sha256"] = digest.sha256_hex
         result["upload_path"] = str(source)
         result["content_type"] = "text/csv"
+        if validated["status"] == "invalid":
+            prefix = "/".join(p for p in (destination.prefix.strip("/"), "quarantine") if p)
+            result["key"] = object_key(prefix, destination.gateway_id, name, gzip=False)
+            result["metadata"] = {"reason": _ascii(validated["problem"])}
+        else:
+            result["key"] = object_key(destination.prefix, destination.gateway_id, name, gzip=False)
     if validated["status"] == "valid":
         result["metadata"] = object_metadata(validated["manifest"], result["csv_sha256"])
     result["part_bytes"] = destination.part_bytes
-    result["digest"] = _digest(body, destination.part_bytes).as_dict()
+    result["digest"] = digest.as_dict()
     make_dirs(record_path.parent)
     write_atomic(record_path, json.dumps(result).encode(), durable=False)
     return result
@@ -262,11 +288,48 @@ def _compare_existing(runtime: Runtime, data_dir: str, entry: dict, outcome: dic
         return _failed(runtime, data_dir, entry, outcome, "object vanished after 412")
     problem = verify_head(_expected(entry), existing, check_etag=runtime.check_etag)
     if problem:
-        message = f"key is taken by other content, not overwritten: {problem}"
-        return _failed(runtime, data_dir, entry, outcome, message)
+        adopted = _same_batch_other_bytes(runtime, entry, existing)
+        if adopted is None:
+            message = f"key is taken by other content, not overwritten: {problem}"
+            return _failed(runtime, data_dir, entry, outcome, message)
+        outcome["adopted"] = adopted
     outcome["result"] = "exists"
     runtime.report("already_there", data_dir, entry["batch"], key=entry["key"])
     return outcome
+
+
+def _same_batch_other_bytes(runtime: Runtime, entry: dict, existing: dict) -> dict | None:
+    """The digest of an existing object that holds this very batch in other bytes (gzipped at
+    another level, or by another zlib, before a crash), or None.
+
+    Its metadata must name the batch's SHA-256, and its bytes, fetched and decompressed here,
+    must have it: a rare path (after a reboot and a setting change), so a GET is affordable.
+    """
+    if existing.get("Metadata", {}).get("csv-sha256") != entry["csv_sha256"]:
+        return None
+    try:
+        body = runtime.client.get_object(Bucket=runtime.bucket, Key=entry["key"])["Body"].read()
+        data = gzip.decompress(body) if entry["key"].endswith(".gz") else body
+    except Exception:  # noqa: BLE001 (unreadable or not gzip: not our batch)
+        return None
+    if hashlib.sha256(data).hexdigest() != entry["csv_sha256"]:
+        return None
+    checksum = existing.get("ChecksumSHA256") or ""
+    value, _, parts = checksum.partition("-")
+    if not value or len(body) != existing.get("ContentLength"):
+        return None
+    return ObjectDigest(
+        size=len(body),
+        parts=int(parts) if parts else _parts_of(existing),
+        checksum_sha256=value,
+        etag=(existing.get("ETag") or "").strip('"'),
+        sha256_hex=hashlib.sha256(body).hexdigest(),
+    ).as_dict()
+
+
+def _parts_of(head: dict) -> int:
+    _, _, parts = (head.get("ETag") or "").strip('"').partition("-")
+    return int(parts) if parts.isdigit() else 0
 
 
 def _failed(runtime: Runtime, data_dir: str, entry: dict, outcome: dict, message: str) -> dict:
@@ -279,31 +342,37 @@ def _failed(runtime: Runtime, data_dir: str, entry: dict, outcome: dict, message
 def verify_entries(runtime: Runtime, data_dir: str, entries: list[dict], uploaded: list[dict]):
     """HEAD every uploaded object: size and SHA-256 (and MD5 ETag) must be what was sent."""
     by_batch = {entry["batch"]: entry for entry in entries}
+    todo = [o for o in uploaded if o["result"] in ("created", "exists")]
+    with ThreadPoolExecutor(runtime.uploads.threads) as pool:
+        heads = list(pool.map(lambda o: _head_or_error(runtime, o["key"]), todo))
     results = []
-    for outcome in uploaded:
-        if outcome["result"] not in ("created", "exists"):
-            continue
+    for outcome, (found, error) in zip(todo, heads, strict=True):
         entry = by_batch[outcome["batch"]]
         result = {"batch": entry["batch"], "key": entry["key"]}
-        try:
-            found = s3.head(runtime.client, runtime.bucket, entry["key"])
-        except Exception as error:  # noqa: BLE001
-            results.append(
-                _failed(runtime, data_dir, entry, result, s3.describe(error, runtime.bucket))
-            )
+        if error is not None:
+            results.append(_failed(runtime, data_dir, entry, result, error))
             continue
+        expected = ObjectDigest(**outcome["adopted"]) if "adopted" in outcome else _expected(entry)
         problem = (
             "HEAD found no object"
             if found is None
-            else verify_head(_expected(entry), found, check_etag=runtime.check_etag)
+            else verify_head(expected, found, check_etag=runtime.check_etag)
         )
         if problem:
             results.append(_failed(runtime, data_dir, entry, result, f"verify refused: {problem}"))
             continue
         result["result"] = "verified"
         result["etag"] = found.get("ETag", "").strip('"')
+        result["digest"] = expected.as_dict()
         results.append(result)
     return results
+
+
+def _head_or_error(runtime: Runtime, key: str) -> tuple[dict | None, str | None]:
+    try:
+        return s3.head(runtime.client, runtime.bucket, key), None
+    except Exception as error:  # noqa: BLE001
+        return None, s3.describe(error, runtime.bucket)
 
 
 # -- mark --------------------------------------------------------------------------------
@@ -312,48 +381,69 @@ def verify_entries(runtime: Runtime, data_dir: str, entries: list[dict], uploade
 def mark_entries(runtime: Runtime, data_dir: str, entries: list[dict], verified: list[dict]):
     """Write a touched mark per verified batch, or move a verified invalid one to quarantine."""
     by_batch = {entry["batch"]: entry for entry in entries}
-    marked = []
+    touched, quarantined = [], []
     for result in verified:
         if result.get("result") != "verified":
             continue
         entry = by_batch[result["batch"]]
+        digest = result["digest"]
         record = {
             "bucket": runtime.bucket,
             "key": entry["key"],
             "etag": result["etag"],
-            "size": entry["digest"]["size"],
-            "sha256": entry["digest"]["sha256_hex"],
-            "checksum_sha256": entry["digest"]["checksum_sha256"],
-            "parts": entry["digest"]["parts"],
+            "size": digest["size"],
+            "sha256": digest["sha256_hex"],
+            "checksum_sha256": digest["checksum_sha256"],
+            "parts": digest["parts"],
             "csv_sha256": entry["csv_sha256"],
             "verified_at": round(time.time(), 3),
         }
         if entry["status"] == "valid":
             record["manifest"] = entry["manifest"]
-            mark_touched(data_dir, entry["batch"], record)
-            event = "uploaded"
+            touched.append((entry, record))
         else:
             record["reason"] = entry["problem"]
-            quarantine_batch(data_dir, entry["batch"], record)
-            event = "quarantined"
-        forget_processed(data_dir, entry["batch"])
-        runtime.report(
-            event,
-            data_dir,
-            entry["batch"],
-            key=entry["key"],
-            bytes=record["size"],
-            reason=record.get("reason"),
-        )
-        marked.append({"batch": entry["batch"], "result": event, "key": entry["key"]})
+            quarantined.append((entry, record))
+    mark_touched(data_dir, [(entry["batch"], record) for entry, record in touched])
+    for entry, record in quarantined:
+        quarantine_batch(data_dir, entry["batch"], record)
+    marked = []
+    for event, done in (("uploaded", touched), ("quarantined", quarantined)):
+        for entry, record in done:
+            forget_processed(data_dir, entry["batch"])
+            runtime.report(
+                event,
+                data_dir,
+                entry["batch"],
+                key=entry["key"],
+                bytes=record["size"],
+                reason=record.get("reason"),
+            )
+            marked.append({"batch": entry["batch"], "result": event, "key": entry["key"]})
     return marked
 
 
-def mark_touched(data_dir: str, relpath: str, record: dict) -> Path:
-    """The sidecar that says "uploaded and verified"; durable, it is what cleanup trusts."""
-    path = batch_mark(Path(data_dir) / "batches" / relpath)
-    write_atomic(path, json.dumps(record, indent=1).encode())
-    return path
+def mark_touched(data_dir: str, records: list[tuple[str, dict]]) -> None:
+    """Write the sidecars that say "uploaded and verified": what cleanup trusts.
+
+    A chunk's marks are made durable together: every mark's bytes are written under a
+    temporary name, one sync flushes them all, then the renames and one fsync per folder make
+    the names durable. (A mark's name appears only with its bytes on disk; two fsyncs per mark
+    cost more than the upload of a small batch on an SD card.)
+    """
+    if not records:
+        return
+    written = []
+    for relpath, record in records:
+        path = batch_mark(Path(data_dir) / "batches" / relpath)
+        part = path.with_name(path.name + ".part")
+        part.write_bytes(json.dumps(record, indent=1).encode())
+        written.append((part, path))
+    os.sync()
+    for part, path in written:
+        os.replace(part, path)
+    for folder in {path.parent for _, path in written}:
+        fsync_dir(folder)
 
 
 def quarantine_batch(data_dir: str, relpath: str, record: dict) -> Path:

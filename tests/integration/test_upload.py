@@ -1,6 +1,7 @@
 """The uploader against a real S3 endpoint over HTTP (moto's server as a process)."""
 
 import gzip
+import hashlib
 import json
 import os
 import signal
@@ -141,39 +142,48 @@ def test_invalid_batches_are_quarantined_locally_and_in_s3_with_their_reason(mot
     assert "event=batch_quarantined" in log and "row 51 has seq 151, expected 150" in log
 
 
-def test_an_identical_object_counts_as_done_and_other_content_is_never_overwritten(
+def test_the_same_batch_already_there_counts_as_done_and_other_content_is_never_overwritten(
     moto, uploader_env
 ):
     env = uploader_env(moto.url, upload_once_attempts=2)
     data_dir = Path(env["GATEWAY_DATA_DIR"])
-    same, other, fresh = write_batches(data_dir, 3, 200)
+    same, other, liar, fresh = write_batches(data_dir, 4, 200)
     key = {
         p: object_key("raw", "test-gw", parse_relative_path(batch_of(p)), gzip=True)
-        for p in (same, other, fresh)
+        for p in (same, other, liar, fresh)
     }
-    moto.s3.put_object(
-        Bucket=BUCKET,
-        Key=key[same],
-        Body=gzip.compress(same.read_bytes(), 6, mtime=0),
-        ChecksumAlgorithm="SHA256",
-    )
-    moto.s3.put_object(
-        Bucket=BUCKET, Key=key[other], Body=b"someone else's bytes", ChecksumAlgorithm="SHA256"
-    )
+
+    def put(path, body, csv_sha256=None):
+        metadata = {"csv-sha256": csv_sha256} if csv_sha256 else {}
+        moto.s3.put_object(
+            Bucket=BUCKET, Key=key[path], Body=body, Metadata=metadata, ChecksumAlgorithm="SHA256"
+        )
+
+    # The same batch gzipped at another level (say, before a crash and a setting change).
+    put(same, gzip.compress(same.read_bytes(), 9), hashlib.sha256(same.read_bytes()).hexdigest())
+    put(other, b"someone else's bytes")
+    # Metadata claiming this batch over other bytes is not believed: the bytes are checked.
+    put(liar, gzip.compress(b"not the batch"), hashlib.sha256(liar.read_bytes()).hexdigest())
     status, log = run_once(env)
     assert status == 1, log
     marks = touched_marks(data_dir)
     assert set(marks) == {same, fresh}
-    assert other.exists() and other not in marks
-    assert (
-        moto.s3.get_object(Bucket=BUCKET, Key=key[other])["Body"].read() == b"someone else's bytes"
+    assert other.exists() and liar.exists()
+    body = moto.s3.get_object(Bucket=BUCKET, Key=key[other])["Body"].read()
+    assert body == b"someone else's bytes"
+    assert gzip.decompress(moto.s3.get_object(Bucket=BUCKET, Key=key[same])["Body"].read()) == (
+        same.read_bytes()
     )
+    head = moto.s3.head_object(Bucket=BUCKET, Key=key[same], ChecksumMode="ENABLED")
+    assert marks[same]["checksum_sha256"] == head["ChecksumSHA256"]
+    assert marks[same]["size"] == head["ContentLength"]
     assert all_versions(moto.s3, BUCKET) == {k: 1 for k in key.values()}
     published = read_status(data_dir, "uploader")
     assert published["counters"]["already_there"] == 1
-    assert published["counters"]["failed"] == 1 and published["counters"]["pending"] == 1
+    assert published["counters"]["failed"] == 2 and published["counters"]["pending"] == 2
+    assert "key is taken by other content, not overwritten: object has 20 bytes" in log
     assert published["last_error"]["error"].startswith(
-        "key is taken by other content, not overwritten: object has 20 bytes"
+        "key is taken by other content, not overwritten:"
     )
 
 

@@ -17,6 +17,7 @@ from gateway.uploader.manifest import (
     object_digest,
     object_metadata,
     part_sizes,
+    quick_check,
     verify_head,
 )
 from gateway.uploader.plan import (
@@ -237,14 +238,24 @@ def test_bad_backoff_arguments_are_refused():
 
 
 def test_chunks_cut_the_backlog_in_order_and_keep_full_chunk_ids_as_batches_arrive():
-    names = [f"2024/05/01/{i:012d}-{i:012d}.csv" for i in range(10)]
-    chunks = make_chunks("/data", "gw", names, 4)
+    names = [(f"2024/05/01/{i:012d}-{i:012d}.csv", 100) for i in range(10)]
+    chunks = make_chunks("/data", "gw", names, 4, 10_000)
     assert [len(c.batches) for c in chunks] == [4, 4, 2]
-    assert [b for c in chunks for b in c.batches] == names
-    later = make_chunks("/data", "gw", [*names, "2024/05/01/000000000010-000000000010.csv"], 4)
+    assert [b for c in chunks for b in c.batches] == [n for n, _ in names]
+    more = [*names, ("2024/05/01/000000000010-000000000010.csv", 100)]
+    later = make_chunks("/data", "gw", more, 4, 10_000)
     ids = [c.chunk_id("p", "gzip") for c in chunks]
     later_ids = [c.chunk_id("p", "gzip") for c in later]
     assert later_ids[:2] == ids[:2] and later_ids[2] != ids[2]
+
+
+def test_chunks_are_also_cut_by_bytes_and_a_big_batch_goes_alone():
+    sizes = [30, 30, 30, 200, 10, 10]
+    names = [(f"b{i}", size) for i, size in enumerate(sizes)]
+    chunks = make_chunks("/data", "gw", names, 10, 64)
+    assert [c.batches for c in chunks] == [("b0", "b1"), ("b2",), ("b3",), ("b4", "b5")]
+    with pytest.raises(ValueError, match="at least 1"):
+        make_chunks("/data", "gw", names, 0, 64)
 
 
 def test_chunk_id_depends_on_everything_that_shapes_the_objects():
@@ -277,3 +288,52 @@ def test_a_marked_day_that_holds_an_untouched_batch_again_is_unmarked():
     d1, d2 = DAY, DAY + dt.timedelta(1)
     assert days_to_unmark([(d1, True), (d2, False)], marked=[d1, d2]) == [d2]
     assert days_to_unmark([(d1, True)], marked=[d1]) == []
+
+
+# -- the quick check agrees with check_batch ----------------------------------------------
+
+rows_strategy = st.lists(
+    st.tuples(
+        st.floats(1e9, 2e9, allow_nan=False),
+        st.lists(st.sampled_from(["1.5", "-2", "0", "12345.678", "x", ""]), min_size=2, max_size=2),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+def batch_text(first, rows):
+    body = "".join(f"{first + i},{t:.6f},{','.join(v)}\n" for i, (t, v) in enumerate(rows))
+    return ("seq,received_at,f0,f1\n" + body).encode()
+
+
+@given(st.integers(0, 10**6), rows_strategy)
+def test_quick_check_equals_check_batch_on_good_batches(first, rows):
+    data = batch_text(first, rows)
+    quick = quick_check(data, first)
+    assert quick is not None and quick == check_batch(data, first)
+
+
+@given(
+    st.integers(0, 10**6),
+    rows_strategy,
+    st.integers(0, 10**6),
+    st.sampled_from([b"", b",", b"\n", b"7", b"a", b".", b"\xff", b"-"]),
+    st.integers(0, 2),
+)
+def test_quick_check_never_passes_what_check_batch_refuses(first, rows, where, byte, cut):
+    data = bytearray(batch_text(first, rows))
+    position = where % len(data)
+    data[position : position + cut] = byte
+    data = bytes(data)
+    quick = quick_check(data, first)
+    assert quick is None or quick == check_batch(data, first)
+
+
+def test_quick_check_handles_blocks_of_rows_across_its_block_size():
+    rows = [(1.7e9 + i, ["1.5", "2"]) for i in range(80_000)]  # over 2 MiB: several blocks
+    data = batch_text(5, rows)
+    assert len(data) > 2 * (1 << 20)
+    assert quick_check(data, 5) == check_batch(data, 5)
+    broken = data.replace(b"\n40000,", b"\n40001,")
+    assert quick_check(broken, 5) is None

@@ -1,0 +1,231 @@
+"""bench/upload: the uploader (``gateway uploader --once``) against a bare boto3 thread-pool
+loop uploading the same files to the same endpoint (moto's server), in the same run.
+
+Two sets: 1,000 x 64 KiB and 20 x 16 MiB batches. Reported: files/s, MB/s (of CSV bytes),
+the ratio uploader/bare, and the uploader's peak RSS. Also how Dask's threads, processes and
+one thread compare on the processing step (gzip, SHA-256, MD5) of the 16 MiB batches.
+
+    python -m bench.upload [--repeat 2] [--small 1000] [--large 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bench.common import rss_bytes, save
+
+GATEWAY = str(Path(sys.executable).with_name("gateway"))
+THREADS = 4  # the uploader's GATEWAY_UPLOAD_THREADS default, and the bare loop's pool
+BUCKET = "fieldgate-bench"
+DAY = dt.date(2024, 5, 1)
+
+
+def make_batches(data_dir: Path, count: int, size: int, start_seq: int, seed: int) -> int:
+    """``count`` sealed batches of about ``size`` bytes of 8-channel CSV; returns next seq."""
+    rng = random.Random(seed)
+    values = [f"{rng.uniform(-9.999, 9.999):.3f}" for _ in range(4096)]
+    folder = data_dir / "batches" / f"{DAY:%Y/%m/%d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    t0 = dt.datetime(DAY.year, DAY.month, DAY.day, 1, tzinfo=dt.UTC).timestamp()
+    header = "seq,received_at," + ",".join(f"f{i}" for i in range(8)) + "\n"
+    seq = start_seq
+    for _ in range(count):
+        lines, length, first = [header], len(header), seq
+        while length < size:
+            line = f"{seq},{t0 + seq / 1000:.6f},{','.join(rng.choices(values, k=8))}\n"
+            lines.append(line)
+            length += len(line)
+            seq += 1
+        (folder / f"{first:012d}-{seq - 1:012d}.csv").write_text("".join(lines))
+    return seq
+
+
+def files_of(data_dir: Path) -> list[Path]:
+    return sorted((data_dir / "batches").rglob("*.csv"))
+
+
+def bare_loop(s3, files: list[Path], prefix: str) -> float:
+    """What a script would do: boto3's upload_file from a thread pool, nothing else."""
+    start = time.perf_counter()
+    with ThreadPoolExecutor(THREADS) as pool:
+        futures = [pool.submit(s3.upload_file, str(p), BUCKET, f"{prefix}/{p.name}") for p in files]
+        for future in futures:
+            future.result()
+    return time.perf_counter() - start
+
+
+def reset_marks(data_dir: Path) -> None:
+    for mark in (data_dir / "batches").rglob("*.touched"):
+        mark.unlink()
+    shutil.rmtree(data_dir / "state" / "uploader", ignore_errors=True)
+
+
+def uploader_run(data_dir: Path, endpoint: str, prefix: str, extra: dict) -> tuple[float, int]:
+    """Seconds for ``gateway uploader --once`` (process start included) and its peak RSS."""
+    reset_marks(data_dir)
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "GATEWAY_ID": "bench",
+        "GATEWAY_DATA_DIR": str(data_dir),
+        "GATEWAY_S3_BUCKET": BUCKET,
+        "GATEWAY_S3_PREFIX": prefix,
+        "GATEWAY_S3_ENDPOINT_URL": endpoint,
+        "GATEWAY_UPLOAD_THREADS": str(THREADS),
+        "GATEWAY_LOG_LEVEL": "warning",
+        **extra,
+    }
+    start = time.perf_counter()
+    process = subprocess.Popen([GATEWAY, "uploader", "--once"], env=env, stdin=subprocess.DEVNULL)
+    peak = 0
+    while process.poll() is None:
+        try:
+            peak = max(peak, rss_bytes(process.pid, peak=True))
+        except (RuntimeError, FileNotFoundError, ProcessLookupError):
+            pass
+        time.sleep(0.05)
+    seconds = time.perf_counter() - start
+    if process.returncode != 0:
+        raise RuntimeError(f"uploader exited {process.returncode}")
+    marks = list((data_dir / "batches").rglob("*.csv.touched"))
+    if len(marks) != len(files_of(data_dir)):
+        raise RuntimeError(f"{len(marks)} marks for {len(files_of(data_dir))} batches")
+    return seconds, peak
+
+
+def processing_modes(data_dir: Path) -> dict:
+    """gzip + SHA-256 + MD5 of the large batches through work.process in each Dask mode."""
+    from gateway.settings import Settings
+    from gateway.uploader import work
+    from gateway.uploader.parallel import DaskMapper
+
+    relpaths = [p.relative_to(data_dir / "batches").as_posix() for p in files_of(data_dir)]
+    validated = [
+        {
+            "batch": r,
+            "status": "valid",
+            "manifest": {
+                "first_seq": 0,
+                "last_seq": 0,
+                "rows": 0,
+                "earliest": 0.0,
+                "latest": 0.0,
+                "size": 0,
+            },
+        }
+        for r in relpaths
+    ]
+    destination = work.Destination(str(data_dir), "bench", BUCKET, "p", "gzip", 8 << 20)
+    import functools
+
+    results = {}
+    for mode in ("sync", "threads", "processes"):
+        shutil.rmtree(work.work_dir(data_dir), ignore_errors=True)
+        mapper = DaskMapper(Settings(dask_mode=mode, dask_workers=2, data_dir=data_dir))
+        mapper.map(len, ["warm", "up"])  # start the process pool outside the timing
+        start = time.perf_counter()
+        mapper.map(functools.partial(work.process, destination), validated)
+        results[mode] = round(time.perf_counter() - start, 3)
+        mapper.close()
+        # validation is a Python loop: the GIL's case
+        start = time.perf_counter()
+        mapper = DaskMapper(Settings(dask_mode=mode, dask_workers=2, data_dir=data_dir))
+        mapper.map(len, ["warm", "up"])
+        start = time.perf_counter()
+        mapper.map(functools.partial(work.validate, str(data_dir)), relpaths)
+        results[f"{mode}_validate"] = round(time.perf_counter() - start, 3)
+        mapper.close()
+    shutil.rmtree(work.work_dir(data_dir), ignore_errors=True)
+    total = sum(p.stat().st_size for p in files_of(data_dir))
+    return {
+        "bytes": total,
+        "seconds": {k: v for k, v in results.items() if not k.endswith("_validate")},
+        "validate_seconds": {
+            k.removesuffix("_validate"): v for k, v in results.items() if k.endswith("_validate")
+        },
+        "speedup_threads": round(results["sync"] / results["threads"], 2),
+        "speedup_processes": round(results["sync"] / results["processes"], 2),
+        "validate_speedup_threads": round(
+            results["sync_validate"] / results["threads_validate"], 2
+        ),
+        "validate_speedup_processes": round(
+            results["sync_validate"] / results["processes_validate"], 2
+        ),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--small", type=int, default=1000)
+    parser.add_argument("--large", type=int, default=20)
+    args = parser.parse_args(argv)
+    from tests.support.s3 import MotoServer, client
+
+    sets = {"small_64KiB": (args.small, 64 << 10), "large_16MiB": (args.large, 16 << 20)}
+    result: dict = {"threads": THREADS, "sets": {}}
+    with tempfile.TemporaryDirectory(prefix="bench-upload-") as tmp:
+        work_dir = Path(tmp)
+        server = MotoServer(work_dir / "moto.log")
+        try:
+            s3 = client(server.url)
+            s3.create_bucket(Bucket=BUCKET)
+            for name, (count, size) in sets.items():
+                data_dir = work_dir / name
+                make_batches(data_dir, count, size, 0, seed=len(name))
+                files = files_of(data_dir)
+                total = sum(p.stat().st_size for p in files)
+                bare, ours, peaks = [], [], []
+                for run in range(args.repeat):  # interleaved: both see the same load
+                    bare.append(bare_loop(s3, files, f"bare-{name}-{run}"))
+                    seconds, peak = uploader_run(data_dir, server.url, f"up-{name}-{run}", {})
+                    ours.append(seconds)
+                    peaks.append(peak)
+                bare_s, ours_s = statistics.median(bare), statistics.median(ours)
+                result["sets"][name] = {
+                    "files": len(files),
+                    "bytes": total,
+                    "bare_boto3": {
+                        "seconds": round(bare_s, 3),
+                        "files_per_s": round(len(files) / bare_s, 1),
+                        "mb_per_s": round(total / bare_s / 1e6, 1),
+                    },
+                    "uploader": {
+                        "seconds": round(ours_s, 3),
+                        "files_per_s": round(len(files) / ours_s, 1),
+                        "mb_per_s": round(total / ours_s / 1e6, 1),
+                        "peak_rss_mib": round(max(peaks) / 2**20, 1),
+                    },
+                    "ratio_uploader_to_bare": round(bare_s / ours_s, 3),
+                }
+                if name == "large_16MiB":
+                    result["processing_16MiB"] = processing_modes(data_dir)
+        finally:
+            server.stop()
+    sets_ = result["sets"].values()
+    result["targets"] = {"ratio_at_least": 0.8, "rss_mib_below": 150}
+    result["meets_targets"] = all(
+        s["ratio_uploader_to_bare"] >= 0.8 and s["uploader"]["peak_rss_mib"] < 150 for s in sets_
+    )
+    path = save("upload", result)
+    print(json.dumps(result, indent=2))
+    print(f"written to {path}", file=sys.stderr)
+    return result
+
+
+if __name__ == "__main__":
+    main()
