@@ -27,15 +27,28 @@ class Handoff:
         self.max_bytes = max_bytes
         self._items: deque[Item] = deque()
         self._bytes = 0
-        self._ready = threading.Condition(threading.Lock())
+        lock = threading.Lock()
+        self._ready = threading.Condition(lock)  # something to take
+        self._room = threading.Condition(lock)  # the writer took everything
         self._dropped_bytes = 0
         self._dropped_chunks = 0
         self.overflow_bytes = 0  # totals, read by the writer's status
         self.overflow_events = 0
         self.high_water_bytes = 0
 
-    def put_data(self, at: float, data: bytes) -> bool:
+    def put_data(self, at: float, data: bytes, wait: float = 0.0) -> bool:
+        """Hand over a chunk; if the hand-off is full, wait up to ``wait`` s for the writer.
+
+        On a link with flow control (USB CDC, a PTY) that short wait slows the device down
+        instead of losing bytes; past it the chunk is dropped and counted.
+        """
         with self._ready:
+            if (
+                self._bytes + len(data) > self.max_bytes
+                and wait > 0
+                and len(data) <= self.max_bytes
+            ):
+                self._room.wait_for(lambda: self._bytes + len(data) <= self.max_bytes, wait)
             if self._bytes + len(data) > self.max_bytes:
                 if not self._dropped_bytes:
                     self.overflow_events += 1
@@ -68,6 +81,7 @@ class Handoff:
             items = list(self._items)
             self._items.clear()
             self._bytes = 0
+            self._room.notify_all()
             return items
 
     def wake(self) -> None:

@@ -25,6 +25,10 @@ log = logging.getLogger("gateway.reader.port")
 # below its 100 ms budget, and even at 3 Mbaud only 6 KB gather in the kernel's tty buffer.
 GATHER_BELOW_BYTES = 1024
 GATHER_SECONDS = 0.02
+FLOOD_HAND_OFF_BYTES = 256 * 1024
+FLOOD_HAND_OFF_SECONDS = 0.005
+# When the writer is GATEWAY_QUEUE_BYTES behind, wait this long for it before dropping.
+FULL_WAIT_SECONDS = 0.05
 READ_TIMEOUT = 0.2  # how often the thread looks at its stop flag while the port is silent
 
 
@@ -108,10 +112,21 @@ class PortReader(threading.Thread):
                     # every few bytes (a device at 1 kHz would cost 1000 wake-ups a second).
                     stop.wait(GATHER_SECONDS)
                     data += read(0)
-
+                else:
+                    # A flood: keep reading (the kernel's buffer is small) and hand over in
+                    # big pieces, a few per millisecond at most, not one per read.
+                    pieces, size = [data], len(data)
+                    deadline = time.monotonic() + FLOOD_HAND_OFF_SECONDS
+                    while size < FLOOD_HAND_OFF_BYTES and time.monotonic() < deadline:
+                        more = read(FLOOD_HAND_OFF_SECONDS)
+                        if not more:
+                            break
+                        pieces.append(more)
+                        size += len(more)
+                    data = b"".join(pieces)
                 self.bytes_read += len(data)
                 self.hand_offs += 1
-                handoff.put_data(time.time(), data)
+                handoff.put_data(time.time(), data, wait=FULL_WAIT_SECONDS)
         except (serial.SerialException, OSError) as error:
             # Probably an I/O problem such as a disconnected USB serial adapter.
             handoff.put_event("lost", time.time(), str(error))

@@ -1,0 +1,41 @@
+import threading
+import time
+
+from gateway.reader.handoff import Handoff, Item, coalesce
+
+
+def test_a_full_hand_off_drops_counts_and_marks_the_hole():
+    handoff = Handoff(max_bytes=10)
+    assert handoff.put_data(1.0, b"12345678")
+    assert not handoff.put_data(2.0, b"abcdef")
+    assert not handoff.put_data(3.0, b"ghi")
+    assert (handoff.overflow_bytes, handoff.overflow_events) == (9, 1)
+    assert [i.data for i in handoff.take(0)] == [b"12345678"]
+    assert handoff.put_data(4.0, b"xy")
+    assert handoff.take(0) == [Item("overflow", 4.0, count=9), Item("data", 4.0, b"xy")]
+
+
+def test_a_short_wait_lets_the_writer_make_room_first():
+    handoff = Handoff(max_bytes=10)
+    handoff.put_data(1.0, b"12345678")
+    taker = threading.Timer(0.05, lambda: handoff.take(0))
+    taker.start()
+    started = time.monotonic()
+    assert handoff.put_data(2.0, b"abcdef", wait=2.0)
+    assert time.monotonic() - started < 1.0
+    assert handoff.overflow_bytes == 0
+    taker.join()
+
+
+def test_coalesce_joins_runs_of_data_but_keeps_events_in_place():
+    items = [
+        Item("data", 1.0, b"a"),
+        Item("data", 2.0, b"b"),
+        Item("lost", 3.0, detail="x"),
+        Item("data", 4.0, b"c"),
+    ]
+    assert coalesce(items) == [
+        Item("data", 2.0, b"ab"),
+        Item("lost", 3.0, detail="x"),
+        Item("data", 4.0, b"c"),
+    ]
