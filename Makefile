@@ -8,9 +8,12 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 # Debian packages the project needs at run or test time.
 DEBS := socat strace nodejs chromium redis-server postgresql
+# systemd/, ansible/ and the image: root file systems, systemd in a container, arm64 emulation,
+# a partitioned image without loop devices.
+DEBS += mmdebstrap systemd-container qemu-user-static dosfstools mtools e2fsprogs fdisk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup debs demo test unit integration lint bench clean
+.PHONY: setup debs demo test unit integration lint bench clean image
 
 setup: debs $(STAMP) $(NODE_STAMP)
 
@@ -49,6 +52,12 @@ integration: setup
 lint: setup
 	$(BIN)/ruff check gateway firmware-sim tests hil bench web
 	$(BIN)/ruff format --check gateway firmware-sim tests hil bench web
+	cd ansible && ../$(BIN)/yamllint -s . && PATH=$(CURDIR)/$(BIN):$$PATH ../$(BIN)/ansible-lint -q
+	$(BIN)/python -m tests.support.units --check systemd
+
+# A flashable arm64 Raspberry Pi image (docs/deploy.md): build/fieldgate-rpi-arm64.img.
+image: setup
+	image/build-image build/fieldgate-rpi-arm64
 
 bench: setup
 	$(BIN)/python -m bench
