@@ -12,6 +12,7 @@ import base64
 import gc
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from itertools import repeat
 
@@ -53,52 +54,66 @@ def object_metadata(manifest: dict, csv_sha256: str) -> dict[str, str]:
     }
 
 
+QUICK_BLOCK = 1 << 20  # rows are checked a block at a time: bounded memory for any size
+
+
 def quick_check(data: bytes, expected_first_seq: int) -> BatchCheck | None:
     """What :func:`~gateway.batchfile.check_batch` says of a batch with nothing wrong, found
     with C-level loops over whole columns (map, zip, join; no Python code per row); None as
     soon as anything is off, and then ``check_batch`` finds the problem and words it.
     """
+    blocks = (data[i : i + QUICK_BLOCK] for i in range(0, len(data), QUICK_BLOCK))
+    return quick_check_blocks(blocks, expected_first_seq)
+
+
+def quick_check_blocks(blocks: Iterable[bytes], expected_first_seq: int) -> BatchCheck | None:
+    """:func:`quick_check` over a batch given in pieces (e.g. read from its file)."""
     # Hundreds of thousands of small containers would run the cyclic GC over and over.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _quick_check(data, expected_first_seq)
+        return _quick_check(blocks, expected_first_seq)
     finally:
         if collecting:
             gc.enable()
 
 
-QUICK_BLOCK = 1 << 20  # rows are checked a block at a time: bounded memory for any size
-
-
-def _quick_check(data: bytes, expected_first_seq: int) -> BatchCheck | None:
-    end = data.find(b"\n")
-    size = len(data)
-    if end < 0 or not data.endswith(b"\n") or end == size - 1:
-        return None
-    try:
-        columns = tuple(data[:end].decode("utf-8").split(","))
-        if not data.isascii():
-            data.decode("utf-8")  # every row is UTF-8 when the whole is (rows end in \n)
-    except UnicodeDecodeError:
-        return None
-    if columns[:2] != FIXED_COLUMNS or len(columns) < 3:
-        return None
-    rest_commas = len(columns) - 3
+def _quick_check(blocks: Iterable[bytes], expected_first_seq: int) -> BatchCheck | None:
+    columns: tuple[str, ...] | None = None
+    rest_commas = 0
     next_seq, earliest, latest = expected_first_seq, None, None
-    position = end + 1
-    while position < size:
-        stop = data.rfind(b"\n", position, min(size, position + QUICK_BLOCK))
-        if stop < 0:  # one row longer than a block
-            stop = data.find(b"\n", position)
-        found = _quick_rows(data[position:stop], next_seq, rest_commas)
+    size, carry = 0, b""
+    for block in blocks:
+        size += len(block)
+        data = carry + block if carry else block
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            carry = data
+            continue
+        carry = data[cut + 1 :]
+        lines = data[:cut]
+        try:
+            if not lines.isascii():
+                lines.decode("utf-8")  # a row is UTF-8 when its block is (rows end in \n)
+        except UnicodeDecodeError:
+            return None
+        if columns is None:
+            header, _, lines = lines.partition(b"\n")
+            columns = tuple(header.decode("utf-8").split(","))
+            if columns[:2] != FIXED_COLUMNS or len(columns) < 3:
+                return None
+            rest_commas = len(columns) - 3
+            if not _:
+                continue  # the header alone so far
+        found = _quick_rows(lines, next_seq, rest_commas)
         if found is None:
             return None
         count, low, high = found
         next_seq += count
         earliest = low if earliest is None else min(earliest, low)
         latest = high if latest is None else max(latest, high)
-        position = stop + 1
+    if carry or columns is None or next_seq == expected_first_seq:
+        return None  # an incomplete last row, no header, or no row
     return BatchCheck(
         columns,
         next_seq - expected_first_seq,

@@ -73,6 +73,8 @@ class Uploads:
                     max_concurrency=self.threads,
                     use_threads=True,
                 )
+                # Parts read ahead into memory: one per thread, not s3transfer's ten.
+                config.max_in_memory_upload_chunks = self.threads
                 self._managers[part_bytes] = TransferManager(self.client, config)
             return self._managers[part_bytes]
 

@@ -35,7 +35,7 @@ from gateway.uploader.manifest import (
     object_digest,
     object_metadata,
     part_sizes,
-    quick_check,
+    quick_check_blocks,
     verify_head,
 )
 from gateway.uploader.plan import days_to_mark, days_to_unmark
@@ -87,19 +87,24 @@ def validate(data_dir: str, relpath: str) -> dict:
     path = Path(data_dir) / "batches" / relpath
     try:
         name = parse_relative_path(relpath)
-        data = path.read_bytes()
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            check = quick_check_blocks(iter(lambda: file.read(READ_BLOCK), b""), name.first_seq)
+        if check is None or check.good_bytes != size:  # something is wrong: say what
+            data = path.read_bytes()
+            size = len(data)
+            check = check_batch(data, name.first_seq)
     except FileNotFoundError:
         return {"batch": relpath, "status": "missing"}
     except BadName as error:
         return {"batch": relpath, "status": "invalid", "problem": str(error)}
-    check = quick_check(data, name.first_seq) or check_batch(data, name.first_seq)
-    problem = check_against_name(name, check, len(data))
+    problem = check_against_name(name, check, size)
     if problem:
         return {"batch": relpath, "status": "invalid", "problem": problem}
     return {
         "batch": relpath,
         "status": "valid",
-        "manifest": build_manifest(name, check, len(data)).as_dict(),
+        "manifest": build_manifest(name, check, size).as_dict(),
     }
 
 

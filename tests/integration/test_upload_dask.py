@@ -114,3 +114,54 @@ def test_processing_on_a_dask_distributed_cluster(moto, uploader_env, dask_clust
             lambda: __import__("sys").modules.get("gateway.uploader.work") is not None
         )
     assert list(loaded.values()) == [True]
+
+
+def test_a_central_luigi_scheduler_sees_the_dag(moto, uploader_env, tmp_path):
+    port = free_port()
+    luigid = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("luigid")),
+            "--address",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--state-path",
+            str(tmp_path / "luigi-state.pickle"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_for(lambda: _get(url + "api/task_list?data={}") is not None, 30, interval=0.2)
+        env = uploader_env(moto.url, luigi_scheduler_url=url, upload_chunk_batches=5)
+        paths = write_batches(Path(env["GATEWAY_DATA_DIR"]), 10, 100)
+        upload_all(env, paths, moto.s3)
+        done = _get(url + 'api/task_list?data={"status":"DONE"}')["response"]
+        families = sorted(task["name"] for task in done.values())
+        # Two chunks of five batches, each through the five steps.
+        assert families == sorted(["Validate", "Process", "Upload", "Verify", "Mark"] * 2)
+    finally:
+        luigid.send_signal(signal.SIGTERM)
+        try:
+            luigid.wait(10)
+        except subprocess.TimeoutExpired:
+            luigid.kill()
+            luigid.wait(10)
+
+
+def _get(url):
+    import json
+    import urllib.parse
+    import urllib.request
+
+    base, _, query = url.partition("?")
+    if query:
+        key, _, value = query.partition("=")
+        url = f"{base}?{key}={urllib.parse.quote(value)}"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return json.loads(response.read())
+    except OSError:
+        return None
