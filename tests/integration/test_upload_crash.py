@@ -44,10 +44,10 @@ def test_random_sigkills_lose_nothing_duplicate_nothing_and_mark_only_verified(
     rng = random.Random(int(os.environ.get("FIELDGATE_SEED", "0")) or None)
     env = uploader_env(moto.url, upload_chunk_batches=6, upload_multipart_bytes=5 << 20)
     data_dir = Path(env["GATEWAY_DATA_DIR"])
-    # Two batches big enough to go up in parts even gzipped, then a stream of small ones.
-    paths = write_batches(data_dir, 2, 420_000, channels=6, seed=9)
-    paths += write_batches(data_dir, 60, 200, start_seq=840_000)
-    next_seq = 840_000 + 60 * 200
+    # A batch big enough to go up in parts even gzipped, then a stream of small ones.
+    paths = write_batches(data_dir, 1, 420_000, channels=6, seed=9)
+    paths += write_batches(data_dir, 60, 200, start_seq=420_000)
+    next_seq = 420_000 + 60 * 200
     moments, interrupted = [], 0
     for round_ in range(KILLS):
         # The reader goes on sealing batches while the uploader crashes and restarts.
@@ -55,7 +55,7 @@ def test_random_sigkills_lose_nothing_duplicate_nothing_and_mark_only_verified(
         paths += new
         next_seq += 8 * 200
         uploader = processes.gateway("uploader", "--foreground", env=env, name="uploader")
-        moment = rng.uniform(0.3, 2.0)
+        moment = rng.uniform(0.3, 1.6)
         time.sleep(moment)
         uploader.kill()
         moments.append(round(moment, 2))
