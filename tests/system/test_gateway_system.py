@@ -320,11 +320,13 @@ def test_site_answers(gateway):
 
 
 def test_reader_streams_to_the_local_site(gateway):
-    """The token the web role registered is the one the reader presents: the site sees it."""
+    """The token the web role registered is the one the reader presents: the site counts the
+    reader's frames."""
     script = (
         "from web.fleet.models import Gateway; "
-        f"print(Gateway.objects.get(name='{GATEWAY_ID}').frames_in)"
+        f"g = Gateway.objects.get(name='{GATEWAY_ID}'); print(g.frames_in, g.connections)"
     )
+    last = {}
 
     def frames():
         result = gateway.box.run(
@@ -341,9 +343,21 @@ def test_reader_streams_to_the_local_site(gateway):
             script,
             check=False,
         )
-        return result.returncode == 0 and result.stdout.strip().isdigit() and int(result.stdout)
+        last["result"] = result
+        # The last line: Django 5.2's shell may first say what it imported.
+        words = (result.stdout.strip().splitlines() or [""])[-1].split()
+        return result.returncode == 0 and len(words) == 2 and int(words[0]) > 0
 
-    wait_for(frames, 60, "frames from the reader at the site")
+    try:
+        wait_for(frames, 60, "frames from the reader at the site")
+    except AssertionError:
+        result = last["result"]
+        journal = gateway.box.run(
+            "journalctl", "--no-pager", "-u", READER, "-u", "gateway-web", "-n", "80", check=False
+        ).stdout
+        raise AssertionError(
+            f"site says: {result.stdout!r} {result.stderr[-2000:]!r}\n{journal}"
+        ) from None
 
 
 def test_cleanup_timer_and_service(gateway):
