@@ -99,23 +99,24 @@ class PortReader(threading.Thread):
                     pass
 
     def _read_until_lost(self, port: serial.SerialBase) -> None:
-        handoff = self._handoff
         stop = self._stop_event
         read = chunk_reader(port)
+        pieces: list[bytes] = []  # read from the port, not handed over yet
         try:
             while not stop.is_set():
                 data = read(READ_TIMEOUT)
                 if not data:
                     continue
+                pieces = [data]
                 if len(data) < GATHER_BELOW_BYTES:
                     # A trickle: let it gather for a moment rather than wake the writer for
                     # every few bytes (a device at 1 kHz would cost 1000 wake-ups a second).
                     stop.wait(GATHER_SECONDS)
-                    data += read(0)
+                    pieces.append(read(0))
                 else:
                     # A flood: keep reading (the kernel's buffer is small) and hand over in
                     # big pieces, a few per millisecond at most, not one per read.
-                    pieces, size = [data], len(data)
+                    size = len(data)
                     deadline = time.monotonic() + FLOOD_HAND_OFF_SECONDS
                     while size < FLOOD_HAND_OFF_BYTES and time.monotonic() < deadline:
                         more = read(FLOOD_HAND_OFF_SECONDS)
@@ -123,10 +124,17 @@ class PortReader(threading.Thread):
                             break
                         pieces.append(more)
                         size += len(more)
-                    data = b"".join(pieces)
-                self.bytes_read += len(data)
-                self.hand_offs += 1
-                handoff.put_data(time.time(), data, wait=FULL_WAIT_SECONDS)
+                self._hand_over(b"".join(pieces))
+                pieces = []
         except (serial.SerialException, OSError) as error:
-            # Probably an I/O problem such as a disconnected USB serial adapter.
-            handoff.put_event("lost", time.time(), str(error))
+            # Probably an I/O problem such as a disconnected USB serial adapter. What was read
+            # before it left the kernel: hand it over first, or the device's last lines before
+            # the loss would vanish with the port.
+            if pieces:
+                self._hand_over(b"".join(pieces))
+            self._handoff.put_event("lost", time.time(), str(error))
+
+    def _hand_over(self, data: bytes) -> None:
+        self.bytes_read += len(data)
+        self.hand_offs += 1
+        self._handoff.put_data(time.time(), data, wait=FULL_WAIT_SECONDS)
