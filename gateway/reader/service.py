@@ -242,8 +242,8 @@ class ReaderService:
                 self.store.close(now)
             except OSError as error:
                 log_event(log, logging.ERROR, "seal_at_stop_failed", error=str(error))
+        self._publish_status(now, force=True)  # before the sink closes: the site hears "stopped"
         self.sink.close()
-        self._publish_status(now, force=True)
         log_event(
             log,
             logging.INFO,
