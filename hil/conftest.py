@@ -1,0 +1,359 @@
+"""``pytest hil/``: the gateway end to end against a monitor, before it goes into the field.
+
+    pytest hil/                                    # firmware-sim on a PTY (the default)
+    pytest hil/ --monitor=/dev/ttyUSB0 --baud=115200 --gateway-env=/etc/fieldgate/gateway.env
+
+The session sets up what is shared: an S3 endpoint (the settings file's bucket, else a local
+moto server), the site (the settings file's GATEWAY_STREAM_URL, else a local one) and the
+report. Each test gets its own gateway: a data dir, a reader and an uploader on the monitor,
+and its own S3 prefix, all stopped by PID when it ends. Results go to JUnit XML
+(``--junitxml``, default artifacts/hil/junit.xml) and a short human report (``--hil-report``,
+default artifacts/hil/hil-report.md): rates, gaps, latencies, reconnect and recovery times.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.support.chain import (
+    ExternalS3,
+    Gateway,
+    LocalS3,
+    LocalSite,
+    StreamWatcher,
+    base_gateway_env,
+    read_env_file,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "artifacts" / "hil"
+SIM = "sim"
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("fieldgate hil")
+    group.addoption(
+        "--monitor",
+        default=SIM,
+        help="'sim' (firmware-sim on a PTY, the default) or a serial device such as /dev/ttyUSB0",
+    )
+    group.addoption("--baud", type=int, default=None, help="baud rate of a real device")
+    group.addoption(
+        "--gateway-env",
+        type=Path,
+        default=None,
+        help="gateway settings file: KEY=VALUE lines of GATEWAY_* (and AWS_*) settings",
+    )
+    group.addoption(
+        "--expect-rate",
+        type=float,
+        default=None,
+        help="lines per second the monitor sends (default: the simulator's rate; a real "
+        "device without it must only show a steady flow without lost lines)",
+    )
+    group.addoption(
+        "--hil-seconds", type=float, default=15.0, help="how long the rate test collects"
+    )
+    group.addoption("--sim-rate", type=int, default=1000, help="simulator lines per second")
+    group.addoption("--sim-channels", type=int, default=8, help="simulator values per line")
+    group.addoption(
+        "--site-login",
+        default=None,
+        help="USER:PASSWORD of a viewer on the settings file's site (to measure the stream "
+        "at a viewer; without it the reader's own stream counters are checked)",
+    )
+    group.addoption(
+        "--hil-report",
+        type=Path,
+        default=ARTIFACTS / "hil-report.md",
+        help="where the human report goes (default artifacts/hil/hil-report.md)",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    # JUnit XML by default (before pytest's junitxml plugin reads the option).
+    if not config.option.xmlpath:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        config.option.xmlpath = str(ARTIFACTS / "junit.xml")
+    config._hil_results = []
+    config._hil_figures = []
+
+
+# -- settings -----------------------------------------------------------------------------------
+
+
+@dataclass
+class HilSettings:
+    monitor: str
+    baud: int | None
+    file_settings: dict[str, str]
+    expect_rate: float | None
+    seconds: float
+    sim_rate: int
+    sim_channels: int
+    site_login: tuple[str, str] | None
+    run_id: str = field(default_factory=lambda: time.strftime("%Y%m%d-%H%M%S"))
+
+    @property
+    def simulated(self) -> bool:
+        return self.monitor == SIM
+
+    @property
+    def gateway_id(self) -> str:
+        return self.file_settings.get("GATEWAY_ID", "hil-gw")
+
+    @property
+    def line_format(self) -> str:
+        return self.file_settings.get("GATEWAY_LINE_FORMAT", "csv-seq")
+
+    @property
+    def has_counter(self) -> bool:
+        return self.line_format in ("csv-seq", "json", "nmea")
+
+    def needs_fault_injection(self, what: str) -> None:
+        """Skip on a real monitor: only the simulator can inject faults on cue."""
+        if not self.simulated:
+            pytest.skip(
+                f"{what} needs fault injection, which only --monitor=sim has; on a real "
+                f"device check it by hand (docs/hil.md)"
+            )
+
+
+@pytest.fixture(scope="session")
+def hil(pytestconfig) -> HilSettings:
+    option = pytestconfig.getoption
+    env_file = option("--gateway-env")
+    monitor = option("--monitor")
+    if monitor != SIM and not os.path.exists(monitor):
+        raise pytest.UsageError(f"--monitor={monitor}: no such device")
+    login = option("--site-login")
+    return HilSettings(
+        monitor=monitor,
+        baud=option("--baud"),
+        file_settings=read_env_file(env_file) if env_file else {},
+        expect_rate=option("--expect-rate"),
+        seconds=option("--hil-seconds"),
+        sim_rate=option("--sim-rate"),
+        sim_channels=option("--sim-channels"),
+        site_login=tuple(login.split(":", 1)) if login else None,
+    )
+
+
+# -- the session's S3 endpoint and site ---------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def hil_s3(hil, tmp_path_factory):
+    """The settings file's bucket (under a prefix of its own per run), else a local moto."""
+    if hil.file_settings.get("GATEWAY_S3_BUCKET"):
+        base = hil.file_settings.get("GATEWAY_S3_PREFIX", "").strip("/")
+        prefix = "/".join(p for p in (base, f"hil-{hil.run_id}") if p)
+        s3 = ExternalS3(hil.file_settings, prefix)
+    else:
+        s3 = LocalS3(tmp_path_factory.mktemp("s3"), prefix=f"hil-{hil.run_id}")
+    yield s3
+    s3.stop()
+
+
+class ExternalSite:
+    """The site the settings file streams to; viewed only with --site-login."""
+
+    def __init__(self, settings: dict[str, str], login: tuple[str, str] | None) -> None:
+        self.ingest_url = settings["GATEWAY_STREAM_URL"]
+        scheme = "https://" if self.ingest_url.startswith("wss://") else "http://"
+        host = self.ingest_url.split("://", 1)[1].split("/", 1)[0]
+        self.base = scheme + host
+        self.login = login
+        self.service = None  # not ours to stop or kill
+
+    def gateway_env(self) -> dict[str, str]:
+        return {}
+
+    def cookie(self) -> str:
+        from tests.support.web import login_cookie
+
+        return login_cookie(self.base, *self.login)
+
+    def stop(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def hil_site(hil, tmp_path_factory):
+    if hil.file_settings.get("GATEWAY_STREAM_URL"):
+        site = ExternalSite(hil.file_settings, hil.site_login)
+    else:
+        site = LocalSite(tmp_path_factory.mktemp("site"), hil.gateway_id)
+    yield site
+    site.stop()
+
+
+# -- one gateway per test -----------------------------------------------------------------------
+
+
+class HilGateway(Gateway):
+    """A gateway for one test: reader and uploader on the monitor (``sim`` is the simulator,
+    None on a real device), with the session's S3 endpoint and site."""
+
+    def __init__(self, directory, env, port, *, hil, sim, s3, site, audit_env) -> None:
+        super().__init__(directory, env, port, mode="full", baud=hil.baud, audit_env=audit_env)
+        self.port = port
+        self.sim = sim
+        self.s3 = s3
+        self.site = site
+        self.gateway_id = hil.gateway_id
+        self.watchers: list[StreamWatcher] = []
+
+    def watcher(self) -> StreamWatcher | None:
+        """A viewer socket on the site, when we can log in there."""
+        if isinstance(self.site, ExternalSite) and self.site.login is None:
+            return None
+        watcher = StreamWatcher(self.site.base, self.gateway_id, self.site.cookie())
+        self.watchers.append(watcher)
+        return watcher
+
+    def stop(self) -> None:
+        for watcher in self.watchers:
+            watcher.stop()
+        super().stop()
+
+
+@pytest.fixture
+def gateway(request, hil, hil_s3, hil_site, firmware_sim, tmp_path):
+    """A factory: ``gateway(*sim_args, **settings)`` starts the simulator (with --monitor=sim,
+    adding ``sim_args``) and returns a :class:`HilGateway`; the test starts its services."""
+    made: list[HilGateway] = []
+
+    def make(*sim_args: str, **settings) -> HilGateway:
+        if hil.simulated:
+            sim = firmware_sim(
+                "--rate", str(hil.sim_rate), "--channels", str(hil.sim_channels),
+                "--seed", "8", *sim_args,
+            )  # fmt: skip
+            port = str(sim.port)
+        else:
+            sim, port = None, hil.monitor
+        data_dir = tmp_path / f"data-{len(made)}"
+        prefix = f"{hil_s3.prefix}/{request.node.name.removeprefix('test_')[:60]}"
+        env = {
+            **base_gateway_env(data_dir, hil.gateway_id),
+            **hil.file_settings,
+            **hil_s3.gateway_env(),
+            **hil_site.gateway_env(),
+            "GATEWAY_DATA_DIR": str(data_dir),
+            "GATEWAY_S3_PREFIX": prefix,
+            "GATEWAY_ENV_FILE": "",
+            "GATEWAY_UPLOADER_PIDFILE": str(data_dir / "uploader.pid"),
+        }
+        env.update({f"GATEWAY_{k.upper()}": str(v) for k, v in settings.items()})
+        made.append(
+            HilGateway(
+                tmp_path / f"logs-{len(made)}",
+                env,
+                port,
+                hil=hil,
+                sim=sim,
+                s3=hil_s3,
+                site=hil_site,
+                audit_env={**hil_s3.gateway_env(direct=True), "GATEWAY_S3_PREFIX": prefix},
+            )
+        )
+        return made[-1]
+
+    yield make
+    for made_gateway in made:
+        made_gateway.stop()
+
+
+# -- the report ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def figures(request, record_property):
+    """``figures(name, value, unit)``: a measured figure for the report and the JUnit XML."""
+
+    def add(name: str, value, unit: str = "") -> None:
+        if isinstance(value, float):
+            value = round(value, 3)
+        record_property(name, value)
+        request.config._hil_figures.append((request.node.name, name, value, unit))
+
+    return add
+
+
+_RESULTS: list[tuple[str, str, str, float, str]] = []
+
+
+def pytest_runtest_logreport(report):
+    """Keep each test's outcome for the report: the call, or a setup/teardown that failed or
+    skipped."""
+    if report.when != "call" and report.outcome == "passed":
+        return
+    reason = ""
+    if report.skipped and isinstance(report.longrepr, tuple):
+        reason = report.longrepr[2].removeprefix("Skipped: ")
+    elif report.failed:
+        reason = str(report.longrepr).strip().splitlines()[-1][:200]
+    _RESULTS.append((report.nodeid, report.when, report.outcome, round(report.duration, 1), reason))
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    config = session.config
+    path = Path(config.getoption("--hil-report"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    monitor = config.getoption("--monitor")
+    env_file = config.getoption("--gateway-env")
+    lines = [
+        "# fieldgate HIL report",
+        "",
+        f"- when: {dt.datetime.now().astimezone():%Y-%m-%d %H:%M:%S %z} on {platform.node()} "
+        f"({platform.machine()}, Python {platform.python_version()}), commit {_commit()}",
+        f"- monitor: {monitor}"
+        + (
+            f" (firmware-sim, {config.getoption('--sim-rate')} lines/s, "
+            f"{config.getoption('--sim-channels')} channels)"
+            if monitor == SIM
+            else f" at {config.getoption('--baud') or 'the settings file baud'}"
+        ),
+        f"- settings file: {env_file or 'none (local S3 server and site)'}",
+        f"- JUnit XML: {config.option.xmlpath}",
+        "",
+        "| test | result | seconds | note |",
+        "|---|---|---:|---|",
+    ]
+    for nodeid, when, outcome, seconds, reason in _RESULTS:
+        name = nodeid.split("::")[-1]
+        shown = outcome if when == "call" else f"{outcome} ({when})"
+        lines.append(f"| {name} | {shown} | {seconds} | {reason.replace('|', '/')} |")
+    lines += ["", "## Figures", "", "| test | figure | value |", "|---|---|---:|"]
+    for test, name, value, unit in config._hil_figures:
+        lines.append(f"| {test.removeprefix('test_')} | {name} | {value} {unit} |")
+    passed = sum(1 for r in _RESULTS if r[1] == "call" and r[2] == "passed")
+    failed = sum(1 for r in _RESULTS if r[2] == "failed")
+    skipped = sum(1 for r in _RESULTS if r[2] == "skipped")
+    lines += ["", f"**{passed} passed, {failed} failed, {skipped} skipped.**", ""]
+    path.write_text("\n".join(lines))
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    if terminal is not None:
+        terminal.write_line(f"hil report: {path}")

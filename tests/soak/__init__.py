@@ -1,0 +1,1 @@
+"""Soak and crash campaigns (``python -m tests.soak``, ``make soak``, ``make crash``)."""
