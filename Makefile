@@ -13,7 +13,7 @@ DEBS := socat strace nodejs chromium redis-server postgresql
 DEBS += mmdebstrap systemd-container qemu-user-static dosfstools mtools e2fsprogs fdisk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup debs demo test unit integration lint bench clean image
+.PHONY: setup debs demo test unit integration lint bench clean image hil soak crash
 
 setup: debs $(STAMP) $(NODE_STAMP)
 
@@ -61,6 +61,20 @@ image: setup
 
 bench: setup
 	$(BIN)/python -m bench
+
+# End to end against a monitor (docs/hil.md): firmware-sim by default; on a real device e.g.
+# make hil HIL_ARGS="--monitor=/dev/ttyUSB0 --baud=115200 --gateway-env=/etc/fieldgate/gateway.env"
+hil: setup
+	$(BIN)/pytest hil/ $(HIL_ARGS)
+
+# Long campaigns (docs/soak.md); `make test` runs both at CI length (tests/soak/).
+DURATION ?= 10m
+N ?= 50
+soak: setup
+	$(BIN)/python -m tests.soak soak --duration $(DURATION)
+
+crash: setup
+	$(BIN)/python -m tests.soak crash --kills $(N)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
