@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 
 import luigi
 import luigi.configuration
@@ -28,6 +29,16 @@ luigi.configuration.get_config().set("core", "no_configure_logging", "true")
 # Builds run in the uploader's pipeline threads, where signal handlers cannot be installed;
 # the uploader handles its own signals.
 luigi.configuration.get_config().set("worker", "no_install_shutdown_handler", "true")
+
+
+class _QuietStops(logging.Filter):
+    """A task that did not start because of a stop request is no failure worth a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], work.Stopped))
+
+
+logging.getLogger("luigi-interface").addFilter(_QuietStops())
 
 
 class ChunkTask(luigi.Task):

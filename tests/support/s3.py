@@ -11,6 +11,7 @@ import http.client
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -148,9 +149,7 @@ class Relay:
             sockets, self._sockets = self._sockets, set()
         for sock in sockets:
             try:
-                sock.setsockopt(
-                    socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
-                )
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 sock.close()  # linger 0: a reset, as when a server dies
             except OSError:
                 pass
