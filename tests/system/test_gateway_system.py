@@ -32,6 +32,13 @@ GATEWAY_ID = "systest-gw"
 PREFIX = "raw"
 STREAM_TOKEN = "fgt_systest-token-0123456789abcdef"
 DATA = Path("var/lib/fieldgate")
+BOOT_SETTINGS = """# written on the boot partition
+GATEWAY_UPLOAD_PROGRESS_SECONDS=5
+export GATEWAY_LOG_LEVEL="info"
+FIELDGATE_WEB_USER=fieldboot
+FIELDGATE_WEB_PASSWORD=boot-password-123
+NOT_A_SETTING=1
+"""
 READER = "gateway-reader.service"
 UPLOADER = "gateway-uploader.service"
 
@@ -66,7 +73,9 @@ class Gateway:
         return sorted((self.data_dir / "batches").rglob("*.csv"))
 
     def parts(self) -> list[Path]:
-        return sorted((self.data_dir / "batches").rglob("*.part"))
+        """Open batches (``<first seq>.part``), not the uploader's marks being written."""
+        found = (self.data_dir / "batches").rglob("*.part")
+        return sorted(p for p in found if p.name.removesuffix(".part").isdigit())
 
     def unit(self, unit: str) -> dict[str, str]:
         return self.box.show(
@@ -127,6 +136,7 @@ def gateway(tmp_path_factory, firmware_sim_module):
                 "web_listen_host": "127.0.0.1",
                 "web_listen_port": web_port,
                 "web_users": [{"name": "lab", "password": "systest-password"}],
+                "gateway_firstboot": True,
             },
         )
         recaps = []
@@ -156,6 +166,9 @@ def gateway(tmp_path_factory, firmware_sim_module):
         # As a USB adapter's node would be: root:dialout (gid 20 in Debian's base-passwd), 0660.
         os.chown(pty, 0, 20)
         os.chmod(pty, 0o660)
+        # Settings on the boot partition, as a user writes them after flashing the image.
+        (rootfs / "boot/firmware").mkdir(parents=True, exist_ok=True)
+        (rootfs / "boot/firmware/fieldgate.env").write_text(BOOT_SETTINGS)
         box = ct.Container(rootfs, logs / "nspawn.log", binds=[(str(pty), "/dev/ttyFG0")])
         box.wait_booted()
         gw = Gateway(rootfs, box, moto, web_port, logs)
@@ -257,6 +270,37 @@ def test_secrets_are_root_only(gateway):
     assert oct(env.stat().st_mode & 0o777) == "0o600" and env.stat().st_uid == 0
     assert "AWS_SECRET_ACCESS_KEY=testing" in env.read_text()
     assert oct((gateway.rootfs / "etc/fieldgate").stat().st_mode & 0o777) == "0o750"
+
+
+def test_first_boot_applies_the_boot_partitions_settings(gateway):
+    state = gateway.box.show("gateway-firstboot.service", "ActiveState", "Result")
+    assert state == {"ActiveState": "active", "Result": "success"}, gateway.box.journal(
+        "gateway-firstboot.service"
+    )
+    assert not (gateway.rootfs / "boot/firmware/fieldgate.env").exists(), "secrets left on /boot"
+    env = (gateway.rootfs / "etc/fieldgate/gateway.env").read_text().splitlines()
+    assert "GATEWAY_UPLOAD_PROGRESS_SECONDS=5" in env and "GATEWAY_LOG_LEVEL=info" in env
+    assert "GATEWAY_ID=systest-gw" in env  # what the playbook wrote stays
+    assert not any(line.startswith("NOT_A_SETTING") for line in env)
+    script = (
+        "from django.contrib.auth import get_user_model; "
+        "print(get_user_model().objects.get(username='fieldboot')"
+        ".check_password('boot-password-123'))"
+    )
+    result = gateway.box.run(
+        "runuser",
+        "-u",
+        "fieldgate-web",
+        "--",
+        "env",
+        "DJANGO_SETTINGS_MODULE=web.settings.gateway",
+        "FIELDGATE_WEB_DATA_DIR=/var/lib/fieldgate-web",
+        "/opt/fieldgate/venv/bin/django-admin",
+        "shell",
+        "-c",
+        script,
+    )
+    assert result.stdout.strip().splitlines()[-1] == "True"
 
 
 # -- services -------------------------------------------------------------------------------------
