@@ -57,21 +57,25 @@ def day_is_over(day: dt.date, now: float) -> bool:
 
 
 def days_to_mark(
-    batches: Iterable[tuple[dt.date, bool]], marked: Iterable[dt.date], now: float
+    batches: Iterable[tuple[dt.date, bool]],
+    marked: Iterable[dt.date],
+    now: float,
+    open_days: Iterable[dt.date] = (),
 ) -> list[dt.date]:
     """Day folders to mark touched: every batch in them touched, the day over, not yet marked.
 
-    ``batches`` holds ``(day, touched)`` for every sealed batch still on disk. A day whose
-    batches are all gone (cleaned up) has nothing to mark.
+    ``batches`` holds ``(day, touched)`` for every sealed batch still on disk; ``open_days``
+    the days whose folder still holds an open batch (a ``.part``: a batch begun before
+    midnight is sealed after it). A day whose batches are all gone has nothing to mark.
     """
     touched_all: dict[dt.date, bool] = {}
     for day, touched in batches:
         touched_all[day] = touched_all.get(day, True) and touched
-    done = set(marked)
+    skip = set(marked) | set(open_days)
     return sorted(
         day
         for day, every in touched_all.items()
-        if every and day not in done and day_is_over(day, now)
+        if every and day not in skip and day_is_over(day, now)
     )
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.batchfile import check_batch
-from gateway.keys import BadName, object_key, parse_relative_path
+from gateway.keys import BadName, object_key, parse_part_name, parse_relative_path
 from gateway.logs import log_event
 from gateway.store.durable import fsync_dir, make_dirs, write_atomic
 from gateway.store.marks import batch_mark, folder_mark
@@ -513,6 +513,17 @@ def forget_after_reboot(data_dir: str) -> bool:
     return True
 
 
+def _holds_open_batch(folder: Path) -> bool:
+    """A reader's open batch is in the folder (looked at by name; never opened)."""
+    for path in folder.glob("*.part"):
+        try:
+            parse_part_name(path.name)
+            return True
+        except BadName:
+            continue
+    return False
+
+
 def forget_other_chunks(data_dir: str, keep: set[str]) -> None:
     """Remove the outputs of chunks not in this cycle (a crash left them; the batches were
     regrouped since), so no stale output can stand for work done."""
@@ -531,7 +542,8 @@ def update_day_marks(data_dir, pending, touched, now: float) -> tuple[list, list
     batches = [(b.name.day, False) for b in pending] + [(b.name.day, True) for b in touched]
     folders = {b.name.day: b.path.parent for b in (*pending, *touched)}
     already = [day for day, folder in folders.items() if folder_mark(folder).exists()]
-    marked = days_to_mark(batches, already, now)
+    open_days = [day for day, folder in folders.items() if _holds_open_batch(folder)]
+    marked = days_to_mark(batches, already, now, open_days)
     for day in marked:
         count = sum(1 for b in touched if b.name.day == day)
         record = {"day": day.isoformat(), "batches": count, "marked_at": round(now, 3)}

@@ -284,6 +284,13 @@ def test_a_day_is_marked_when_every_batch_is_touched_and_the_day_is_over():
     assert days_to_mark(everything, marked=[d1], now=now) == [d2]
 
 
+def test_a_day_whose_folder_still_holds_an_open_batch_waits_for_it():
+    d1 = DAY
+    now = dt.datetime(2024, 5, 2, 0, 0, 30, tzinfo=dt.UTC).timestamp()  # just after midnight
+    assert days_to_mark([(d1, True)], marked=[], now=now, open_days=[d1]) == []
+    assert days_to_mark([(d1, True)], marked=[], now=now, open_days=[]) == [d1]
+
+
 def test_a_marked_day_that_holds_an_untouched_batch_again_is_unmarked():
     d1, d2 = DAY, DAY + dt.timedelta(1)
     assert days_to_unmark([(d1, True), (d2, False)], marked=[d1, d2]) == [d2]
