@@ -347,3 +347,29 @@ def test_an_outage_mid_backlog_delays_but_everything_arrives_exactly_once(
     final = read_status(data_dir, "uploader")["counters"]
     assert final["failures"] >= 1 and final["failed"] == 0 and final["pending"] == 0
     assert_exactly_once(moto.s3, data_dir, paths)
+
+
+def test_a_hung_server_times_out_and_its_late_answers_write_nothing_twice(
+    moto, uploader_env, processes
+):
+    """SIGSTOP the server mid-backlog: requests time out and are retried while the first ones
+    still wait in the frozen server, which handles them after SIGCONT. Conditional creates make
+    the late duplicates harmless: every key still has one version."""
+    env = uploader_env(moto.url, upload_chunk_batches=4, s3_timeout_seconds=1)
+    data_dir = Path(env["GATEWAY_DATA_DIR"])
+    paths = write_batches(data_dir, 60, 100)
+    uploader = processes.gateway("uploader", "--foreground", env=env, name="uploader")
+    wait_for(lambda: len(touched_marks(data_dir)) >= 8, 60, interval=0.01, message="uploads")
+    os.kill(moto.process.pid, signal.SIGSTOP)
+    try:
+        error = wait_for(
+            lambda: (read_status(data_dir, "uploader") or {}).get("last_error"),
+            30,
+            message="the timeouts to be seen",
+        )
+    finally:
+        os.kill(moto.process.pid, signal.SIGCONT)
+    assert "timeout" in error["error"].lower() or "Timeout" in error["error"], error
+    wait_for(lambda: len(touched_marks(data_dir)) == len(paths), 90, message="the backlog")
+    assert uploader.terminate() == 0
+    assert_exactly_once(moto.s3, data_dir, paths)
