@@ -82,18 +82,21 @@ def audit_data_dir(
     for batch in sealed_batches(data_dir):
         if not _in_range(batch.name.day, since, until):
             continue
-        local.append(
-            Span(
-                batch.name.first_seq,
-                batch.name.last_seq,
-                batch.name.relative_path,
-                is_touched(batch.path),
-            )
+        span = Span(
+            batch.name.first_seq,
+            batch.name.last_seq,
+            batch.name.relative_path,
+            is_touched(batch.path),
         )
         if has_counter:
-            for row in batch.path.read_bytes().split(b"\n")[1:-1]:
+            try:
+                data = batch.path.read_bytes()
+            except FileNotFoundError:
+                continue  # cleanup deleted it meanwhile: the bucket or losses.jsonl has it
+            for row in data.split(b"\n")[1:-1]:
                 fields = row.split(b",", 3)
                 device_rows.append((int(fields[0]), int(fields[2])))
+        local.append(span)
     remote = None
     if client is not None:
         head = f"{settings.s3_prefix.strip('/')}/" if settings.s3_prefix.strip("/") else ""
@@ -105,6 +108,16 @@ def audit_data_dir(
                 continue  # manifests and other objects that are not batches
             if parsed.gateway_id == gateway_id and _in_range(parsed.batch.day, since, until):
                 remote.append(Span(parsed.batch.first_seq, parsed.batch.last_seq, key))
+        # A running reader seals batches while the bucket is listed, and the uploader may
+        # finish a later one first: look at the data dir again, so what was sealed meanwhile
+        # covers its seq instead of showing as a hole. (Marks are judged from the first look,
+        # which came before the listing.)
+        seen = {span.first for span in local}
+        for batch in sealed_batches(data_dir):
+            if batch.name.first_seq not in seen and _in_range(batch.name.day, since, until):
+                local.append(
+                    Span(batch.name.first_seq, batch.name.last_seq, batch.name.relative_path)
+                )
     dropped = [
         Span(entry["first_seq"], entry["last_seq"], f"{entry.get('batch')} at {entry.get('at')}")
         for entry in _jsonl(data_dir.state / "losses.jsonl")
