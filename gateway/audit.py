@@ -161,6 +161,8 @@ def run_audit(
 
 
 def format_audit(audits: list[DataDirAudit]) -> str:
+    if not audits:
+        return "no data dir found (nothing holds batches/ yet): FAIL"
     lines = []
     for audit in audits:
         report = audit.report

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from gateway.logs import configure_logging
-from gateway.settings import MODES, Settings, SettingsError
+from gateway.settings import LINE_FORMATS, MODES, Settings, SettingsError
 
 
 def _reader(args: argparse.Namespace, settings: Settings) -> int:
@@ -77,7 +77,48 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.write("\n")
     else:
         print(format_audit(audits))
-    return 0 if all(a.report.passed for a in audits) else 1
+    return 0 if audits and all(a.report.passed for a in audits) else 1
+
+
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    import datetime as dt
+
+    try:
+        from gateway.report.aggregate import format_summary
+        from gateway.report.run import ReportError, run_report
+    except ImportError as error:
+        print(
+            f"gateway report needs the analysis extra ({error.name} is missing): "
+            "pip install 'fieldgate[analysis]'",
+            file=sys.stderr,
+        )
+        return 2
+    if args.dask_scheduler and args.data_dir:
+        print("gateway: --dask-scheduler reads the bucket; drop --data-dir", file=sys.stderr)
+        return 2
+    try:
+        since = dt.date.fromisoformat(args.since) if args.since else None
+        until = dt.date.fromisoformat(args.until) if args.until else None
+        report = run_report(
+            settings,
+            from_s3=args.from_s3,
+            out=Path(args.out),
+            gateway_id=args.gateway,
+            since=since,
+            until=until,
+            line_format=args.line_format,
+            scheduler=args.dask_scheduler,
+        )
+    except (ReportError, ValueError) as error:
+        print(f"gateway report: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        json.dump(report.summary, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(format_summary(report.summary))
+        print(f"  wrote {', '.join(str(path) for path in report.files)}")
+    return 1 if report.summary["unreadable_batches"] else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,6 +174,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="also fail on device-side gaps (lost on the wire, rejected)",
     )
     audit.set_defaults(run=_audit)
+
+    report = commands.add_parser(
+        "report",
+        help="plots and a summary of a session's batches, from the data dir or the bucket",
+    )
+    source = report.add_mutually_exclusive_group()
+    source.add_argument("--data-dir", help="data dir or a parent of several (GATEWAY_DATA_DIR)")
+    source.add_argument(
+        "--from-s3",
+        action="store_true",
+        help="read the objects in GATEWAY_S3_BUCKET under GATEWAY_S3_PREFIX",
+    )
+    report.add_argument("--gateway", metavar="ID", help="whose batches (default: the only one)")
+    report.add_argument("--since", metavar="YYYY-MM-DD", help="only batches from this UTC day")
+    report.add_argument("--until", metavar="YYYY-MM-DD", help="only batches up to this UTC day")
+    report.add_argument(
+        "--format",
+        dest="line_format",
+        choices=LINE_FORMATS,
+        help="line format of the rows (default: the data dir's, else GATEWAY_LINE_FORMAT)",
+    )
+    report.add_argument("--out", default="report", metavar="DIR", help="where to write (report/)")
+    report.add_argument("--json", action="store_true", help="print the summary as JSON")
+    report.add_argument(
+        "--dask-scheduler",
+        metavar="URL",
+        help="run the per-batch work on this Dask cluster (tcp://host:8786); reads the bucket",
+    )
+    report.set_defaults(run=_report)
     return parser
 
 

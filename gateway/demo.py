@@ -195,7 +195,9 @@ def main() -> int:
             ],
             web_env,
         )
-        if not _wait_http(f"{s3_url}/moto-api/", 30) or not _wait_http(f"{SITE}accounts/login/", 30):
+        if not _wait_http(f"{s3_url}/moto-api/", 30) or not _wait_http(
+            f"{SITE}accounts/login/", 30
+        ):
             print(f"the S3 endpoint or the site did not start; see {logs}", file=sys.stderr)
             return 1
         import boto3

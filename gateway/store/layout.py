@@ -51,11 +51,12 @@ class DataDir:
 
 
 def discover_data_dirs(root: Path) -> list[DataDir]:
-    """The data dirs under ``root``: ``root`` itself if it holds ``batches/``, else each child
-    that does (one per monitor on a multi-monitor gateway), else ``root`` alone."""
+    """``root`` if it holds ``batches/``, else each child that does (one per monitor on a
+    multi-monitor gateway); empty when there is none yet."""
     if (root / "batches").is_dir():
         return [DataDir(root)]
-    children = (
-        sorted(p for p in root.iterdir() if (p / "batches").is_dir()) if root.is_dir() else []
-    )
-    return [DataDir(p) for p in children] or [DataDir(root)]
+    try:
+        children = sorted(p for p in root.iterdir() if (p / "batches").is_dir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [DataDir(p) for p in children]

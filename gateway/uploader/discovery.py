@@ -25,17 +25,6 @@ from gateway.store.recovery import SealedBatch, sealed_batches
 _DIR_MASK = f.CREATE | f.MOVED_TO | f.DELETE_SELF | f.MOVE_SELF | f.ONLYDIR
 
 
-def find_data_dirs(root: Path) -> list[DataDir]:
-    """``root`` if it holds ``batches/``, else each child that does (one per monitor)."""
-    if (root / "batches").is_dir():
-        return [DataDir(root)]
-    try:
-        children = sorted(p for p in root.iterdir() if (p / "batches").is_dir())
-    except FileNotFoundError:
-        return []
-    return [DataDir(p) for p in children]
-
-
 def gateway_id_of(data_dir: DataDir, default: str) -> str:
     """The id the reader wrote in ``state/identity.json``, else ``default`` (GATEWAY_ID)."""
     try:

@@ -23,10 +23,10 @@ from gateway.logs import log_event
 from gateway.notify import Notifier
 from gateway.settings import Settings
 from gateway.store.durable import write_atomic
-from gateway.store.layout import DataDir
+from gateway.store.layout import DataDir, discover_data_dirs
 from gateway.uploader import s3, tasks, work
 from gateway.uploader.backoff import Backoff, RetryState
-from gateway.uploader.discovery import Watcher, find_data_dirs, gateway_id_of, pending_batches
+from gateway.uploader.discovery import Watcher, gateway_id_of, pending_batches
 from gateway.uploader.parallel import DaskMapper
 from gateway.uploader.plan import make_chunks
 from gateway.uploader.progress import Progress
@@ -170,7 +170,7 @@ class UploaderService:
     def _scan(self, first: bool) -> tuple[list, list[float]]:
         """What is due now per data dir, and when the batches in backoff are due."""
         now = time.monotonic()
-        data_dirs = find_data_dirs(self.root)
+        data_dirs = discover_data_dirs(self.root)
         new_dirs = [d for d in data_dirs if d not in self._data_dirs]
         self._data_dirs = data_dirs
         self.watcher.watch_tree(data_dirs)
