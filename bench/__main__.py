@@ -1,24 +1,172 @@
-"""``make bench``: run every benchmark; each writes bench/results/<name>.json."""
+"""``make bench``: run every benchmark, then write bench/RESULTS.md from their results.
+
+Each benchmark writes ``bench/results/<name>.json`` with its figures and the baseline measured
+in the same run; the table below puts each figure beside its baseline, the ratio and the
+target. ``python -m bench --table`` only rewrites RESULTS.md from the last results.
+"""
+
+from __future__ import annotations
 
 import importlib
-import pkgutil
+import json
 import sys
 from pathlib import Path
 
-SKIP = {"common"}
+from bench.common import RESULTS
+
+BENCHMARKS = ("ingest", "upload", "web")
+OUTPUT = Path(__file__).with_name("RESULTS.md")
 
 
-def main() -> int:
-    names = sorted(
-        info.name
-        for info in pkgutil.iter_modules([str(Path(__file__).parent)])
-        if info.name not in SKIP and not info.name.startswith("_")
+def _row(figure, value, baseline="", ratio="", target="", met=None) -> str:
+    mark = "" if met is None else ("yes" if met else "**no**")
+    return f"| {figure} | {value} | {baseline} | {ratio} | {target} | {mark} |"
+
+
+def ingest_rows(r: dict) -> list[str]:
+    raw, reader, steady = r["baseline_raw_copy"], r["reader_local_mode"], r["steady_8ch_1khz"]
+    return [
+        _row(
+            f"reader, local mode, {r['stream']['bytes'] / 2**20:.0f} MiB of "
+            f"{r['stream']['mean_line_bytes']:.0f}-byte lines from a PTY",
+            f"{reader['mb_per_s']} MB/s, {reader['lines_per_s']:,} lines/s",
+            f"raw copy (`head -c`): {raw['mb_per_s']} MB/s",
+            r["ratio_reader_to_raw"],
+            ">= 0.5",
+            r["ratio_reader_to_raw"] >= 0.5,
+        ),
+        _row(
+            "reader CPU at 8 channels x 1 kHz",
+            f"{steady['cpu_percent_of_one_core']} % of a core",
+            "",
+            "",
+            "< 3 %",
+            steady["cpu_percent_of_one_core"] < 3,
+        ),
+        _row(
+            "reader RSS (peak)",
+            f"{max(steady['peak_rss_mib'], reader['peak_rss_mib'])} MiB",
+            "",
+            "",
+            "< 60 MiB",
+            max(steady["peak_rss_mib"], reader["peak_rss_mib"]) < 60,
+        ),
+    ]
+
+
+def upload_rows(r: dict) -> list[str]:
+    rows = []
+    for name, data in r["sets"].items():
+        ratio = data["ratio_uploader_to_bare"]
+        rows.append(
+            _row(
+                f"uploader, {data['files']} x {name.split('_')[1]} batches",
+                f"{data['uploader']['files_per_s']} files/s, {data['uploader']['mb_per_s']} MB/s",
+                f"bare boto3 thread pool: {data['bare_boto3']['files_per_s']} files/s, "
+                f"{data['bare_boto3']['mb_per_s']} MB/s "
+                f"(with a HEAD per object: ratio {data['ratio_uploader_to_bare_put_and_head']})",
+                ratio,
+                ">= 0.8",
+                ratio >= 0.8,
+            )
+        )
+        rss = data["uploader"]["peak_rss_mib"]
+        rows.append(
+            _row(f"uploader RSS (peak), {name}", f"{rss} MiB", "", "", "< 150 MiB", rss < 150)
+        )
+    return rows
+
+
+def web_rows(r: dict) -> list[str]:
+    plain = {p["viewers"]: p for p in r["fan_out"] if p["server"] == "plain"}
+    rows = []
+    for point in r["fan_out"]:
+        if point["server"] != "uvicorn":
+            continue
+        base = plain[point["viewers"]]
+        ratio = round(point["messages_per_s"] / base["messages_per_s"], 3)
+        rows.append(
+            _row(
+                f"fan-out, 1 gateway to {point['viewers']} viewers (uvicorn)",
+                f"{point['messages_per_s']:,} msgs/s, p99 {point['p99_ms']} ms",
+                f"plain websockets broadcast: {base['messages_per_s']:,} msgs/s",
+                ratio,
+                ">= 0.3",
+                ratio >= 0.3,
+            )
+        )
+    serial = r["serial_to_viewer"]
+    rows.append(
+        _row(
+            "serial to viewer, 8 channels x 1 kHz",
+            f"p99 {serial['p99_ms']} ms (p50 {serial['p50_ms']}, max {serial['max_ms']})",
+            "",
+            "",
+            "< 100 ms",
+            serial["p99_ms"] < 100,
+        )
     )
-    for name in names:
-        print(f"== bench/{name}", flush=True)
-        importlib.import_module(f"bench.{name}").main([])
+    charts = r["chart_frame_time"]
+    uplot = next(v for k, v in charts.items() if k.startswith("uplot (site chart, 500"))
+    others = "; ".join(
+        f"{k}: {v['median_ms']} ms"
+        for k, v in charts.items()
+        if not k.startswith("uplot (site chart, 500")
+    )
+    rows.append(
+        _row(
+            "chart frame, 8 channels x 10 s x 1 kHz (uPlot, median)",
+            f"{uplot['median_ms']} ms (p95 {uplot['p95_ms']})",
+            others,
+            "",
+            "< 16 ms",
+            uplot["median_ms"] < 16,
+        )
+    )
+    return rows
+
+
+ROWS = {"ingest": ingest_rows, "upload": upload_rows, "web": web_rows}
+
+
+def write_table() -> Path:
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by `make bench` (`python -m bench`); each figure beside its baseline, "
+        "measured in the same run.",
+        "",
+    ]
+    machine = None
+    for name in BENCHMARKS:
+        path = RESULTS / f"{name}.json"
+        if not path.exists():
+            lines += [f"## bench/{name}", "", "not run yet", ""]
+            continue
+        result = json.loads(path.read_text())
+        machine = machine or result["machine"]
+        lines += [
+            f"## bench/{name} ({result['when']})",
+            "",
+            "| figure | value | baseline (same run) | ratio | target | met |",
+            "|---|---|---|---|---|---|",
+            *ROWS[name](result),
+            "",
+        ]
+    if machine:
+        lines += ["Machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()), ""]
+    OUTPUT.write_text("\n".join(lines))
+    return OUTPUT
+
+
+def main(argv: list[str]) -> int:
+    if "--table" not in argv:
+        for name in BENCHMARKS:
+            print(f"== bench/{name}", flush=True)
+            importlib.import_module(f"bench.{name}").main([])
+    print(f"wrote {write_table()}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
