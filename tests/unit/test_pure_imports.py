@@ -18,6 +18,7 @@ PURE_MODULES = [
     "gateway.uploader.backoff",
     "gateway.uploader.plan",
     "gateway.decimate",
+    "gateway.report.aggregate",
     "web.ingest.protocol",
 ]
 IO_LIBRARIES = [
@@ -32,6 +33,10 @@ IO_LIBRARIES = [
     "channels",
     "sdnotify",
     "uvloop",
+    # gateway report's shells: the pure core (gateway.report.aggregate) works on plain data.
+    "s3fs",
+    "matplotlib",
+    "pandas",
 ]
 
 
