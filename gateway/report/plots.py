@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
 from gateway.report.aggregate import Envelope, RateSeries
@@ -22,6 +23,12 @@ def _time(timestamp: float) -> dt.datetime:
 
 def _iso_time(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
+
+
+def _time_axis(axis) -> None:
+    locator = AutoDateLocator(tz=dt.UTC)
+    axis.xaxis.set_major_locator(locator)
+    axis.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=dt.UTC))
 
 
 def _save(figure: Figure, path: Path) -> Path:
@@ -66,6 +73,8 @@ def plot_overview(envelopes: Mapping[str, Envelope], summary: dict, path: Path) 
         + (f"; {more} more channels not drawn" if more > 0 else "")
     )
     axes[-1].set_xlabel("received at (UTC)")
+    if names:
+        _time_axis(axes[-1])
     return _save(figure, path)
 
 
@@ -125,6 +134,8 @@ def plot_timeline(rate: RateSeries, summary: dict, path: Path) -> Path:
     bottom.set_ylabel("gap size")
     bottom.set_xlabel("received at (UTC)")
     bottom.grid(True, alpha=0.3)
+    if times:
+        _time_axis(bottom)
     figure.suptitle(
         f"{summary['gateway_id']}: sample rate and gaps — {gaps['seq_missing']} seq missing, "
         f"{gaps['device_missing'] if gaps['device_missing'] is not None else '?'} device "

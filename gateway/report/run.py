@@ -37,7 +37,7 @@ from gateway.report.sources import (
     summarize_source,
 )
 from gateway.settings import Settings
-from gateway.store.layout import DataDir, discover_data_dirs
+from gateway.store.layout import discover_data_dirs
 
 log = logging.getLogger("gateway.report")
 
@@ -80,6 +80,8 @@ def select_local(
     for data_dir in discover_data_dirs(settings.data_dir):
         identity = local_identity(data_dir)
         candidates.append((identity.get("gateway_id", settings.gateway_id), data_dir, identity))
+    if not candidates:
+        raise ReportError(f"no data dir under {settings.data_dir} (nothing holds batches/)")
     if gateway_id is not None:
         chosen = [c for c in candidates if c[0] == gateway_id]
         if not chosen:
@@ -95,13 +97,11 @@ def select_local(
     else:
         chosen = candidates
     name, data_dir, identity = chosen[0]
-    if not data_dir.batches.is_dir():
-        raise ReportError(f"{data_dir.root} has no batches/ folder: not a data dir")
     return Selection(
         name,
         str(data_dir.root),
         line_format or identity.get("line_format", settings.line_format),
-        local_batches(DataDir(data_dir.root), since, until),
+        local_batches(data_dir, since, until),
         read_rejects(data_dir, since, until),
     )
 

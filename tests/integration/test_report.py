@@ -239,6 +239,11 @@ def test_days_gateways_duplicates_and_bad_objects(
         "s3://fieldgate-test/raw/ holds 2 gateways (other-gw, test-gw): pick one with --gateway"
         in capsys.readouterr().err
     )
+    # Nothing to read is said as such.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["report", "--data-dir", str(empty), "--out", str(tmp_path / "e")]) == 2
+    assert f"no data dir under {empty} (nothing holds batches/)" in capsys.readouterr().err
     # A damaged object is named, left out, and makes the exit status 1.
     out = str(tmp_path / "o")
     assert main(["report", "--from-s3", "--gateway", "other-gw", "--out", out]) == 1
