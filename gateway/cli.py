@@ -112,6 +112,14 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     except (ReportError, ValueError) as error:
         print(f"gateway report: {error}", file=sys.stderr)
         return 2
+    except Exception as error:  # S3 and file errors only: anything else is re-raised
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if not isinstance(error, OSError | BotoCoreError | ClientError):
+            raise
+        # The bucket or a file could not be read: no report rather than a partial one.
+        print(f"gateway report: cannot read the batches: {error}", file=sys.stderr)
+        return 2
     if args.json:
         json.dump(report.summary, sys.stdout, indent=2)
         sys.stdout.write("\n")

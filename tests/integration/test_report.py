@@ -244,6 +244,12 @@ def test_days_gateways_duplicates_and_bad_objects(
     empty.mkdir()
     assert main(["report", "--data-dir", str(empty), "--out", str(tmp_path / "e")]) == 2
     assert f"no data dir under {empty} (nothing holds batches/)" in capsys.readouterr().err
+    # A bucket that cannot be reached: no report, and why.
+    monkeypatch.setenv("GATEWAY_S3_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("GATEWAY_S3_TIMEOUT_SECONDS", "1")
+    assert main(["report", "--from-s3", "--gateway", "test-gw", "--out", str(tmp_path / "u")]) == 2
+    assert "gateway report: cannot read the batches: Could not connect" in capsys.readouterr().err
+    monkeypatch.setenv("GATEWAY_S3_ENDPOINT_URL", moto.url)
     # A damaged object is named, left out, and makes the exit status 1.
     out = str(tmp_path / "o")
     assert main(["report", "--from-s3", "--gateway", "other-gw", "--out", out]) == 1
