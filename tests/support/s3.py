@@ -143,6 +143,12 @@ class Relay:
 
     def cut(self) -> None:
         if self._listener is not None:
+            # shutdown() first: close() alone leaves the socket listening (and accepting) as
+            # long as the accept thread is blocked in accept() on it.
+            try:
+                self._listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self._listener.close()
             self._listener = None
         with self._lock:
