@@ -87,33 +87,65 @@ class FaultEvent:
 
 
 def plan_faults(duration: float, period: float, seed: int) -> list[FaultEvent]:
-    """One event every ``period`` seconds from ``period / 2`` on, kinds in shuffled rounds,
-    each over by 85 % of the run (the end is for draining and the final checks)."""
+    """Two interleaved schedules, each event over by 85 % of the run (the end is for draining
+    and the final checks):
+
+    - an S3 outage or disk pressure every ``period`` seconds from ``period * 0.75`` on
+      (shuffled in pairs), each lasting 40-70 % of the period (at most 140 s);
+    - a SIGKILL of the reader, the uploader or the site (shuffled in rounds of three) every
+      ``kill_period(duration, period)`` seconds from half of that on. Kills are rarer in long
+      runs: a fresh process's memory takes minutes to settle (docs/soak.md), and the growth
+      verdict needs processes that live long after it.
+    """
     rng = random.Random(f"soak faults {seed}")
-    events, kinds = [], []
-    at = period / 2
-    while True:
-        if not kinds:
-            kinds = list(KINDS)
-            rng.shuffle(kinds)
-        kind = kinds.pop()
-        if kind.endswith("_kill"):
-            seconds = round(rng.uniform(0.2, 2.0), 2)
-        else:
-            seconds = round(rng.uniform(0.4, 0.7) * min(period, 200), 1)
-        if at + seconds > 0.85 * duration:
-            break
-        events.append(FaultEvent(round(at, 1), kind, seconds))
-        at += period
-    return events
+    events = []
+
+    def schedule(kinds: tuple[str, ...], first: float, every: float, seconds) -> None:
+        at, bag = first, []
+        while True:
+            if not bag:
+                bag = list(kinds)
+                rng.shuffle(bag)
+            kind = bag.pop()
+            lasts = seconds()
+            if at + lasts > 0.85 * duration:
+                return
+            events.append(FaultEvent(round(at, 1), kind, lasts))
+            at += every
+
+    schedule(
+        ("s3_outage", "disk_pressure"),
+        period * 0.75,
+        period,
+        lambda: round(rng.uniform(0.4, 0.7) * min(period, 200), 1),
+    )
+    kills = kill_period(duration, period)
+    schedule(
+        ("reader_kill", "uploader_kill", "site_kill"),
+        kills / 2,
+        kills,
+        lambda: round(rng.uniform(0.2, 2.0), 2),
+    )
+    return sorted(events, key=lambda event: event.at)
+
+
+def kill_period(duration: float, period: float) -> float:
+    """Seconds between injected kills: an eighth of the run, at least ``period``."""
+    return max(period, duration / 8)
+
+
+def warmup_seconds(duration: float) -> float:
+    """How long after its start a process's memory is left out of the growth fit: measured
+    (docs/soak.md), the reader's and the uploader's RSS settle within about ten minutes."""
+    return min(600.0, max(6.0, duration / 15))
 
 
 def unplug_spec(duration: float, period: float, rate: int, seed: int) -> list[str]:
-    """Unplugs of the simulated port (by sample number: the simulator's schedule), about every
-    2.5 periods, each 0.5-3 s; between the injected events, over by 80 % of the run."""
+    """Unplugs of the simulated port (by sample number: the simulator's schedule), every 2.5
+    periods from 0.4 period on, each 0.5-3 s, over by 80 % of the run."""
     rng = random.Random(f"soak unplugs {seed}")
     specs = []
-    at = period * 0.75
+    at = period * 0.4
     while at < 0.8 * duration:
         specs.append(f"unplug@{int(at * rate)}:{rng.uniform(0.5, 3.0):.1f}")
         at += period * 2.5
@@ -209,19 +241,18 @@ class Sampler:
         self.points.setdefault((name, metric), []).append(Point(t, value, started))
         self.rows += 1
 
-    def sample(self, services: list[Service], disks: dict[str, Path]) -> None:
+    def sample(self, processes: list[tuple[str, int | None, float]], disks: dict[str, Path]):
+        """``processes``: (name, pid or None when not running, time.monotonic() it started)."""
         t = time.monotonic() - self.t0
-        for service in services:
-            if not service.running:
-                continue
-            sample = sample_process(service.pid)
+        for name, pid, started_at in processes:
+            sample = sample_process(pid) if pid else None
             if sample is None:
                 continue
-            started = service.started_at - self.t0
-            self._add(t, service.name, service.pid, started, "rss", sample.rss_bytes)
-            self._add(t, service.name, service.pid, started, "fds", sample.fds)
-            self._add(t, service.name, service.pid, started, "threads", sample.threads)
-            self._add(t, service.name, service.pid, started, "cpu_seconds", sample.cpu_seconds)
+            started = started_at - self.t0
+            self._add(t, name, pid, started, "rss", sample.rss_bytes)
+            self._add(t, name, pid, started, "fds", sample.fds)
+            self._add(t, name, pid, started, "threads", sample.threads)
+            self._add(t, name, pid, started, "cpu_seconds", sample.cpu_seconds)
         for name, path in disks.items():
             self._add(t, name, 0, 0.0, "disk", tree_bytes(path))
         self.file.flush()
@@ -447,6 +478,7 @@ def run_soak(options: SoakOptions) -> CampaignResult:
             disk = work / "disk"
             disk.mkdir()
         data_dir = disk / "data"
+        s3_started = time.monotonic()
         chain["s3"] = s3 = LocalS3(work / "s3", bucket="fieldgate-soak", prefix="soak")
         stack.callback(s3.stop)
         chain["site"] = site = LocalSite(work / "site", GATEWAY_ID)
@@ -506,7 +538,9 @@ def run_soak(options: SoakOptions) -> CampaignResult:
                 break
             faults.step(now)
             if now >= next_sample:
-                sampler.sample(services, {"data_dir": data_dir, "site_dir": site.data_dir})
+                watched = [(v.name, v.pid if v.running else None, v.started_at) for v in services]
+                watched.append(("moto_server", s3.pid, s3_started))  # for the record only
+                sampler.sample(watched, {"data_dir": data_dir, "site_dir": site.data_dir})
                 frames_at.append((now, watcher.frames))
                 next_sample += options.sample_seconds
             if now >= next_follow:
@@ -596,7 +630,7 @@ def run_soak(options: SoakOptions) -> CampaignResult:
                 shutil.copy(data_dir / "state" / name, out / name)
         shutil.copy(sim.fault_log, out / "sim-faults.jsonl")
 
-        warmup = min(60.0, max(6.0, duration / 15))  # a fresh process's start-up growth
+        warmup = warmup_seconds(duration)
         verdicts = growth_verdicts(sampler, end, warmup)
         for verdict in verdicts:
             if not verdict.passed:
@@ -657,7 +691,7 @@ def run_soak(options: SoakOptions) -> CampaignResult:
                         if sampler.cpu_percent(name) is None
                         else round(sampler.cpu_percent(name), 1),
                     }
-                    for name in (*JUDGED_SERVICES, "firmware-sim")
+                    for name in (*JUDGED_SERVICES, "firmware-sim", "moto_server")
                 },
                 "disk_mib_last": {
                     d: round((sampler.last(d, "disk") or 0) / 2**20, 2) for d in DISKS

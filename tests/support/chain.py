@@ -14,7 +14,9 @@ import asyncio
 import collections
 import json
 import os
+import random
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -22,10 +24,29 @@ from pathlib import Path
 
 from firmware_sim.launcher import simulator_command
 from tests.support.processes import GATEWAY, read_status
-from tests.support.s3 import CREDENTIALS, MotoServer, Relay, client, free_port
+from tests.support.s3 import CREDENTIALS, MotoServer, Relay, client
 from tests.support.web import MANAGE, PYTHON, login_cookie, manage, wait_for_port, web_env
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def quiet_port() -> int:
+    """A free TCP port below the kernel's ephemeral range, for a server that is stopped and
+    started again on the same port (the site, the S3 relay). In the ephemeral range, a client
+    retrying to connect to it while it is down can be given that very port as its own source
+    port and connect to itself (TCP simultaneous open), and the port is taken when the server
+    comes back."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    candidates = list(range(max(1024, low - 12000), low))
+    random.shuffle(candidates)
+    for port in candidates:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port below {low}")
 
 
 class Service:
@@ -147,7 +168,7 @@ class LocalS3:
             self.client.put_bucket_versioning(
                 Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
             )
-            self.relay = Relay(self.server.port)
+            self.relay = Relay(self.server.port, port=quiet_port())
         except BaseException:
             self.server.stop()
             raise
@@ -238,7 +259,7 @@ class LocalSite:
             *("--gateway", gateway_id, "--token", self.token),
             *("--user", self.user, "--password", self.password),
         )
-        self.port = free_port()
+        self.port = quiet_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.ingest_url = f"ws://127.0.0.1:{self.port}/ws/ingest/"
         self.data_dir = directory / "web"
