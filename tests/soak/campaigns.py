@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tests.soak.follow import S3Follower, explain_jumps, rejected_counters, restart_seqs
-from tests.soak.growth import Budget, Point, Verdict, check_growth
+from tests.soak.growth import MIN_SAMPLES, Budget, Point, Verdict, check_growth, pooled_slope
 from tests.support.chain import (
     Gateway,
     LocalS3,
@@ -275,6 +275,30 @@ class Sampler:
         cpu = sum(group[-1].value for group in by_process.values())
         span = points[-1].t - min(p.incarnation for p in points)
         return 100 * cpu / span if span > 0 else None
+
+
+AGES = ((0, 120), (120, 300), (300, 600), (600, 1200), (1200, 2400), (2400, 4800), (4800, None))
+
+
+def settling(sampler: Sampler) -> dict:
+    """RSS slope (MiB/h) of each service by the age of its processes, pooled over them: how
+    long a fresh process takes to settle (the warm-up the growth verdict leaves out)."""
+    figures = {}
+    for service in JUDGED_SERVICES:
+        points = sampler.points.get((service, "rss"), [])
+        by_age = {}
+        for low, high in AGES:
+            window = [
+                p
+                for p in points
+                if p.t - p.incarnation >= low and (high is None or p.t - p.incarnation < high)
+            ]
+            fit = pooled_slope(window)
+            if fit is not None and fit.samples >= MIN_SAMPLES:
+                label = f"{low // 60}-{high // 60} min" if high else f"{low // 60}+ min"
+                by_age[label] = round(fit.slope * 3600 / 2**20, 2)
+        figures[service] = by_age
+    return figures
 
 
 def growth_verdicts(sampler: Sampler, duration: float, warmup: float) -> list[Verdict]:
@@ -524,14 +548,11 @@ def run_soak(options: SoakOptions) -> CampaignResult:
         audits, next_sample, next_progress = [], 0.0, 60.0
         audit_period = max(60.0, duration / 6)
         next_audit = audit_period
-        frames_at: list[tuple[float, int]] = []
         while True:
             now = time.monotonic() - t0
             if now >= duration:
                 break
-            crashed = [m for m in (s.unexpected_exit() for s in services) if m]
-            if s3.unexpected_exit():
-                crashed.append(s3.unexpected_exit())
+            crashed = [m for m in (s.unexpected_exit() for s in (*services, s3)) if m]
             if crashed:
                 for message in crashed:
                     result.fail(f"a crash nobody injected at {now:.0f} s: {message}")
@@ -541,7 +562,6 @@ def run_soak(options: SoakOptions) -> CampaignResult:
                 watched = [(v.name, v.pid if v.running else None, v.started_at) for v in services]
                 watched.append(("moto_server", s3.pid, s3_started))  # for the record only
                 sampler.sample(watched, {"data_dir": data_dir, "site_dir": site.data_dir})
-                frames_at.append((now, watcher.frames))
                 next_sample += options.sample_seconds
             if now >= next_follow:
                 next_follow += 10
@@ -693,6 +713,7 @@ def run_soak(options: SoakOptions) -> CampaignResult:
                     }
                     for name in (*JUDGED_SERVICES, "firmware-sim", "moto_server")
                 },
+                "rss_slope_by_process_age_mib_per_hour": settling(sampler),
                 "disk_mib_last": {
                     d: round((sampler.last(d, "disk") or 0) / 2**20, 2) for d in DISKS
                 },
