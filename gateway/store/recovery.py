@@ -41,7 +41,6 @@ class SealedBatch:
 class Recovery:
     sealed: list[SealedBatch] = field(default_factory=list)
     removed_empty: list[Path] = field(default_factory=list)
-    removed_stray: list[Path] = field(default_factory=list)
     quarantined_tails: list[Path] = field(default_factory=list)
     next_seq: int = 0
 
@@ -82,10 +81,8 @@ def recover(data_dir: DataDir, quarantine: Quarantine) -> Recovery:
         try:
             first_seq = parse_part_name(path.name)
         except BadName:
-            # A temporary file of an interrupted atomic write (e.g. an upload mark).
-            path.unlink()
-            fsync_dir(path.parent)
-            result.removed_stray.append(path)
+            # Not an open batch: e.g. an upload mark the uploader is writing right now. Its
+            # owner finishes or removes it; the reader must not race it.
             continue
         sealed = _recover_part(path, first_seq, data_dir, quarantine, result)
         if sealed:

@@ -205,6 +205,9 @@ class UploaderService:
         """First sight of a data dir: drop derived state of an earlier boot or stale chunks."""
         if work.forget_after_reboot(str(data_dir.root)):
             log_event(log, logging.INFO, "uploader_state_reset", data_dir=str(data_dir.root))
+        removed = work.remove_unfinished_marks(str(data_dir.root))
+        if removed:
+            log_event(log, logging.INFO, "unfinished_marks_removed", count=removed)
 
     def _mark_days(self, data_dir: DataDir, pending, touched) -> None:
         try:

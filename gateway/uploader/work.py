@@ -26,7 +26,7 @@ from gateway.batchfile import check_batch
 from gateway.keys import BadName, object_key, parse_part_name, parse_relative_path
 from gateway.logs import log_event
 from gateway.store.durable import fsync_dir, make_dirs, write_atomic
-from gateway.store.marks import batch_mark, folder_mark
+from gateway.store.marks import BATCH_MARK_SUFFIX, batch_mark, folder_mark
 from gateway.uploader import s3
 from gateway.uploader.manifest import (
     ObjectDigest,
@@ -511,6 +511,16 @@ def forget_after_reboot(data_dir: str) -> bool:
     make_dirs(root)
     write_atomic(marker, current.encode())
     return True
+
+
+def remove_unfinished_marks(data_dir: str) -> int:
+    """Remove marks an earlier uploader began but never renamed into place (its own
+    ``.touched.part`` files: the reader's recovery leaves every .part but its own alone)."""
+    removed = 0
+    for path in (Path(data_dir) / "batches").rglob(f"*{BATCH_MARK_SUFFIX}.part"):
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 def _holds_open_batch(folder: Path) -> bool:

@@ -13,8 +13,12 @@ def sealed_files(data_dir: Path) -> list[Path]:
     return sorted(files, key=lambda p: int(SEALED.fullmatch(p.name)[1]))
 
 
+PART = re.compile(r"\d{12,}\.part")
+
+
 def part_files(data_dir: Path) -> list[Path]:
-    return sorted((data_dir / "batches").rglob("*.part"))
+    """Open batches (``<first seq>.part``); an upload mark being written is not one."""
+    return sorted(p for p in (data_dir / "batches").rglob("*.part") if PART.fullmatch(p.name))
 
 
 def read_rows(data_dir: Path) -> list[list[bytes]]:
