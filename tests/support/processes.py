@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,16 +14,26 @@ from pathlib import Path
 GATEWAY = str(Path(sys.executable).with_name("gateway"))
 
 
-class GatewayProcess:
-    """One ``gateway ...`` process with its environment, stderr kept in a file."""
+def free_port() -> int:
+    """A TCP port nothing listens on right now (the kernel's pick)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+
+class LoggedProcess:
+    """A started process, its output in a file; ``stop()`` by PID: SIGTERM, then SIGKILL."""
+
+    def __init__(self, args: list[str], log_path: Path, env: dict | None = None, **popen) -> None:
         self.args = args
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 (closed in stop())
-        full_env = {**os.environ, **env}
         self.process = subprocess.Popen(
-            [GATEWAY, *args], env=full_env, stdout=self._log, stderr=subprocess.STDOUT
+            args,
+            env={**os.environ, **(env or {})},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            **popen,
         )
 
     @property
@@ -45,12 +56,12 @@ class GatewayProcess:
             self.process.kill()
         return self.process.wait(10)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10) -> None:
         """Teardown: SIGTERM, then SIGKILL; never leaves the process behind."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(10)
+                self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
@@ -59,6 +70,14 @@ class GatewayProcess:
     def log(self) -> str:
         self._log.flush()
         return self.log_path.read_text(errors="replace")
+
+
+class GatewayProcess(LoggedProcess):
+    """One ``gateway ...`` process with its environment, stderr kept in a file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        super().__init__([GATEWAY, *args], log_path, env)
+        self.args = args
 
 
 class ProcessGroup:

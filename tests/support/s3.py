@@ -8,8 +8,6 @@ HTTP proxy that corrupts object bodies on the way in (moto stores whatever arriv
 from __future__ import annotations
 
 import http.client
-import os
-import signal
 import socket
 import struct
 import subprocess
@@ -24,6 +22,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from tests.support.processes import LoggedProcess, free_port
+
 MOTO_SERVER = str(Path(sys.executable).with_name("moto_server"))
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -32,26 +32,19 @@ CREDENTIALS = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class MotoServer:
     """``moto_server`` on 127.0.0.1:<port>; stopped by PID in :meth:`stop`."""
 
     def __init__(self, log_path: Path, port: int | None = None, env: dict | None = None):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._log = open(log_path, "ab")  # noqa: SIM115 (closed in stop())
-        self.process = subprocess.Popen(
+        self._server = LoggedProcess(
             [MOTO_SERVER, "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+            log_path,
+            {**CREDENTIALS, **(env or {})},
             stdin=subprocess.DEVNULL,
-            env={**os.environ, **CREDENTIALS, **(env or {})},
         )
+        self.process = self._server.process
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -64,14 +57,7 @@ class MotoServer:
                 time.sleep(0.1)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self._log.close()
+        self._server.stop()
 
 
 def client(url: str):

@@ -8,7 +8,6 @@ import http.cookiejar
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -17,16 +16,12 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from tests.support.processes import LoggedProcess, free_port
+
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 MANAGE = str(REPO / "web" / "manage.py")
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = None) -> None:
@@ -44,34 +39,7 @@ def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = 
         time.sleep(0.05)
 
 
-class Process:
-    """A started process, its output in a file; ``stop()`` by PID: SIGTERM, then SIGKILL."""
-
-    def __init__(self, args: list[str], log_path: Path, env: dict | None = None, **popen) -> None:
-        self.log_path = log_path
-        self._log = open(log_path, "ab")  # noqa: SIM115 (closed in stop())
-        self.process = subprocess.Popen(
-            args,
-            env={**os.environ, **(env or {})},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            **popen,
-        )
-        self.pid = self.process.pid
-
-    def stop(self, timeout: float = 10) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self._log.close()
-
-    def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
+Process = LoggedProcess
 
 
 class Processes:
