@@ -1,12 +1,10 @@
 """gateway audit over the real chain: firmware-sim -> reader -> uploader -> moto S3."""
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 from tests.support.batches import sealed_files
-from tests.support.processes import GATEWAY
+from tests.support.processes import record_and_upload, run_gateway
 from tests.support.s3 import (  # noqa: F401 (fixtures: moto, uploader_env)
     BUCKET,
     moto_fixture,
@@ -14,39 +12,17 @@ from tests.support.s3 import (  # noqa: F401 (fixtures: moto, uploader_env)
 )
 
 
-def run(env, *args, timeout=120):
-    return subprocess.run(
-        [GATEWAY, *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
-
-
 def audit(env, *args):
-    done = run(env, "audit", "--json", *args)
+    done = run_gateway(env, "audit", "--json", *args)
     (report,) = json.loads(done.stdout)
     return done.returncode, report
-
-
-def collect(firmware_sim, processes, env, *sim_args):
-    sim = firmware_sim(*sim_args)
-    reader = processes.gateway(
-        "reader", "--port", str(sim.port), "--mode", "local", env=env, name="reader"
-    )
-    assert sim.wait(60) == 0, sim.stderr()
-    assert reader.terminate() == 0
-    uploaded = run(env, "uploader", "--once")
-    assert uploaded.returncode == 0, uploaded.stderr
 
 
 def test_audit_names_every_gap_and_passes_a_clean_chain(
     firmware_sim, processes, moto, uploader_env
 ):
     env = {**uploader_env(moto.url), "GATEWAY_BATCH_ROWS": "500"}
-    collect(
+    record_and_upload(
         firmware_sim,
         processes,
         env,
@@ -79,7 +55,9 @@ def test_audit_fails_on_missing_objects_and_missing_batches(
     firmware_sim, processes, moto, uploader_env
 ):
     env = {**uploader_env(moto.url), "GATEWAY_BATCH_ROWS": "300"}
-    collect(firmware_sim, processes, env, "--rate", "3000", "--samples", "3000", "--seed", "3")
+    record_and_upload(
+        firmware_sim, processes, env, "--rate", "3000", "--samples", "3000", "--seed", "3"
+    )
     assert audit(env)[0] == 0
     batches = sealed_files(Path(env["GATEWAY_DATA_DIR"]))
     mark = json.loads(batches[2].with_name(batches[2].name + ".touched").read_text())

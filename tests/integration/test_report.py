@@ -4,11 +4,7 @@ machine and on a real Dask cluster (a scheduler and two workers, as processes)."
 import datetime as dt
 import gzip
 import json
-import os
-import signal
 import statistics
-import subprocess
-import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,7 +12,8 @@ import pytest
 
 from gateway.cli import main
 from tests.support.batches import read_rows
-from tests.support.processes import GATEWAY
+from tests.support.dask import dask_cluster as start_dask_cluster
+from tests.support.processes import record_and_upload, run_gateway
 from tests.support.s3 import (  # noqa: F401 (fixtures: moto, uploader_env)
     BUCKET,
     CREDENTIALS,
@@ -25,82 +22,21 @@ from tests.support.s3 import (  # noqa: F401 (fixtures: moto, uploader_env)
     uploader_env_fixture,
 )
 
-DASK = str(Path(sys.executable).with_name("dask"))
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def run(env, *args, timeout=120):
-    return subprocess.run(
-        [GATEWAY, *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
-
-
 def report(env, out, *args):
-    done = run(env, "report", "--json", "--out", str(out), *args)
+    done = run_gateway(env, "report", "--json", "--out", str(out), *args)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
 @pytest.fixture
 def dask_cluster(tmp_path):
-    """``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1, stopped by PID.
-
-    The workers find S3 credentials in their own environment, as on a real cluster."""
-    from distributed import Client
-
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    log = open(tmp_path / "dask.log", "ab")  # noqa: SIM115 (closed below)
-    common = {
-        "stdout": log,
-        "stderr": subprocess.STDOUT,
-        "stdin": subprocess.DEVNULL,
-        "env": {**os.environ, **CREDENTIALS},
-    }
-    started = []
-    try:
-        started.append(
-            subprocess.Popen(
-                [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-                **common,
-            )
-        )
-        for _ in range(2):
-            started.append(
-                subprocess.Popen(
-                    [DASK, "worker", address, "--nthreads", "1", "--no-dashboard", "--no-nanny"],
-                    **common,
-                )
-            )
-        with Client(address, timeout=30) as client:
-            client.wait_for_workers(2, timeout=60)
+    """``dask scheduler`` and two ``dask worker`` processes (the workers find S3 credentials in
+    their own environment, as on a real cluster)."""
+    with start_dask_cluster(tmp_path, workers=2, threads=1, env=CREDENTIALS) as address:
         yield address
-    finally:
-        for process in reversed(started):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(10)
-        log.close()
-
-
-def collect(firmware_sim, processes, env, *sim_args):
-    sim = firmware_sim(*sim_args)
-    reader = processes.gateway(
-        "reader", "--port", str(sim.port), "--mode", "local", env=env, name="reader"
-    )
-    assert sim.wait(60) == 0, sim.stderr()
-    assert reader.terminate() == 0
-    uploaded = run(env, "uploader", "--once")
-    assert uploaded.returncode == 0, uploaded.stderr
 
 
 def exact_stats(rows, column):
@@ -119,7 +55,7 @@ def test_the_cluster_gives_the_single_machine_report(
     firmware_sim, processes, moto, uploader_env, dask_cluster, tmp_path
 ):
     env = {**uploader_env(moto.url), "GATEWAY_BATCH_ROWS": "400"}
-    collect(
+    record_and_upload(
         firmware_sim,
         processes,
         env,

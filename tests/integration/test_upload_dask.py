@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.dask import dask_cluster as start_dask_cluster
 from tests.support.processes import GATEWAY, read_status, wait_for
 from tests.support.s3 import (  # noqa: F401 (fixtures: moto, uploader_env)
     BUCKET,
@@ -18,8 +19,6 @@ from tests.support.s3 import (  # noqa: F401 (fixtures: moto, uploader_env)
     uploader_env_fixture,
 )
 from tests.support.uploads import object_bytes, touched_marks, write_batches
-
-DASK = str(Path(sys.executable).with_name("dask"))
 
 
 def upload_all(env, paths, s3):
@@ -51,54 +50,9 @@ def test_processing_in_dask_processes(moto, uploader_env):
 
 @pytest.fixture
 def dask_cluster(tmp_path):
-    """``dask scheduler`` and one ``dask worker`` on 127.0.0.1, stopped by PID."""
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    log = open(tmp_path / "dask.log", "ab")  # noqa: SIM115
-    common = {"stdout": log, "stderr": subprocess.STDOUT, "stdin": subprocess.DEVNULL}
-    started = [
-        subprocess.Popen(
-            [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-            **common,
-        )
-    ]
-    try:
-        started.append(
-            subprocess.Popen(
-                [
-                    DASK,
-                    "worker",
-                    address,
-                    "--nthreads",
-                    "2",
-                    "--nworkers",
-                    "1",
-                    "--no-dashboard",
-                    "--no-nanny",
-                ],
-                **common,
-            )
-        )
-        wait_for(
-            lambda: (
-                "Starting established connection" in (tmp_path / "dask.log").read_text()
-                or "Register worker" in (tmp_path / "dask.log").read_text()
-            ),
-            60,
-            interval=0.2,
-            message="the dask worker to join",
-        )
+    """``dask scheduler`` and one ``dask worker`` of two threads."""
+    with start_dask_cluster(tmp_path, workers=1, threads=2, env=None) as address:
         yield address
-    finally:
-        for process in reversed(started):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(10)
-        log.close()
 
 
 def test_processing_on_a_dask_distributed_cluster(moto, uploader_env, dask_cluster, tmp_path):

@@ -115,3 +115,28 @@ def read_status(data_dir: Path, service: str = "reader") -> dict | None:
         return json.loads((data_dir / "state" / f"{service}.status.json").read_text())
     except (FileNotFoundError, ValueError):
         return None
+
+
+def run_gateway(env: dict[str, str], *args: str, timeout: float = 120):
+    """``gateway ARGS`` to completion, output captured as text."""
+    return subprocess.run(
+        [GATEWAY, *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def record_and_upload(firmware_sim, processes: ProcessGroup, env: dict[str, str], *sim_args):
+    """firmware-sim SIM_ARGS -> reader (local mode) until the simulator is done -> uploader
+    ``--once``: the whole chain, each step by its real command."""
+    sim = firmware_sim(*sim_args)
+    reader = processes.gateway(
+        "reader", "--port", str(sim.port), "--mode", "local", env=env, name="reader"
+    )
+    assert sim.wait(60) == 0, sim.stderr()
+    assert reader.terminate() == 0
+    uploaded = run_gateway(env, "uploader", "--once")
+    assert uploaded.returncode == 0, uploaded.stderr
