@@ -244,6 +244,24 @@ def stop_and_check_sealed(gw: Gateway) -> int:
 # -- provisioning ---------------------------------------------------------------------------------
 
 
+def site_shell(gateway, script: str, **run):
+    """``django-admin shell -c SCRIPT`` as the site's user, with the site's settings."""
+    return gateway.box.run(
+        "runuser",
+        "-u",
+        "fieldgate-web",
+        "--",
+        "env",
+        "DJANGO_SETTINGS_MODULE=web.settings.gateway",
+        "FIELDGATE_WEB_DATA_DIR=/var/lib/fieldgate-web",
+        "/opt/fieldgate/venv/bin/django-admin",
+        "shell",
+        "-c",
+        script,
+        **run,
+    )
+
+
 def test_playbook_applies_then_changes_nothing(gateway):
     first, second = gateway.recaps
     assert first["failed"] == 0 and first["changed"] > 0
@@ -287,19 +305,7 @@ def test_first_boot_applies_the_boot_partitions_settings(gateway):
         "print(get_user_model().objects.get(username='fieldboot')"
         ".check_password('boot-password-123'))"
     )
-    result = gateway.box.run(
-        "runuser",
-        "-u",
-        "fieldgate-web",
-        "--",
-        "env",
-        "DJANGO_SETTINGS_MODULE=web.settings.gateway",
-        "FIELDGATE_WEB_DATA_DIR=/var/lib/fieldgate-web",
-        "/opt/fieldgate/venv/bin/django-admin",
-        "shell",
-        "-c",
-        script,
-    )
+    result = site_shell(gateway, script)
     assert result.stdout.strip().splitlines()[-1] == "True"
 
 
@@ -373,20 +379,7 @@ def test_reader_streams_to_the_local_site(gateway):
     last = {}
 
     def frames():
-        result = gateway.box.run(
-            "runuser",
-            "-u",
-            "fieldgate-web",
-            "--",
-            "env",
-            "DJANGO_SETTINGS_MODULE=web.settings.gateway",
-            "FIELDGATE_WEB_DATA_DIR=/var/lib/fieldgate-web",
-            "/opt/fieldgate/venv/bin/django-admin",
-            "shell",
-            "-c",
-            script,
-            check=False,
-        )
+        result = site_shell(gateway, script, check=False)
         last["result"] = result
         # The last line: Django 5.2's shell may first say what it imported.
         words = (result.stdout.strip().splitlines() or [""])[-1].split()
