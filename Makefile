@@ -40,8 +40,10 @@ $(NODE_STAMP): package.json package-lock.json
 demo: setup
 	$(BIN)/python -m gateway.demo
 
+# The suite, then the HIL suite against the simulator (docs/hil.md), so it is checked too.
 test: setup
 	$(BIN)/pytest tests
+	$(BIN)/pytest hil/
 
 unit: setup
 	$(BIN)/pytest -m unit tests
