@@ -42,7 +42,10 @@ def make_client(settings: Settings):
         read_timeout=settings.s3_timeout_seconds,
         # A few quick retries inside botocore; the uploader's own capped backoff does the rest.
         retries={"mode": "standard", "max_attempts": 3},
-        max_pool_connections=settings.upload_threads + 4,
+        # Every thread that may hold a request at once keeps its connection: the transfer
+        # manager's threads and each pipeline's Verify (HEAD) threads, plus a few for the rest.
+        # A smaller pool discards connections and opens a new one per request.
+        max_pool_connections=settings.upload_threads * (settings.upload_pipelines + 1) + 4,
         s3={"addressing_style": "path"} if settings.s3_endpoint_url else {},
     )
     client = boto3.session.Session().client(
