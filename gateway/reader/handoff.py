@@ -73,14 +73,27 @@ class Handoff:
             self._items.append(Item(kind, at, detail=detail))
             self._ready.notify()
 
-    def take(self, timeout: float) -> list[Item]:
-        """Everything handed over so far; waits up to ``timeout`` seconds for something."""
+    def take(self, timeout: float, max_bytes: int | None = None) -> list[Item]:
+        """What was handed over, oldest first: all of it, or as many items as fit in
+        ``max_bytes`` (at least one); waits up to ``timeout`` seconds for something.
+
+        Taking a bounded piece lets the port thread refill the room it frees while the writer
+        works, instead of holding a second full queue's worth in memory.
+        """
         with self._ready:
             if not self._items:
                 self._ready.wait(timeout)
-            items = list(self._items)
-            self._items.clear()
-            self._bytes = 0
+            if max_bytes is None:
+                items = list(self._items)
+                self._items.clear()
+                self._bytes = 0
+            else:
+                items, taken = [], 0
+                while self._items and (not items or taken + len(self._items[0].data) <= max_bytes):
+                    item = self._items.popleft()
+                    items.append(item)
+                    taken += len(item.data)
+                self._bytes -= taken
             self._room.notify_all()
             return items
 

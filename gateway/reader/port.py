@@ -8,14 +8,21 @@ loss: whatever the device sent while the reader was restarting sits in that buff
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import select
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from pathlib import Path
 
 import serial
 
 READ_SIZE = 65536
+PIPE_READ_SIZE = 256 * 1024
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+RELAY_SCRIPT = str(Path(__file__).with_name("relay.py"))
 URL_POLL_SECONDS = 0.01
 
 PARITIES = {
@@ -104,45 +111,109 @@ def open_port(
     return port
 
 
-def chunk_reader(port: serial.SerialBase) -> Callable[[float], bytes]:
-    """A function that returns the next bytes from ``port``, waiting up to ``timeout`` s.
+class ChunkReader:
+    """``reader(timeout)``: the next bytes from the port, b"" after ``timeout`` s of silence.
 
-    It returns b"" when the port stayed silent and raises ``serial.SerialException`` (an
-    ``OSError``) when the port is gone. For a POSIX device it is one ``select`` and one
-    ``os.read`` of up to 64 KiB on pyserial's own descriptor: pyserial's ``read`` loop costs
-    several times that per call, which is what limits a Python reader at high rates.
+    It raises ``serial.SerialException`` (an ``OSError``) when the port is gone. ``close()``
+    stops reading from the port and returns what was read but not returned yet.
     """
-    fd = port.fd if isinstance(port, serial.Serial) else None
-    if fd is None:
-        return lambda timeout: _read_any(port, timeout)
 
-    def read_fd(timeout: float) -> bytes:
-        ready, _, _ = select.select([fd], [], [], timeout)
+    gathers = False  # whether a small read already waited for more (see portreader)
+
+    def __call__(self, timeout: float) -> bytes:
+        raise NotImplementedError
+
+    def close(self) -> bytes:
+        return b""
+
+
+class RelayedReader(ChunkReader):
+    """A POSIX device read through :mod:`gateway.reader.relay`, a process of its own, which
+    drains the device into a pipe while this process is busy storing (see that module)."""
+
+    gathers = True
+    PIPE_BYTES = 1 << 20  # the pipe's capacity (Linux allows up to 1 MiB unprivileged)
+    DRAIN_SECONDS = 5.0
+
+    def __init__(self, fd: int) -> None:
+        data_r, data_w = os.pipe()
+        stop_r, stop_w = os.pipe()
+        try:
+            with contextlib.suppress(OSError):  # a smaller pipe only stalls the relay sooner
+                fcntl.fcntl(data_w, F_SETPIPE_SZ, self.PIPE_BYTES)
+            self._process = subprocess.Popen(
+                [sys.executable, "-I", "-S", RELAY_SCRIPT, str(fd), str(data_w), str(stop_r)],
+                pass_fds=(fd, data_w, stop_r),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+        except BaseException:
+            for end in (data_r, data_w, stop_r, stop_w):
+                os.close(end)
+            raise
+        os.close(data_w)
+        os.close(stop_r)
+        self._data = data_r
+        self._stop = stop_w
+        self.pid = self._process.pid
+
+    def __call__(self, timeout: float) -> bytes:
+        ready, _, _ = select.select([self._data], [], [], timeout)
         if not ready:
             return b""
-        try:
-            data = os.read(fd, READ_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return b""
-        if not data:
-            # A vanished device (unplugged USB adapter, closed PTY) reads as ready but empty.
-            raise serial.SerialException(
-                "device reports readiness to read but returned no data (device disconnected?)"
-            )
-        return data
+        data = os.read(self._data, PIPE_READ_SIZE)
+        if data:
+            return data
+        # The relay ended by itself: the device is gone; it said why on stderr.
+        self._process.wait()
+        reason = self._process.stderr.read().decode(errors="replace").strip()
+        raise serial.SerialException(reason or f"serial relay exited ({self._process.returncode})")
 
-    return read_fd
+    def close(self) -> bytes:
+        """Stop the relay between two reads and drain what it relayed; end the process."""
+        if self._stop is not None:
+            os.close(self._stop)
+            self._stop = None
+        pieces = []
+        deadline = time.monotonic() + self.DRAIN_SECONDS
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self._data], [], [], deadline - time.monotonic())
+            if not ready:
+                break
+            piece = os.read(self._data, PIPE_READ_SIZE)
+            if not piece:
+                break
+            pieces.append(piece)
+        os.close(self._data)
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+        self._process.stderr.close()
+        return b"".join(pieces)
 
 
-def _read_any(port: serial.SerialBase, timeout: float) -> bytes:
+class PolledReader(ChunkReader):
     """Through pyserial's ``read`` (URL handlers, opened with ``timeout=0``): poll.
 
     Their ``in_waiting`` means different things (``socket://`` says 0 or 1), so ask for
     everything at once without blocking, and look again every 10 ms until ``timeout``.
     """
-    deadline = time.monotonic() + timeout
-    while True:
-        data = port.read(READ_SIZE)
-        if data or time.monotonic() >= deadline:
-            return data
-        time.sleep(URL_POLL_SECONDS)
+
+    def __init__(self, port: serial.SerialBase) -> None:
+        self._port = port
+
+    def __call__(self, timeout: float) -> bytes:
+        deadline = time.monotonic() + timeout
+        while True:
+            data = self._port.read(READ_SIZE)
+            if data or time.monotonic() >= deadline:
+                return data
+            time.sleep(URL_POLL_SECONDS)
+
+
+def chunk_reader(port: serial.SerialBase) -> ChunkReader:
+    """How to read ``port``: a relay process for a POSIX device, polling for a URL handler."""
+    if isinstance(port, serial.Serial) and port.fd is not None:
+        return RelayedReader(port.fd)
+    return PolledReader(port)

@@ -4,6 +4,9 @@ It does nothing but move bytes into the :class:`Handoff`, so a slow disk or netw
 stall the port. Losing the port (an unplugged USB adapter shows up as EIO, or as "ready to read
 but returned no data"), or not finding it at start, is a normal event: the handle is closed and
 the same path is retried with a capped exponential backoff until it returns.
+
+A device is read through a relay process (:mod:`gateway.reader.relay`) that drains it into a
+pipe even while this process is busy storing; this thread reads that pipe.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from gateway.reader.port import chunk_reader
 
 log = logging.getLogger("gateway.reader.port")
 
-# Reads smaller than this wait GATHER_SECONDS for more: 20 ms keeps the live view's latency far
+# Ports read by polling (URL handlers; a device gathers in its relay, gateway/reader/relay.py):
+# reads smaller than this wait GATHER_SECONDS for more: 20 ms keeps the live view's latency far
 # below its 100 ms budget, and even at 3 Mbaud only 6 KB gather in the kernel's tty buffer.
 GATHER_BELOW_BYTES = 1024
 GATHER_SECONDS = 0.02
@@ -100,22 +104,25 @@ class PortReader(threading.Thread):
 
     def _read_until_lost(self, port: serial.SerialBase) -> None:
         stop = self._stop_event
-        read = chunk_reader(port)
+        read = None
         pieces: list[bytes] = []  # read from the port, not handed over yet
         try:
+            read = chunk_reader(port)
             while not stop.is_set():
                 data = read(READ_TIMEOUT)
                 if not data:
                     continue
                 pieces = [data]
-                if len(data) < GATHER_BELOW_BYTES:
+                if read.gathers:
+                    pass  # the relay gathered a trickle; a flood waits in its pipe
+                elif len(data) < GATHER_BELOW_BYTES:
                     # A trickle: let it gather for a moment rather than wake the writer for
                     # every few bytes (a device at 1 kHz would cost 1000 wake-ups a second).
                     stop.wait(GATHER_SECONDS)
                     pieces.append(read(0))
                 else:
-                    # A flood: keep reading (the kernel's buffer is small) and hand over in
-                    # big pieces, a few per millisecond at most, not one per read.
+                    # A flood: keep reading and hand over in big pieces, a few per
+                    # millisecond at most, not one per read.
                     size = len(data)
                     deadline = time.monotonic() + FLOOD_HAND_OFF_SECONDS
                     while size < FLOOD_HAND_OFF_BYTES and time.monotonic() < deadline:
@@ -130,9 +137,17 @@ class PortReader(threading.Thread):
             # Probably an I/O problem such as a disconnected USB serial adapter. What was read
             # before it left the kernel: hand it over first, or the device's last lines before
             # the loss would vanish with the port.
-            if pieces:
+            if read is not None:
+                pieces.append(read.close())
+            if any(pieces):
                 self._hand_over(b"".join(pieces))
             self._handoff.put_event("lost", time.time(), str(error))
+        else:
+            # Stopped: what the relay had taken from the device is handed over; the rest
+            # stays in the kernel's buffer for the next reader.
+            rest = read.close()
+            if rest:
+                self._hand_over(rest)
 
     def _hand_over(self, data: bytes) -> None:
         self.bytes_read += len(data)

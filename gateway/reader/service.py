@@ -1,6 +1,7 @@
 """The reader service: the port thread feeds the intake; this loop stores, streams, reports.
 
-Two threads. :class:`PortReader` only reads the port into a bounded :class:`Handoff`. This
+Two threads and a helper process. A small relay process (:mod:`gateway.reader.relay`) drains
+the device into a pipe; :class:`PortReader` only reads that into a bounded :class:`Handoff`. This
 loop (the main thread, where signals land) decodes, numbers and stores rows, seals batches by
 size and age, fsyncs on schedule, publishes counters and pings the systemd watchdog. On
 SIGTERM or SIGINT it stops the port thread, stores what was handed over, keeps the unfinished
@@ -39,6 +40,8 @@ from gateway.store.recovery import read_last_row, sealed_batches
 log = logging.getLogger("gateway.reader")
 
 RECENT = 50  # events of each kind kept in the published status
+# The writer takes at most this much from the hand-off at a time (then decodes it in pieces).
+TAKE_MAX_BYTES = 1 << 20
 
 
 @dataclass
@@ -182,7 +185,8 @@ class ReaderService:
                     while True:  # no watchdog pings from here on; systemd must step in
                         time.sleep(3600)
                 now = time.monotonic()
-                for item in coalesce(self.handoff.take(self._wait_seconds(now))):
+                taken = self.handoff.take(self._wait_seconds(now), TAKE_MAX_BYTES)
+                for item in coalesce(taken):
                     self._handle(item)
                 self._on_tick(time.monotonic())
         finally:

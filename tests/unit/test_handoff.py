@@ -39,3 +39,24 @@ def test_coalesce_joins_runs_of_data_but_keeps_events_in_place():
         Item("lost", 3.0, detail="x"),
         Item("data", 4.0, b"c"),
     ]
+
+
+def test_a_bounded_take_returns_the_oldest_items_that_fit_and_frees_their_room():
+    handoff = Handoff(max_bytes=10)
+    handoff.put_data(1.0, b"aaaa")
+    handoff.put_event("lost", 2.0, "gone")
+    handoff.put_data(3.0, b"bbbb")
+    handoff.put_data(4.0, b"cc")
+    assert not handoff.put_data(5.0, b"d")  # full: 10 bytes queued
+    first = handoff.take(0, max_bytes=5)
+    assert [(i.kind, i.data) for i in first] == [("data", b"aaaa"), ("lost", b"")]
+    assert handoff.queued_bytes == 6
+    assert handoff.put_data(6.0, b"eeee")  # the room the take freed
+    rest = handoff.take(0, max_bytes=1)  # at least one item, even when it is bigger
+    assert [i.data for i in rest] == [b"bbbb"]
+    assert [(i.kind, i.data, i.count) for i in handoff.take(0)] == [
+        ("data", b"cc", 0),
+        ("overflow", b"", 1),
+        ("data", b"eeee", 0),
+    ]
+    assert handoff.queued_bytes == 0

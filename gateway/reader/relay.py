@@ -1,0 +1,112 @@
+"""The serial relay: a small process that copies a serial device into a pipe.
+
+    python -I -S relay.py DEVICE_FD PIPE_FD STOP_FD
+
+Why a process: the reader's port thread and its writer share one interpreter lock. While the
+writer validates and stores a large read (milliseconds of Python), the port thread gets the lock
+back only every switch interval, so it cannot empty the kernel's tty buffer (4 KiB per read) and
+the device side stalls: reading and storing take turns instead of overlapping. This process has
+no other thread. It drains the device into a pipe of up to 1 MiB, which the port thread then
+reads in big pieces. Measured on a PTY flood: 1.4x the throughput of the threaded reader alone.
+
+It stops when STOP_FD becomes readable (the reader closed the other end to stop it, or the
+reader died: the kernel closes it then), always between two reads, so no byte taken from the
+device is left unwritten; what the reader has not read yet stays in the pipe for it to drain.
+When the device goes away it writes the reason to stderr and exits with status 3.
+
+Only the standard library: it runs with ``-I -S``, starting in a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import sys
+import time
+
+READ_SIZE = 65536
+# A trickle (a device at 1 kHz) is gathered: after a small read, sleep GATHER_SECONDS and take
+# what came, so it costs 33 wake-ups a second here and in the reader, not 1000 (measured at
+# 8 channels x 1 kHz: 20 ms cost 3.0 % of a core for both processes, 30 ms 2.2 %); the live
+# view's budget is 100 ms. Even at 3 Mbaud only 9 KB wait meanwhile in the kernel's buffers.
+GATHER_BELOW_BYTES = 1024
+GATHER_SECONDS = 0.03
+# A flood is not: waiting would let the kernel's buffer fill and stall the device. A gather
+# that brings FLOOD_BYTES or more starts a flood; it ends when a FLOOD_WINDOW_SECONDS window
+# brings less than FLOOD_BYTES per GATHER_SECONDS (about 136 KB/s).
+FLOOD_BYTES = 4096
+FLOOD_WINDOW_SECONDS = 0.1
+DEVICE_GONE = 3
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, READ_SIZE)
+    except (BlockingIOError, InterruptedError):
+        return b""
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def relay(device: int, out: int, stop: int) -> int:
+    flooding = False  # read as fast as the device sends
+    gathering = False  # a trickle: sleep GATHER_SECONDS, then take what came (one wake-up)
+    window_start, window_bytes = 0.0, 0
+    while True:
+        if gathering:
+            ready, _, _ = select.select([stop], [], [], GATHER_SECONDS)
+        else:
+            ready, _, _ = select.select([stop, device], [], [])
+        if stop in ready:
+            return 0  # between two reads: what the device sent since stays in the kernel
+        try:
+            data = _read(device)
+            if gathering:  # take all that came meanwhile (a tty read returns 4 KiB at most)
+                while data and len(data) < READ_SIZE and (more := _read(device)):
+                    data += more
+        except OSError as error:  # EIO and the like: the device is gone
+            sys.stderr.write(f"{error}\n")
+            return DEVICE_GONE
+        if not data:
+            if gathering:  # nothing came (VMIN=0): wait on the device again
+                gathering = False
+                continue
+            # A vanished device (unplugged USB adapter, closed PTY) reads ready but empty.
+            sys.stderr.write(
+                "device reports readiness to read but returned no data (device disconnected?)\n"
+            )
+            return DEVICE_GONE
+        if flooding:
+            window_bytes += len(data)
+            elapsed = time.monotonic() - window_start
+            if elapsed >= FLOOD_WINDOW_SECONDS:
+                flooding = window_bytes >= FLOOD_BYTES * elapsed / GATHER_SECONDS
+                gathering = not flooding
+                window_start, window_bytes = time.monotonic(), 0
+        elif gathering and len(data) >= FLOOD_BYTES:
+            flooding, gathering = True, False
+            window_start, window_bytes = time.monotonic(), 0
+        else:
+            gathering = len(data) < GATHER_BELOW_BYTES or gathering
+        try:
+            _write_all(out, data)
+        except BrokenPipeError:  # the reader is gone
+            return 0
+
+
+def main(argv: list[str]) -> int:
+    # The reader decides when this ends (STOP_FD), also when a terminal's Ctrl-C or systemd's
+    # stop signals the whole group: dying at a signal could drop a read not yet written.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+    device, out, stop = (int(arg) for arg in argv[1:4])
+    return relay(device, out, stop)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

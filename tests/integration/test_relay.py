@@ -1,0 +1,133 @@
+"""The serial relay process (gateway/reader/relay.py) over a real PTY pair: it copies in
+order, stops between two reads leaving the rest in the kernel, reports a vanished device, and
+never outlives the reader."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import serial
+
+from gateway.reader.port import RelayedReader, open_port
+from tests.support.processes import wait_for
+
+
+def proc_io(pid: int, field: str = "rchar") -> int:
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise AssertionError(field)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture
+def pty():
+    """(device side fd, the gateway end opened as the reader opens it)."""
+    master, slave = os.openpty()
+    port = open_port(os.ttyname(slave))
+    os.close(slave)
+    opened = {"master": master}
+    try:
+        yield opened, port
+    finally:
+        port.close()
+        if opened["master"] is not None:
+            os.close(opened["master"])
+
+
+def read_exactly(reader, size: int, timeout: float = 20) -> bytes:
+    got, deadline = bytearray(), time.monotonic() + timeout
+    while len(got) < size:
+        assert time.monotonic() < deadline, f"{len(got)} of {size} bytes"
+        got += reader(0.2)
+    return bytes(got)
+
+
+def test_a_flood_and_a_trickle_arrive_whole_and_in_order(pty):
+    opened, port = pty
+    reader = RelayedReader(port.fd)
+    try:
+        flood = bytes(range(256)) * 8192  # 2 MiB: more than the pipe and the tty buffer hold
+        writer = threading.Thread(target=os.write, args=(opened["master"], flood))
+        writer.start()
+        assert read_exactly(reader, len(flood)) == flood
+        writer.join()
+        # A trickle after the flood is gathered and arrives within the live view's budget.
+        start = time.monotonic()
+        os.write(opened["master"], b"17,0.017,1.5\n")
+        assert read_exactly(reader, 13) == b"17,0.017,1.5\n"
+        assert time.monotonic() - start < 0.1
+    finally:
+        assert reader.close() == b""
+
+
+def test_close_returns_what_was_relayed_and_leaves_the_rest_in_the_kernel(pty):
+    opened, port = pty
+    reader = RelayedReader(port.fd)
+    os.write(opened["master"], b"first\n")
+    assert read_exactly(reader, 6) == b"first\n"  # the relay runs its loop now
+    before = proc_io(reader.pid)  # (its start-up read its own modules too)
+    taken = b"".join(b"%d,1.0\n" % n for n in range(500))
+    os.write(opened["master"], taken)
+    wait_for(lambda: proc_io(reader.pid) - before >= len(taken), 5, message="the relay to read")
+    assert reader.close() == taken  # relayed, not read yet: handed back, not lost
+    assert not pid_alive(reader.pid)
+    later = b"500,1.0\n501,1.0\n"
+    os.write(opened["master"], later)
+    time.sleep(0.05)
+    assert os.read(port.fd, 4096) == later  # nobody took these: the next reader will
+
+
+def test_a_vanished_device_ends_the_relay_with_its_reason(pty):
+    opened, port = pty
+    reader = RelayedReader(port.fd)
+    os.write(opened["master"], b"1,2\n")
+    assert read_exactly(reader, 4) == b"1,2\n"
+    os.close(opened["master"])
+    opened["master"] = None
+    with pytest.raises(serial.SerialException, match=r"disconnected|Input/output error"):
+        read_exactly(reader, 1, timeout=5)
+    assert reader.close() == b""
+    assert not pid_alive(reader.pid)
+
+
+def test_the_relay_dies_with_the_reader_and_lets_go_of_the_port(tmp_path):
+    master, slave = os.openpty()
+    try:
+        script = (
+            "import os, sys, time\n"
+            "from gateway.reader.port import RelayedReader, open_port\n"
+            "port = open_port(sys.argv[1])\n"
+            "print(RelayedReader(port.fd).pid, flush=True)\n"
+            "time.sleep(60)\n"
+        )
+        owner = subprocess.Popen(
+            [sys.executable, "-c", script, os.ttyname(slave)], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            relay_pid = int(owner.stdout.readline())
+            assert pid_alive(relay_pid)
+            owner.send_signal(signal.SIGKILL)
+            owner.wait(10)
+            wait_for(lambda: not pid_alive(relay_pid), 2, message="the relay to exit")
+        finally:
+            owner.kill()
+            owner.wait(10)
+            owner.stdout.close()
+        # The port is free again: an exclusive open succeeds.
+        open_port(os.ttyname(slave)).close()
+    finally:
+        os.close(master)
+        os.close(slave)
