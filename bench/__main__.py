@@ -36,7 +36,7 @@ def ingest_rows(r: dict) -> list[str]:
             r["ratio_reader_to_raw"] >= 0.5,
         ),
         _row(
-            "reader CPU at 8 channels x 1 kHz",
+            "reader CPU at 8 channels x 1 kHz (with its relay process)",
             f"{steady['cpu_percent_of_one_core']} % of a core",
             "",
             "",
@@ -44,7 +44,7 @@ def ingest_rows(r: dict) -> list[str]:
             steady["cpu_percent_of_one_core"] < 3,
         ),
         _row(
-            "reader RSS (peak)",
+            "reader RSS (peak; reader + relay process)",
             f"{max(steady['peak_rss_mib'], reader['peak_rss_mib'])} MiB",
             "",
             "",

@@ -60,6 +60,22 @@ def rss_bytes(pid: int, peak: bool = False) -> int:
     raise RuntimeError(f"no {key} for {pid}")
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its children (the reader's serial relay, for one)."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(c) for c in (task / "children").read_text().split()]
+    return [pid, *children]
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    return sum(cpu_seconds(p) for p in process_tree(pid))
+
+
+def tree_rss_bytes(pid: int, peak: bool = False) -> int:
+    return sum(rss_bytes(p, peak) for p in process_tree(pid))
+
+
 def machine() -> dict:
     cpu = "unknown"
     try:

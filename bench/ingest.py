@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import cpu_seconds, pty_pair, rss_bytes, save, write_file_to
+from bench.common import pty_pair, save, tree_cpu_seconds, tree_rss_bytes, write_file_to
 
 GATEWAY = str(Path(sys.executable).with_name("gateway"))
 SIM = str(Path(sys.executable).with_name("firmware-sim"))
@@ -92,7 +92,8 @@ def wait_until(predicate, timeout: float, interval: float = 0.005) -> None:
 
 
 def reader_copy(stream: bytes, lines: int, work: Path) -> tuple[float, float, int]:
-    """Seconds until every line is a stored row, reader CPU seconds meanwhile, peak RSS."""
+    """Seconds until every line is a stored row, reader CPU seconds meanwhile, peak RSS
+    (the reader's and its serial relay's, summed)."""
     data_dir = work / "data"
     shutil.rmtree(data_dir, ignore_errors=True)
     with pty_pair(work) as (device, port):
@@ -101,13 +102,13 @@ def reader_copy(stream: bytes, lines: int, work: Path) -> tuple[float, float, in
         )
         try:
             wait_until(lambda: status(data_dir).get("port_open"), 30)
-            cpu_before = cpu_seconds(reader.pid)
+            cpu_before = tree_cpu_seconds(reader.pid)
             start = time.perf_counter()
             write_file_to(device, stream)
             wait_until(lambda: last_batch_sealed(data_dir, lines), 120)
             elapsed = time.perf_counter() - start
-            cpu = cpu_seconds(reader.pid) - cpu_before
-            peak = rss_bytes(reader.pid, peak=True)
+            cpu = tree_cpu_seconds(reader.pid) - cpu_before
+            peak = tree_rss_bytes(reader.pid, peak=True)
             counters = status(data_dir)["counters"]
             assert counters["rows_rejected"] == 0 and counters["overflow_bytes"] == 0, counters
         finally:
@@ -117,7 +118,8 @@ def reader_copy(stream: bytes, lines: int, work: Path) -> tuple[float, float, in
 
 
 def steady_rate(work: Path, seconds: float) -> dict:
-    """The reader's CPU and memory while firmware-sim sends 8 channels at 1 kHz."""
+    """The reader's CPU and memory (with its serial relay process) while firmware-sim sends
+    8 channels at 1 kHz."""
     data_dir = work / "rate-data"
     link = work / "sim-port"
     sim = subprocess.Popen(
@@ -144,16 +146,16 @@ def steady_rate(work: Path, seconds: float) -> dict:
         )
         try:
             wait_until(lambda: status(data_dir).get("next_seq", 0) > 1000, 30)
-            cpu_before, rows_before = cpu_seconds(reader.pid), status(data_dir)["next_seq"]
+            cpu_before, rows_before = tree_cpu_seconds(reader.pid), status(data_dir)["next_seq"]
             start = time.perf_counter()
             time.sleep(seconds)
-            cpu = cpu_seconds(reader.pid) - cpu_before
+            cpu = tree_cpu_seconds(reader.pid) - cpu_before
             elapsed = time.perf_counter() - start
             rows = status(data_dir)["next_seq"] - rows_before
             return {
                 "cpu_percent_of_one_core": round(100 * cpu / elapsed, 2),
-                "rss_mib": round(rss_bytes(reader.pid) / 2**20, 1),
-                "peak_rss_mib": round(rss_bytes(reader.pid, peak=True) / 2**20, 1),
+                "rss_mib": round(tree_rss_bytes(reader.pid) / 2**20, 1),
+                "peak_rss_mib": round(tree_rss_bytes(reader.pid, peak=True) / 2**20, 1),
                 "rows_per_second": round(rows / elapsed),
                 "seconds": round(elapsed, 1),
             }
