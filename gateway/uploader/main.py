@@ -8,6 +8,7 @@ the fork keeps writing after it.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -46,9 +47,29 @@ def log_file_path(settings: Settings) -> Path:
     return Path(settings.uploader_log_file or Path(settings.data_dir) / "uploader.log")
 
 
+M_ARENA_MAX = -8  # glibc's mallopt parameter
+
+
+def fewer_malloc_arenas(arenas: int = 2) -> None:
+    """Let glibc keep two heaps instead of one per thread (up to 8 per core).
+
+    The uploader runs a dozen threads (transfers, Verify, Dask); with an arena each, memory one
+    thread freed stays out of reach of the others. Measured on 20 x 16 MiB batches: peak RSS
+    151-153 MiB with the default, 144 MiB with two. ``MALLOC_ARENA_MAX`` in the environment
+    still wins. Does nothing on another C library.
+    """
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return
+    try:
+        ctypes.CDLL(None).mallopt(M_ARENA_MAX, arenas)
+    except (OSError, AttributeError):
+        pass
+
+
 def run_uploader(
     settings: Settings, *, foreground: bool, once: bool, overrides: dict | None = None
 ) -> int:
+    fewer_malloc_arenas()  # before any thread starts
     if not settings.s3_bucket:
         print("gateway uploader: GATEWAY_S3_BUCKET is not set", file=sys.stderr)
         return 2
