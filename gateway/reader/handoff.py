@@ -98,8 +98,17 @@ class Handoff:
             return items
 
     def wake(self) -> None:
-        with self._ready:
-            self._ready.notify_all()
+        """Make a waiting :meth:`take` return. Safe from a signal handler: it never blocks.
+
+        A handler runs in the main thread, possibly while that thread holds this lock inside
+        :meth:`take`; waiting for the lock there would wait forever. When the lock is busy,
+        the taker is not waiting, or returns at its timeout anyway.
+        """
+        if self._ready.acquire(blocking=False):
+            try:
+                self._ready.notify_all()
+            finally:
+                self._ready.release()
 
     @property
     def queued_bytes(self) -> int:

@@ -60,3 +60,30 @@ def test_a_bounded_take_returns_the_oldest_items_that_fit_and_frees_their_room()
         ("data", b"eeee", 0),
     ]
     assert handoff.queued_bytes == 0
+
+
+def test_wake_never_blocks_even_where_a_signal_handler_finds_the_lock_taken():
+    """The reader's SIGTERM handler calls wake() in the main thread, which may be inside
+    take() holding the lock: waiting for it there was a deadlock (a reader that ignored
+    SIGTERM until systemd killed it)."""
+    handoff = Handoff(max_bytes=10)
+    done = threading.Event()
+
+    def handler_inside_take():
+        with handoff._ready:  # where take() holds it
+            handoff.wake()
+        done.set()
+
+    thread = threading.Thread(target=handler_inside_take, daemon=True)
+    thread.start()
+    assert done.wait(2), "wake() blocked on a lock its own thread holds"
+    # And it still wakes a taker that waits.
+    taker_started, result = threading.Event(), []
+    taker = threading.Thread(target=lambda: (taker_started.set(), result.append(handoff.take(10))))
+    taker.start()
+    taker_started.wait(2)
+    time.sleep(0.05)
+    started = time.monotonic()
+    handoff.wake()
+    taker.join(2)
+    assert result == [[]] and time.monotonic() - started < 1
