@@ -38,7 +38,7 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $@
 
 demo: setup
-	$(BIN)/python -m gateway.demo
+	$(BIN)/python -m gateway.commands.demo
 
 # The suite, then the HIL suite against the simulator (docs/hil.md), so it is checked too.
 test: setup

@@ -20,17 +20,17 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 
-from gateway.batchfile import column_names
-from gateway.batching import BatchPolicy
-from gateway.framing import TERMINATORS, LineFramer
-from gateway.intake import CounterReset, CounterTracker, DeviceGap, Intake, LineIntake
+from gateway.core.batchfile import column_names
+from gateway.core.batching import BatchPolicy
+from gateway.core.framing import TERMINATORS, LineFramer
+from gateway.core.intake import CounterReset, CounterTracker, DeviceGap, Intake, LineIntake
+from gateway.core.records import make_codec
 from gateway.logs import log_event
 from gateway.notify import Notifier
 from gateway.reader.handoff import Handoff, Item, coalesce
 from gateway.reader.port import open_port
 from gateway.reader.portreader import PortReader
 from gateway.reader.sink import NullSink, StreamSink
-from gateway.records import make_codec
 from gateway.settings import Settings
 from gateway.store.batchstore import BatchStore
 from gateway.store.durable import overwrite_in_place, write_atomic
@@ -90,7 +90,7 @@ class CleanupLoop(threading.Thread):
         self._wake.set()
 
     def run(self) -> None:
-        from gateway.cleanup import run_cleanup
+        from gateway.commands.cleanup import run_cleanup
 
         while not self._stop_event.is_set():
             try:

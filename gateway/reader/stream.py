@@ -28,7 +28,7 @@ from pathlib import Path
 import websockets
 from websockets.asyncio.client import connect
 
-from gateway.decimate import Decimator, channel_offset
+from gateway.core.decimate import Decimator, channel_offset
 from gateway.logs import log_event
 from gateway.settings import Settings
 

@@ -1,7 +1,7 @@
-"""One batch file's bytes -> a :class:`~gateway.report.aggregate.BatchResult` (pandas, numpy).
+"""One batch file's bytes -> a :class:`~gateway.core.report.BatchResult` (pandas, numpy).
 
 This is the work a Dask worker does per batch; it reads nothing itself (the bytes are given).
-Statistics are exact (see :mod:`gateway.report.aggregate`): each channel's values are read as
+Statistics are exact (see :mod:`gateway.core.report`): each channel's values are read as
 the decimals the device wrote, ``v / 10**d`` with integer ``v``, and summed as integers. (Each
 value is the shortest decimal that reads back as the same double: the device's text for up to
 15 significant digits.)
@@ -15,7 +15,7 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
-from gateway.report.aggregate import (
+from gateway.core.report import (
     COUNTER_FORMATS,
     BatchResult,
     Bucket,

@@ -9,7 +9,7 @@ from pathlib import Path
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
-from gateway.report.aggregate import Envelope, RateSeries
+from gateway.core.report import Envelope, RateSeries
 
 MAX_CHANNELS_DRAWN = 16
 _SEQ_GAP = "tab:red"

@@ -2,7 +2,7 @@
 
 The per-batch work runs in this process (one batch after another) or, with a scheduler
 address, as one task per batch on a Dask distributed cluster whose results are combined here
-in whatever order they finish. The combination is exact (:mod:`gateway.report.aggregate`),
+in whatever order they finish. The combination is exact (:mod:`gateway.core.report`),
 so both give the same summary and the same plots.
 """
 
@@ -15,9 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.logs import log_event
-from gateway.report import batch  # noqa: F401 (pandas loaded before the work is timed)
-from gateway.report.aggregate import (
+from gateway.core.report import (
     Combined,
     Combiner,
     Rejects,
@@ -26,6 +24,8 @@ from gateway.report.aggregate import (
     overview,
     rate_series,
 )
+from gateway.logs import log_event
+from gateway.report import batch  # noqa: F401 (pandas loaded before the work is timed)
 from gateway.report.sources import (
     BatchSource,
     S3Location,

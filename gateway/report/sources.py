@@ -19,8 +19,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.keys import BadName, parse_object_key, parse_relative_path
-from gateway.report.aggregate import BatchResult, Rejects
+from gateway.core.keys import BadName, parse_object_key, parse_relative_path
+from gateway.core.report import BatchResult, Rejects
 from gateway.settings import Settings
 from gateway.store.layout import DataDir
 

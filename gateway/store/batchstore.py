@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.batchfile import format_rows, header_row, received_at_text
-from gateway.batching import Batcher, BatchPolicy
-from gateway.keys import BatchName, day_folder, day_of, part_name
+from gateway.core.batchfile import format_rows, header_row, received_at_text
+from gateway.core.batching import Batcher, BatchPolicy
+from gateway.core.keys import BatchName, day_folder, day_of, part_name
 from gateway.logs import log_event
 from gateway.store.durable import commit, fsync_dir, make_dirs, write_atomic
 from gateway.store.layout import DataDir

@@ -6,7 +6,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from gateway.keys import BadName, parse_part_name
+from gateway.core.keys import BadName, parse_part_name
 from gateway.store.layout import DataDir
 from gateway.store.marks import is_touched
 from gateway.store.recovery import sealed_batches

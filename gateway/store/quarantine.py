@@ -13,8 +13,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from gateway.keys import day_of
-from gateway.records import Rejection
+from gateway.core.keys import day_of
+from gateway.core.records import Rejection
 from gateway.store.durable import make_dirs, write_atomic
 
 

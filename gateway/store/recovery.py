@@ -14,8 +14,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.batchfile import check_batch
-from gateway.keys import (
+from gateway.core.batchfile import check_batch
+from gateway.core.keys import (
     BadName,
     BatchName,
     parse_day_folder,

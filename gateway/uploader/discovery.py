@@ -17,7 +17,7 @@ from pathlib import Path
 from inotify_simple import INotify
 from inotify_simple import flags as f
 
-from gateway.keys import BadName, check_gateway_id
+from gateway.core.keys import BadName, check_gateway_id
 from gateway.store.layout import DataDir
 from gateway.store.marks import is_touched
 from gateway.store.recovery import SealedBatch, sealed_batches

@@ -19,16 +19,16 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from gateway.core.backoff import Backoff, RetryState
+from gateway.core.upload_plan import make_chunks
 from gateway.logs import log_event
 from gateway.notify import Notifier
 from gateway.settings import Settings
 from gateway.store.durable import write_atomic
 from gateway.store.layout import DataDir, discover_data_dirs
 from gateway.uploader import s3, tasks, work
-from gateway.uploader.backoff import Backoff, RetryState
 from gateway.uploader.discovery import Watcher, gateway_id_of, pending_batches
 from gateway.uploader.parallel import DaskMapper
-from gateway.uploader.plan import make_chunks
 from gateway.uploader.progress import Progress
 
 log = logging.getLogger("gateway.uploader")

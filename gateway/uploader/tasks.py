@@ -16,8 +16,8 @@ import logging
 import luigi
 import luigi.configuration
 
+from gateway.core.upload_plan import Chunk
 from gateway.uploader import work
-from gateway.uploader.plan import Chunk
 
 # Set by the uploader before each luigi.build (the worker runs in the uploader's process, also
 # with a central scheduler): the S3 client, the Dask mapper, the stop flag and event sink.

@@ -22,13 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.batchfile import check_batch
-from gateway.keys import BadName, object_key, parse_part_name, parse_relative_path
-from gateway.logs import log_event
-from gateway.store.durable import fsync_dir, make_dirs, write_atomic
-from gateway.store.marks import BATCH_MARK_SUFFIX, batch_mark, folder_mark
-from gateway.uploader import s3
-from gateway.uploader.manifest import (
+from gateway.core.batchfile import check_batch
+from gateway.core.keys import BadName, object_key, parse_part_name, parse_relative_path
+from gateway.core.manifest import (
     ObjectDigest,
     build_manifest,
     check_against_name,
@@ -38,7 +34,11 @@ from gateway.uploader.manifest import (
     quick_check_blocks,
     verify_head,
 )
-from gateway.uploader.plan import days_to_mark, days_to_unmark
+from gateway.core.upload_plan import days_to_mark, days_to_unmark
+from gateway.logs import log_event
+from gateway.store.durable import fsync_dir, make_dirs, write_atomic
+from gateway.store.marks import BATCH_MARK_SUFFIX, batch_mark, folder_mark
+from gateway.uploader import s3
 
 log = logging.getLogger("gateway.uploader")
 

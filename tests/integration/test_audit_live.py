@@ -12,9 +12,9 @@ import json
 import os
 from pathlib import Path
 
-import gateway.audit
-from gateway.audit import audit_data_dir
-from gateway.keys import object_key, parse_relative_path
+import gateway.commands.audit
+from gateway.commands.audit import audit_data_dir
+from gateway.core.keys import object_key, parse_relative_path
 from gateway.settings import Settings
 from gateway.store.layout import DataDir
 from gateway.uploader.s3 import make_client
@@ -68,7 +68,7 @@ def test_a_batch_cleanup_deletes_while_the_audit_reads_is_not_a_crash(
     moto, uploader_env, monkeypatch
 ):
     settings, data_dir, batches = setup(moto, uploader_env, monkeypatch)
-    listed = gateway.audit.sealed_batches
+    listed = gateway.commands.audit.sealed_batches
 
     def listing_then_cleanup(where):
         found = listed(where)
@@ -77,7 +77,7 @@ def test_a_batch_cleanup_deletes_while_the_audit_reads_is_not_a_crash(
             batches[0].with_name(batches[0].name + ".touched").unlink()
         return found
 
-    monkeypatch.setattr(gateway.audit, "sealed_batches", listing_then_cleanup)
+    monkeypatch.setattr(gateway.commands.audit, "sealed_batches", listing_then_cleanup)
     audit = audit_data_dir(DataDir(data_dir), settings, make_client(settings))
     assert audit.report.passed, audit.report.failures
     assert (audit.report.seq_first, audit.report.seq_last) == (0, 499)

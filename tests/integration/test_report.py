@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
+from gateway.commands.cli import main
 from tests.support.batches import read_rows
 from tests.support.dask import dask_cluster as start_dask_cluster
 from tests.support.processes import record_and_upload, run_gateway

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.keys import object_key, parse_relative_path
+from gateway.core.keys import object_key, parse_relative_path
 from tests.support.processes import GATEWAY, read_status, wait_for
 from tests.support.s3 import (  # noqa: F401 (fixtures: moto, uploader_env)
     BUCKET,

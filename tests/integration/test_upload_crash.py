@@ -6,7 +6,7 @@ import random
 import time
 from pathlib import Path
 
-from gateway.keys import object_key, parse_relative_path
+from gateway.core.keys import object_key, parse_relative_path
 from tests.support.s3 import (  # noqa: F401 (fixtures: moto, uploader_env)
     BUCKET,
     all_versions,

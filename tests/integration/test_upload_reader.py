@@ -5,7 +5,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from gateway.keys import object_key, parse_relative_path
+from gateway.core.keys import object_key, parse_relative_path
 from tests.support.batches import part_files, sealed_files
 from tests.support.processes import GATEWAY, read_status, wait_for
 from tests.support.s3 import (  # noqa: F401 (fixtures: moto, uploader_env)

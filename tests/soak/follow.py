@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.keys import BadName, parse_object_key
+from gateway.core.keys import BadName, parse_object_key
 
 _COUNTER = re.compile(rb"^(\d+),")
 

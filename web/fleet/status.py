@@ -68,7 +68,7 @@ class AuthResult:
 
 
 def authenticate(name: str | None, token: str | None) -> AuthResult:
-    from web.ingest import protocol
+    from gateway.core import stream_protocol as protocol
 
     if not token:
         return AuthResult(protocol.CLOSE_NO_TOKEN)

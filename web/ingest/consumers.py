@@ -14,10 +14,10 @@ import os
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from gateway.core import stream_protocol as protocol
 from gateway.logs import log_event
 from web.consumers import StreamConsumer
 from web.fleet import status as fleet
-from web.ingest import protocol
 from web.live import local
 
 log = logging.getLogger("web.ingest")

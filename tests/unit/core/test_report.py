@@ -1,4 +1,4 @@
-"""gateway.report.aggregate: exact combination, gaps from edges, the summary. Plain data only."""
+"""gateway.core.report: exact combination, gaps from edges, the summary. Plain data only."""
 
 import datetime as dt
 import random
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.report.aggregate import (
+from gateway.core.report import (
     UNKNOWN_REJECTS,
     BatchResult,
     Bucket,

@@ -3,7 +3,7 @@
 Collects, per data dir: the sealed batches (and their upload marks), the objects in the bucket
 under ``<prefix>/<gateway id>/``, what cleanup dropped (``state/losses.jsonl``), the device
 counter of every stored row, the counters of rejected lines (quarantine) and the reader's
-restarts (``state/reader.runs.jsonl``); :func:`gateway.reconcile.reconcile` does the rest.
+restarts (``state/reader.runs.jsonl``); :func:`gateway.core.reconcile.reconcile` does the rest.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.keys import BadName, parse_object_key
-from gateway.reconcile import AuditReport, Span, reconcile
+from gateway.core.keys import BadName, parse_object_key
+from gateway.core.reconcile import AuditReport, Span, reconcile
 from gateway.settings import Settings
 from gateway.store.layout import DataDir, discover_data_dirs
 from gateway.store.marks import is_touched

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.batchfile import check_batch
-from gateway.keys import BatchName
-from gateway.uploader.backoff import Backoff, RetryState
-from gateway.uploader.manifest import (
+from gateway.core.backoff import Backoff, RetryState
+from gateway.core.batchfile import check_batch
+from gateway.core.keys import BatchName
+from gateway.core.manifest import (
     build_manifest,
     check_against_name,
     object_digest,
@@ -20,7 +20,7 @@ from gateway.uploader.manifest import (
     quick_check,
     verify_head,
 )
-from gateway.uploader.plan import (
+from gateway.core.upload_plan import (
     Chunk,
     day_is_over,
     days_to_mark,

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.records import CsvCodec, CsvSeqCodec, JsonCodec, NmeaCodec, Reason, make_codec
+from gateway.core.records import CsvCodec, CsvSeqCodec, JsonCodec, NmeaCodec, Reason, make_codec
 
 
 def nmea(body: bytes) -> bytes:

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import gateway.store.recovery as recovery_module
-from gateway.batchfile import check_batch
-from gateway.batching import BatchPolicy
+from gateway.core.batchfile import check_batch
+from gateway.core.batching import BatchPolicy
 from gateway.store.batchstore import BatchStore
 from gateway.store.layout import DataDir
 from gateway.store.recovery import sealed_batches

@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.reconcile import Duplicate, Gap, Span, reconcile
+from gateway.core.reconcile import Duplicate, Gap, Span, reconcile
 
 
 def spans(*ranges, touched=False, where="b"):

@@ -6,7 +6,7 @@ import json
 import os
 import time
 
-from gateway.cleanup import loss_totals
+from gateway.commands.cleanup import loss_totals
 from gateway.settings import Settings
 from gateway.store.inventory import take_inventory
 from gateway.store.layout import DataDir

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.retention import Item, RetentionPolicy, plan
+from gateway.core.retention import Item, RetentionPolicy, plan
 
 DAY = 86400.0
 NOW = 100 * DAY

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.batchfile import check_batch, column_names, format_rows, header_row
+from gateway.core.batchfile import check_batch, column_names, format_rows, header_row
 
 
 def make_batch(first, records, at=b"1700000000.000001", names=("f0", "f1")):

@@ -1,11 +1,11 @@
-"""The ingest protocol's checks (web/ingest/protocol.py is pure: no Django, no I/O)."""
+"""The ingest protocol's checks (gateway/core/stream_protocol.py is pure: no Django, no I/O)."""
 
 import json
 
 import pytest
 
-from gateway.decimate import Decimator
-from web.ingest.protocol import ProtocolError, parse_message
+from gateway.core.decimate import Decimator
+from gateway.core.stream_protocol import ProtocolError, parse_message
 
 
 def good_frame() -> dict:

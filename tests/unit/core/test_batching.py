@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.batching import Batcher, BatchPolicy
+from gateway.core.batching import Batcher, BatchPolicy
 
 
 def test_seals_at_the_row_limit():

@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from gateway.framing import LineFramer
-from gateway.records import Codec, Decoded, Reason, Rejection
+from gateway.core.framing import LineFramer
+from gateway.core.records import Codec, Decoded, Reason, Rejection
 
 
 @dataclass(frozen=True, slots=True)

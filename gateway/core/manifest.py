@@ -1,6 +1,6 @@
 """What a batch holds and what its object must look like in S3. No I/O.
 
-Validation turns a :class:`~gateway.batchfile.BatchCheck` and the batch's name into a
+Validation turns a :class:`~gateway.core.batchfile.BatchCheck` and the batch's name into a
 manifest or a reason to quarantine it. Verification compares what S3 reports (HEAD) with
 what was sent: size, the SHA-256 checksum S3 keeps (whole object, or "composite" over the
 parts of a multipart upload) and, where it is an MD5, the ETag.
@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from itertools import repeat
 
-from gateway.batchfile import FIXED_COLUMNS, BatchCheck
-from gateway.keys import BatchName, day_of
+from gateway.core.batchfile import FIXED_COLUMNS, BatchCheck
+from gateway.core.keys import BatchName, day_of
 
 _TIMES_RE = re.compile(rb"\d+(?:\.\d+)?(?:,\d+(?:\.\d+)?)*")
 _MD5_ETAG_RE = re.compile(r'"?([0-9a-f]{32})(?:-(\d+))?"?')
@@ -58,7 +58,7 @@ QUICK_BLOCK = 1 << 20  # rows are checked a block at a time: bounded memory for 
 
 
 def quick_check(data: bytes, expected_first_seq: int) -> BatchCheck | None:
-    """What :func:`~gateway.batchfile.check_batch` says of a batch with nothing wrong, found
+    """What :func:`~gateway.core.batchfile.check_batch` says of a batch with nothing wrong, found
     with C-level loops over whole columns (map, zip, join; no Python code per row); None as
     soon as anything is off, and then ``check_batch`` finds the problem and words it.
     """

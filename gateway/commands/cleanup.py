@@ -1,4 +1,4 @@
-"""Cleanup: look at the data dirs, ask :mod:`gateway.retention` what to delete, delete it.
+"""Cleanup: look at the data dirs, ask :mod:`gateway.core.retention` what to delete, delete it.
 
 Runs inside the reader as a periodic check and as ``gateway cleanup [--dry-run]`` (for a
 systemd timer). Several data dirs (one per monitor) on one file system share its free space,
@@ -16,9 +16,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.keys import day_folder, day_of
+from gateway.core.keys import day_folder, day_of
+from gateway.core.retention import Deletion, Item, Plan, RetentionPolicy, plan
 from gateway.logs import log_event
-from gateway.retention import Deletion, Item, Plan, RetentionPolicy, plan
 from gateway.settings import Settings
 from gateway.store.inventory import disk_space
 from gateway.store.layout import DataDir, discover_data_dirs

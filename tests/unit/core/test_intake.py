@@ -3,9 +3,9 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.framing import LineFramer
-from gateway.intake import CounterReset, CounterTracker, DeviceGap, LineIntake
-from gateway.records import CsvSeqCodec, Reason
+from gateway.core.framing import LineFramer
+from gateway.core.intake import CounterReset, CounterTracker, DeviceGap, LineIntake
+from gateway.core.records import CsvSeqCodec, Reason
 
 
 def make_intake(max_line_bytes=4096):

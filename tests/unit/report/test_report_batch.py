@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.batchfile import column_names, format_rows, header_row
-from gateway.report.aggregate import ChannelStats, CounterJump, combine_all
+from gateway.core.batchfile import column_names, format_rows, header_row
+from gateway.core.report import ChannelStats, CounterJump, combine_all
 from gateway.report.batch import summarize_batch
 
 decimal_text = st.builds(

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.decimate import Decimator, Frame, channel_offset
+from gateway.core.decimate import Decimator, Frame, channel_offset
 
 
 def csv_seq(n: int, rate: float, *values: float) -> bytes:

@@ -32,7 +32,7 @@ def _uploader(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.status import collect_status, format_status
+    from gateway.commands.status import collect_status, format_status
 
     status = collect_status(settings)
     if args.json:
@@ -44,7 +44,7 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cleanup(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.cleanup import format_result, run_cleanup
+    from gateway.commands.cleanup import format_result, run_cleanup
 
     result = run_cleanup(settings, dry_run=args.dry_run)
     if args.json:
@@ -58,7 +58,7 @@ def _cleanup(args: argparse.Namespace, settings: Settings) -> int:
 def _audit(args: argparse.Namespace, settings: Settings) -> int:
     import datetime as dt
 
-    from gateway.audit import format_audit, run_audit
+    from gateway.commands.audit import format_audit, run_audit
 
     since = dt.date.fromisoformat(args.since) if args.since else None
     until = dt.date.fromisoformat(args.until) if args.until else None
@@ -84,7 +84,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     import datetime as dt
 
     try:
-        from gateway.report.aggregate import format_summary
+        from gateway.core.report import format_summary
         from gateway.report.run import ReportError, run_report
     except ImportError as error:
         print(

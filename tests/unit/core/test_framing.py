@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.framing import LineFramer, Overlong
+from gateway.core.framing import LineFramer, Overlong
 
 
 def feed_all(framer, chunks):

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.keys import (
+from gateway.core.keys import (
     BadName,
     BatchName,
     object_key,

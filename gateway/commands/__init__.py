@@ -1,0 +1,1 @@
+"""The ``gateway`` command and its subcommands: thin shells over the services and the store."""
