@@ -143,7 +143,7 @@ def processing_modes(data_dir: Path) -> dict:
 
     results = {}
     for mode in ("sync", "threads", "processes"):
-        shutil.rmtree(work.work_dir(data_dir), ignore_errors=True)
+        shutil.rmtree(work.workspace(str(data_dir)).work, ignore_errors=True)
         mapper = DaskMapper(Settings(dask_mode=mode, dask_workers=2, data_dir=data_dir))
         mapper.map(len, ["warm", "up"])  # start the process pool outside the timing
         start = time.perf_counter()
@@ -158,7 +158,7 @@ def processing_modes(data_dir: Path) -> dict:
         mapper.map(functools.partial(work.validate, str(data_dir)), relpaths)
         results[f"{mode}_validate"] = round(time.perf_counter() - start, 3)
         mapper.close()
-    shutil.rmtree(work.work_dir(data_dir), ignore_errors=True)
+    shutil.rmtree(work.workspace(str(data_dir)).work, ignore_errors=True)
     total = sum(p.stat().st_size for p in files_of(data_dir))
     return {
         "bytes": total,

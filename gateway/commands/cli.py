@@ -44,7 +44,8 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cleanup(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.commands.cleanup import format_result, run_cleanup
+    from gateway.commands.cleanup import format_result
+    from gateway.store.cleanup import run_cleanup
 
     result = run_cleanup(settings, dry_run=args.dry_run)
     if args.json:

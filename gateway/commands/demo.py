@@ -8,7 +8,6 @@ them all (in reverse order, by PID) and leaves nothing running.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -18,6 +17,9 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from gateway.store.layout import DataDir
+from gateway.store.ledgers import read_status
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parent.parent
@@ -86,10 +88,7 @@ def _wait_http(url: str, timeout: float) -> bool:
 
 
 def _status(data_dir: Path, service: str) -> dict:
-    try:
-        return json.loads((data_dir / "state" / f"{service}.status.json").read_text())
-    except (FileNotFoundError, ValueError):
-        return {}
+    return read_status(DataDir(data_dir), service) or {}
 
 
 def _line(data_dir: Path) -> str:

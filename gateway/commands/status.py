@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
-from gateway.commands.cleanup import loss_totals
 from gateway.settings import Settings
 from gateway.store.inventory import take_inventory
 from gateway.store.layout import DataDir
+from gateway.store.ledgers import loss_totals, read_status
 
 SERVICES = ("reader", "uploader", "cleanup")
 
@@ -27,9 +26,8 @@ def _alive(pid: int | None) -> bool:
 
 
 def service_status(data_dir: DataDir, service: str, stale_after: float) -> dict | None:
-    try:
-        published = json.loads(data_dir.status_file(service).read_text())
-    except (FileNotFoundError, ValueError):
+    published = read_status(data_dir, service)
+    if published is None:
         return None
     age = time.time() - published.get("updated_at", 0)
     published["age_seconds"] = round(age, 1)

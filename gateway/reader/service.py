@@ -10,9 +10,7 @@ line for the next start, seals the open batch and exits 0.
 
 from __future__ import annotations
 
-import base64
 import collections
-import json
 import logging
 import os
 import signal
@@ -20,7 +18,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 
-from gateway.core.batchfile import column_names
+from gateway.core.batchfile import column_names, device_field
 from gateway.core.batching import BatchPolicy
 from gateway.core.framing import TERMINATORS, LineFramer
 from gateway.core.intake import CounterReset, CounterTracker, DeviceGap, Intake, LineIntake
@@ -33,8 +31,16 @@ from gateway.reader.portreader import PortReader
 from gateway.reader.sink import NullSink, StreamSink
 from gateway.settings import Settings
 from gateway.store.batchstore import BatchStore
-from gateway.store.durable import overwrite_in_place, write_atomic
 from gateway.store.layout import DataDir
+from gateway.store.ledgers import (
+    Identity,
+    RunRecord,
+    publish_status,
+    runs,
+    save_fragment,
+    take_fragment,
+    write_identity,
+)
 from gateway.store.recovery import read_last_row, sealed_batches
 
 log = logging.getLogger("gateway.reader")
@@ -90,7 +96,7 @@ class CleanupLoop(threading.Thread):
         self._wake.set()
 
     def run(self) -> None:
-        from gateway.commands.cleanup import run_cleanup
+        from gateway.store.cleanup import run_cleanup
 
         while not self._stop_event.is_set():
             try:
@@ -215,15 +221,8 @@ class ReaderService:
                 tails_quarantined=len(recovery.quarantined_tails),
                 next_seq=recovery.next_seq,
             )
-        write_atomic(
-            self.data_dir.identity_file,
-            json.dumps(
-                {
-                    "gateway_id": settings.gateway_id,
-                    "port": settings.port,
-                    "line_format": settings.line_format,
-                }
-            ).encode(),
+        write_identity(
+            self.data_dir, Identity(settings.gateway_id, settings.port, settings.line_format)
         )
         self._fragment = self._load_fragment()
         self.intake.tracker.last = self._last_device_counter()
@@ -498,74 +497,39 @@ class ReaderService:
             f"{c.reconnects} reconnects"
         )
         if self.stores_files:
-            path = self.data_dir.status_file("reader")
-            data = json.dumps(status, indent=1).encode()
-            data += b" " * (-len(data) % 8192)  # slack, so it can be rewritten on a full disk
-            try:
-                write_atomic(path, data, durable=False)
-            except OSError:
-                # A full disk must not hide the counters that say so: reuse the file's blocks.
-                try:
-                    overwrite_in_place(path, data)
-                except OSError:
-                    pass  # status is best effort; reading goes on
+            publish_status(self.data_dir, "reader", status)
 
     def _record_run(self, recovered: int) -> None:
-        """Append this start to ``state/reader.runs.jsonl``: the audit tells a gap at a restart
-        from one on the wire by it."""
-        entry = {
-            "at": round(time.time(), 3),
-            "pid": os.getpid(),
-            "first_seq": self.next_seq,
-            "recovered_parts": recovered,
-            "port": self.settings.port,
-        }
+        """Record this start: the audit tells a gap at a restart from one on the wire by it."""
+        entry = RunRecord(
+            round(time.time(), 3), os.getpid(), self.next_seq, recovered, self.settings.port
+        )
         try:
-            with open(self.data_dir.state / "reader.runs.jsonl", "a") as file:
-                file.write(json.dumps(entry) + "\n")
+            runs(self.data_dir).append(entry)
         except OSError as error:
             log_event(log, logging.WARNING, "run_not_recorded", error=str(error))
 
     def _load_fragment(self) -> bytes:
-        path = self.data_dir.fragment_file
         try:
-            saved = json.loads(path.read_text())
-            path.unlink()
-        except FileNotFoundError:
-            return b""
+            return take_fragment(self.data_dir, self.settings.port)
         except (ValueError, OSError) as error:
             log_event(log, logging.WARNING, "fragment_unreadable", error=str(error))
-            path.unlink(missing_ok=True)
             return b""
-        if saved.get("port") != self.settings.port:
-            return b""
-        return base64.b64decode(saved.get("fragment_b64", ""))
 
     def _save_fragment(self, fragment: bytes) -> None:
         if not fragment:
             return
         try:
-            write_atomic(
-                self.data_dir.fragment_file,
-                json.dumps(
-                    {
-                        "port": self.settings.port,
-                        "fragment_b64": base64.b64encode(fragment).decode(),
-                    }
-                ).encode(),
-            )
+            save_fragment(self.data_dir, self.settings.port, fragment)
         except OSError as error:
             log_event(log, logging.WARNING, "fragment_not_saved", error=str(error))
 
     def _last_device_counter(self) -> int | None:
         """The device counter of the newest stored row (csv-seq, json, nmea)."""
-        if not self.intake.codec.has_counter:
-            return None
-        batches = sealed_batches(self.data_dir)
-        if not batches:
-            return None
-        row = read_last_row(batches[-1].path)
+        index = self.intake.codec.counter_field
+        batches = sealed_batches(self.data_dir) if index is not None else []
+        row = read_last_row(batches[-1].path) if batches else None
         try:
-            return int(row.split(b",")[2]) if row else None
+            return int(device_field(row, index)) if row else None
         except (ValueError, IndexError):
             return None

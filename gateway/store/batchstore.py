@@ -8,7 +8,6 @@ The open batch is ``batches/YYYY/MM/DD/<first>.part``. Rows reach the kernel wit
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -19,8 +18,9 @@ from gateway.core.batchfile import format_rows, header_row, received_at_text
 from gateway.core.batching import Batcher, BatchPolicy
 from gateway.core.keys import BatchName, day_folder, day_of, part_name
 from gateway.logs import log_event
-from gateway.store.durable import commit, fsync_dir, make_dirs, write_atomic
+from gateway.store.durable import commit, fsync_dir, make_dirs
 from gateway.store.layout import DataDir
+from gateway.store.ledgers import write_seq_floor
 from gateway.store.quarantine import Quarantine
 from gateway.store.recovery import Recovery, SealedBatch, recover
 
@@ -51,7 +51,7 @@ class BatchStore:
     ):
         self.data_dir = data_dir.ensure()
         # One day's quarantine file may use half the budget; cleanup trims older days.
-        self.quarantine = Quarantine(data_dir.quarantine, max_file_bytes=max_quarantine_bytes // 2)
+        self.quarantine = Quarantine(data_dir, max_file_bytes=max_quarantine_bytes // 2)
         self.batcher = Batcher(policy)
         self.fsync_seconds = fsync_seconds
         self.next_seq: int | None = None
@@ -187,7 +187,7 @@ class BatchStore:
         self.batcher.sealed()
         self.sealed_total += 1
         try:
-            write_atomic(self.data_dir.seq_file, json.dumps({"next_seq": self.next_seq}).encode())
+            write_seq_floor(self.data_dir, self.next_seq)
         except OSError as error:  # the batch is safe; the floor only matters after cleanup
             log_event(log, logging.WARNING, "seq_floor_not_written", error=str(error))
         self._last_sync = now

@@ -7,9 +7,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from gateway.core.keys import BadName, parse_part_name
+from gateway.store.durable import PART
 from gateway.store.layout import DataDir
 from gateway.store.marks import is_touched
-from gateway.store.recovery import sealed_batches
+from gateway.store.recovery import SealedBatch, sealed_batches
 
 
 @dataclass
@@ -31,6 +32,14 @@ class Inventory:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def pending_batches(data_dir: DataDir) -> tuple[list[SealedBatch], list[SealedBatch]]:
+    """(pending, touched) sealed batches in seq order; ``.part`` files are never looked at."""
+    pending, touched = [], []
+    for batch in sealed_batches(data_dir):
+        (touched if is_touched(batch.path) else pending).append(batch)
+    return pending, touched
 
 
 def disk_space(path: Path) -> tuple[int, int]:
@@ -56,7 +65,7 @@ def take_inventory(data_dir: DataDir) -> Inventory:
             if inventory.first_seq is None:
                 inventory.first_seq = batch.name.first_seq
             inventory.last_seq = batch.name.last_seq
-        for part in data_dir.batches.rglob("*.part"):
+        for part in data_dir.batches.rglob(f"*{PART}"):
             try:
                 parse_part_name(part.name)
             except BadName:

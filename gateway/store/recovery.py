@@ -8,7 +8,6 @@ harmless twice, and the rename is the last step.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from gateway.core.batchfile import check_batch
 from gateway.core.keys import (
+    SEALED_SUFFIX,
     BadName,
     BatchName,
     parse_day_folder,
@@ -25,6 +25,7 @@ from gateway.core.keys import (
 from gateway.logs import log_event
 from gateway.store.durable import PART, commit, fsync_dir
 from gateway.store.layout import DataDir
+from gateway.store.ledgers import read_seq_floor
 from gateway.store.quarantine import Quarantine
 
 log = logging.getLogger("gateway.store")
@@ -48,10 +49,9 @@ class Recovery:
 def sealed_batches(data_dir: DataDir) -> list[SealedBatch]:
     """Every sealed batch under ``batches/``, in ``seq`` order."""
     found = []
-    root = data_dir.batches
-    for path in root.rglob("*.csv"):
+    for path in data_dir.batches.rglob(f"*{SEALED_SUFFIX}"):
         try:
-            name = parse_relative_path(path.relative_to(root).as_posix())
+            name = parse_relative_path(data_dir.relative_path(path))
         except BadName:
             continue
         try:
@@ -61,17 +61,6 @@ def sealed_batches(data_dir: DataDir) -> list[SealedBatch]:
         found.append(SealedBatch(name, path, size))
     found.sort(key=lambda batch: batch.name.first_seq)
     return found
-
-
-def read_seq_floor(data_dir: DataDir) -> int:
-    try:
-        return int(json.loads(data_dir.seq_file.read_text())["next_seq"])
-    except FileNotFoundError:
-        return 0
-    except (ValueError, KeyError, TypeError) as error:
-        raise RuntimeError(
-            f"{data_dir.seq_file} is unreadable ({error}); fix or remove it"
-        ) from None
 
 
 def recover(data_dir: DataDir, quarantine: Quarantine) -> Recovery:
@@ -122,7 +111,7 @@ def _recover_part(
         os.fsync(fd)
     finally:
         os.close(fd)
-    day = parse_day_folder(path.parent.relative_to(data_dir.batches).as_posix())
+    day = parse_day_folder(data_dir.relative_path(path.parent))
     name = BatchName(day, first_seq, check.last_seq)
     final = path.with_name(name.file_name)
     commit(path, final)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from gateway.logs import configure_logging, log_event
 from gateway.settings import Settings, SettingsError
+from gateway.store.layout import DataDir
 from gateway.uploader.pidfile import AlreadyRunning, LockedPidFile
 
 log = logging.getLogger("gateway.uploader")
@@ -40,11 +41,11 @@ def load_settings(overrides: dict | None = None) -> Settings:
 
 
 def pidfile_path(settings: Settings) -> Path:
-    return Path(settings.uploader_pidfile or Path(settings.data_dir) / "uploader.pid")
+    return Path(settings.uploader_pidfile or DataDir(settings.data_dir).uploader_pidfile)
 
 
 def log_file_path(settings: Settings) -> Path:
-    return Path(settings.uploader_log_file or Path(settings.data_dir) / "uploader.log")
+    return Path(settings.uploader_log_file or DataDir(settings.data_dir).uploader_log)
 
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter

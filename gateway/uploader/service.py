@@ -1,17 +1,15 @@
 """The uploader service: scan, run the DAG over what is pending, mark days, wait, repeat.
 
 The main thread runs the loop and the Luigi worker; signals only set flags and wake the wait.
-A heartbeat thread publishes ``state/uploader.status.json`` (per data dir) and pings the
+A heartbeat thread publishes the uploader's status (per data dir) and pings the
 systemd watchdog while the loop makes progress.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
-import shutil
 import signal
 import sys
 import threading
@@ -24,10 +22,13 @@ from gateway.core.upload_plan import make_chunks
 from gateway.logs import log_event
 from gateway.notify import Notifier
 from gateway.settings import Settings
-from gateway.store.durable import write_atomic
+from gateway.store.inventory import pending_batches
 from gateway.store.layout import DataDir, discover_data_dirs
+from gateway.store.ledgers import gateway_id_of, publish_status
+from gateway.store.marks import remove_unfinished_marks, update_day_marks
+from gateway.store.watch import Watcher
+from gateway.store.workspace import UploadWorkspace, boot_id
 from gateway.uploader import s3, tasks, work
-from gateway.uploader.discovery import Watcher, gateway_id_of, pending_batches
 from gateway.uploader.parallel import DaskMapper
 from gateway.uploader.progress import Progress
 
@@ -203,15 +204,15 @@ class UploaderService:
 
     def _prepare(self, data_dir: DataDir) -> None:
         """First sight of a data dir: drop derived state of an earlier boot or stale chunks."""
-        if work.forget_after_reboot(str(data_dir.root)):
+        if UploadWorkspace(data_dir).forget_after_reboot(boot_id()):
             log_event(log, logging.INFO, "uploader_state_reset", data_dir=str(data_dir.root))
-        removed = work.remove_unfinished_marks(str(data_dir.root))
+        removed = remove_unfinished_marks(data_dir)
         if removed:
             log_event(log, logging.INFO, "unfinished_marks_removed", count=removed)
 
     def _mark_days(self, data_dir: DataDir, pending, touched) -> None:
         try:
-            marked, unmarked = work.update_day_marks(data_dir, pending, touched, time.time())
+            marked, unmarked = update_day_marks(data_dir, pending, touched, time.time())
         except OSError as error:
             log_event(log, logging.WARNING, "day_mark_failed", error=str(error))
             return
@@ -234,9 +235,8 @@ class UploaderService:
                 settings.upload_chunk_batches,
                 settings.upload_chunk_bytes,
             )
-            work.forget_other_chunks(
-                str(data_dir.root),
-                {c.chunk_id(settings.s3_prefix, settings.upload_compression) for c in chunks},
+            UploadWorkspace(data_dir).forget_other_chunks(
+                {c.chunk_id(settings.s3_prefix, settings.upload_compression) for c in chunks}
             )
             for chunk in chunks:
                 marks.append(
@@ -256,7 +256,7 @@ class UploaderService:
         ok = self._run_pipelines(marks)
         for mark in marks:  # finished chunks are done with; crashed ones stay to resume
             if mark.output().exists():
-                shutil.rmtree(Path(mark.output().path).parent, ignore_errors=True)
+                work.workspace(mark.data_dir).forget_chunk(mark.chunk_id)
         if not ok and not self.stop.is_set():
             # A task error (not an upload failure): back off every batch it left undone.
             for key in self._attempted - self._succeeded:
@@ -431,14 +431,7 @@ class UploaderService:
     def _publish_status(self, final: bool = False) -> None:
         for data_dir in list(self._data_dirs):
             key = str(data_dir.root)
-            try:
-                write_atomic(
-                    data_dir.status_file("uploader"),
-                    json.dumps(self.status(key, final), indent=1).encode(),
-                    durable=False,
-                )
-            except OSError:
-                pass  # status is best effort; uploads go on
+            publish_status(data_dir, "uploader", self.status(key, final))
         totals = self._totals()
         self.notifier.status(
             f"{totals['uploaded']} uploaded, {totals['pending']} pending, "

@@ -59,9 +59,8 @@ class ChunkTask(luigi.Task):
         return chunk.chunk_id(self.prefix, self.compression)
 
     def output(self):
-        return luigi.LocalTarget(
-            str(work.chunks_dir(self.data_dir) / self.chunk_id / self.output_name)
-        )
+        path = work.workspace(self.data_dir).chunk_output(self.chunk_id, self.output_name)
+        return luigi.LocalTarget(str(path))
 
     def params(self) -> dict:
         return self.param_kwargs

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import threading
 import time
 import zlib
@@ -23,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.core.batchfile import check_batch
-from gateway.core.keys import BadName, object_key, parse_part_name, parse_relative_path
+from gateway.core.keys import BadName, object_key, parse_relative_path, quarantine_prefix
 from gateway.core.manifest import (
     ObjectDigest,
     build_manifest,
@@ -34,10 +33,10 @@ from gateway.core.manifest import (
     quick_check_blocks,
     verify_head,
 )
-from gateway.core.upload_plan import days_to_mark, days_to_unmark
-from gateway.logs import log_event
-from gateway.store.durable import fsync_dir, make_dirs, write_atomic
-from gateway.store.marks import BATCH_MARK_SUFFIX, batch_mark, folder_mark
+from gateway.store.durable import make_dirs, write_atomic
+from gateway.store.layout import DataDir
+from gateway.store.marks import mark_touched, quarantine_batch
+from gateway.store.workspace import UploadWorkspace
 from gateway.uploader import s3
 
 log = logging.getLogger("gateway.uploader")
@@ -49,21 +48,12 @@ class Stopped(Exception):
     """A stop was requested before this step began; nothing of it was done."""
 
 
-def state_dir(data_dir: str | Path) -> Path:
-    return Path(data_dir) / "state" / "uploader"
+def _store(data_dir: str) -> DataDir:
+    return DataDir(Path(data_dir))
 
 
-def work_dir(data_dir: str | Path) -> Path:
-    return state_dir(data_dir) / "work"
-
-
-def chunks_dir(data_dir: str | Path) -> Path:
-    return state_dir(data_dir) / "chunks"
-
-
-def quarantine_dir(data_dir: str | Path) -> Path:
-    """Where invalid batches go, under the data dir's quarantine folder."""
-    return Path(data_dir) / "quarantine" / "batches"
+def workspace(data_dir: str) -> UploadWorkspace:
+    return UploadWorkspace(_store(data_dir))
 
 
 @dataclass(frozen=True)
@@ -84,7 +74,7 @@ class Destination:
 
 def validate(data_dir: str, relpath: str) -> dict:
     """Check a sealed batch: header, rows, seq contiguous, name matching content."""
-    path = Path(data_dir) / "batches" / relpath
+    path = _store(data_dir).batch_path(relpath)
     try:
         name = parse_relative_path(relpath)
         with open(path, "rb") as file:
@@ -161,20 +151,21 @@ def process(destination: Destination, validated: dict) -> dict:
     relpath = validated["batch"]
     if validated["status"] == "missing":
         return validated
-    record_path = work_dir(destination.data_dir) / f"{relpath}.json"
+    space = workspace(destination.data_dir)
+    record_path = space.record_path(relpath)
     try:
         earlier = json.loads(record_path.read_text())
         if Path(earlier["upload_path"]).exists():
             return earlier
     except (FileNotFoundError, ValueError, KeyError):
         pass
-    source = Path(destination.data_dir) / "batches" / relpath
+    source = space.data_dir.batch_path(relpath)
     if not source.exists():
         return {"batch": relpath, "status": "missing"}
     name = parse_relative_path(relpath)
     result = dict(validated)
     if validated["status"] == "valid" and destination.compression == "gzip":
-        compressed = work_dir(destination.data_dir) / f"{relpath}.gz"
+        compressed = space.compressed_path(relpath)
         result["csv_sha256"] = _gzip_file(source, compressed, destination.gzip_level)
         result["key"] = object_key(destination.prefix, destination.gateway_id, name, gzip=True)
         result["upload_path"] = str(compressed)
@@ -186,7 +177,7 @@ def process(destination: Destination, validated: dict) -> dict:
         result["upload_path"] = str(source)
         result["content_type"] = "text/csv"
         if validated["status"] == "invalid":
-            prefix = "/".join(p for p in (destination.prefix.strip("/"), "quarantine") if p)
+            prefix = quarantine_prefix(destination.prefix)
             result["key"] = object_key(prefix, destination.gateway_id, name, gzip=False)
             result["metadata"] = {"reason": _ascii(validated["problem"])}
         else:
@@ -202,9 +193,7 @@ def process(destination: Destination, validated: dict) -> dict:
 
 def forget_processed(data_dir: str, relpath: str) -> None:
     """Drop a batch's derived files (after its mark, or when the store got other bytes)."""
-    base = work_dir(data_dir) / relpath
-    for suffix in (".json", ".gz"):
-        Path(f"{base}{suffix}").unlink(missing_ok=True)
+    workspace(data_dir).forget_processed(relpath)
 
 
 # -- upload and verify -------------------------------------------------------------------
@@ -409,9 +398,10 @@ def mark_entries(runtime: Runtime, data_dir: str, entries: list[dict], verified:
         else:
             record["reason"] = entry["problem"]
             quarantined.append((entry, record))
-    mark_touched(data_dir, [(entry["batch"], record) for entry, record in touched])
+    store = _store(data_dir)
+    mark_touched(store, [(entry["batch"], record) for entry, record in touched])
     for entry, record in quarantined:
-        quarantine_batch(data_dir, entry["batch"], record)
+        quarantine_batch(store, entry["batch"], record)
     marked = []
     for event, done in (("uploaded", touched), ("quarantined", quarantined)):
         for entry, record in done:
@@ -426,142 +416,3 @@ def mark_entries(runtime: Runtime, data_dir: str, entries: list[dict], verified:
             )
             marked.append({"batch": entry["batch"], "result": event, "key": entry["key"]})
     return marked
-
-
-def mark_touched(data_dir: str, records: list[tuple[str, dict]]) -> None:
-    """Write the sidecars that say "uploaded and verified": what cleanup trusts.
-
-    A chunk's marks are made durable together: every mark's bytes are written under a
-    temporary name, one sync flushes them all, then the renames and one fsync per folder make
-    the names durable. (A mark's name appears only with its bytes on disk; two fsyncs per mark
-    cost more than the upload of a small batch on an SD card.)
-    """
-    if not records:
-        return
-    written = []
-    for relpath, record in records:
-        path = batch_mark(Path(data_dir) / "batches" / relpath)
-        part = path.with_name(path.name + ".part")
-        part.write_bytes(json.dumps(record, indent=1).encode())
-        written.append((part, path))
-    os.sync()
-    for part, path in written:
-        os.replace(part, path)
-    for folder in {path.parent for _, path in written}:
-        fsync_dir(folder)
-
-
-def quarantine_batch(data_dir: str, relpath: str, record: dict) -> Path:
-    """Move an invalid batch out of ``batches/`` with its reason beside it.
-
-    The reason is written first and the move is the last step, so an interruption leaves the
-    batch where it was and the whole step is simply done again.
-    """
-    source = Path(data_dir) / "batches" / relpath
-    target = quarantine_dir(data_dir) / relpath
-    make_dirs(target.parent)
-    write_atomic(
-        target.with_name(target.name + ".reason.json"), json.dumps(record, indent=1).encode()
-    )
-    try:
-        os.replace(source, target)
-    except FileNotFoundError:
-        if not target.exists():
-            raise
-    fsync_dir(target.parent)
-    fsync_dir(source.parent)
-    log_event(
-        log,
-        logging.WARNING,
-        "batch_quarantined",
-        batch=relpath,
-        key=record["key"],
-        reason=record["reason"],
-    )
-    return target
-
-
-# -- housekeeping ------------------------------------------------------------------------
-
-
-def boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return "unknown"
-
-
-def forget_after_reboot(data_dir: str) -> bool:
-    """Drop derived state written during an earlier boot.
-
-    Work files and Luigi outputs are written without fsync (a SIGKILL keeps them: they are in
-    the page cache); after a power cut they may hold zeros, so a new boot starts them afresh.
-    Touched marks are fsynced and are not touched here.
-    """
-    root = state_dir(data_dir)
-    marker = root / "boot_id"
-    current = boot_id()
-    try:
-        if marker.read_text().strip() == current:
-            return False
-    except FileNotFoundError:
-        pass
-    for folder in (work_dir(data_dir), chunks_dir(data_dir)):
-        shutil.rmtree(folder, ignore_errors=True)
-    make_dirs(root)
-    write_atomic(marker, current.encode())
-    return True
-
-
-def remove_unfinished_marks(data_dir: str) -> int:
-    """Remove marks an earlier uploader began but never renamed into place (its own
-    ``.touched.part`` files: the reader's recovery leaves every .part but its own alone)."""
-    removed = 0
-    for path in (Path(data_dir) / "batches").rglob(f"*{BATCH_MARK_SUFFIX}.part"):
-        path.unlink(missing_ok=True)
-        removed += 1
-    return removed
-
-
-def _holds_open_batch(folder: Path) -> bool:
-    """A reader's open batch is in the folder (looked at by name; never opened)."""
-    for path in folder.glob("*.part"):
-        try:
-            parse_part_name(path.name)
-            return True
-        except BadName:
-            continue
-    return False
-
-
-def forget_other_chunks(data_dir: str, keep: set[str]) -> None:
-    """Remove the outputs of chunks not in this cycle (a crash left them; the batches were
-    regrouped since), so no stale output can stand for work done."""
-    try:
-        folders = list(chunks_dir(data_dir).iterdir())
-    except FileNotFoundError:
-        return
-    for folder in folders:
-        if folder.name not in keep:
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def update_day_marks(data_dir, pending, touched, now: float) -> tuple[list, list]:
-    """Mark day folders whose batches are all touched and whose day is over; unmark a marked
-    folder that holds an untouched batch again. Returns (marked, unmarked) days."""
-    batches = [(b.name.day, False) for b in pending] + [(b.name.day, True) for b in touched]
-    folders = {b.name.day: b.path.parent for b in (*pending, *touched)}
-    already = [day for day, folder in folders.items() if folder_mark(folder).exists()]
-    open_days = [day for day, folder in folders.items() if _holds_open_batch(folder)]
-    marked = days_to_mark(batches, already, now, open_days)
-    for day in marked:
-        count = sum(1 for b in touched if b.name.day == day)
-        record = {"day": day.isoformat(), "batches": count, "marked_at": round(now, 3)}
-        write_atomic(folder_mark(folders[day]), json.dumps(record).encode())
-        log_event(log, logging.INFO, "day_marked", data_dir=str(data_dir.root), day=str(day))
-    unmarked = days_to_unmark(batches, already)
-    for day in unmarked:
-        folder_mark(folders[day]).unlink(missing_ok=True)
-        fsync_dir(folders[day])
-        log_event(log, logging.WARNING, "day_unmarked", data_dir=str(data_dir.root), day=str(day))
-    return marked, unmarked

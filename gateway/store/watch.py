@@ -1,4 +1,4 @@
-"""Finding data dirs and sealed batches: inotify wakes the uploader, a rescan backs it up.
+"""Watching data dirs for sealed batches: inotify wakes the uploader, a rescan backs it up.
 
 inotify comes from ``inotify_simple``: a maintained, ~100-line ctypes wrapper of the three
 Linux calls that hands out a plain file descriptor, so waiting is one ``select`` over it and a
@@ -9,7 +9,6 @@ is unmaintained. Events are only hints: the scan decides what is pending, so a m
 
 from __future__ import annotations
 
-import json
 import os
 import select
 from pathlib import Path
@@ -17,29 +16,10 @@ from pathlib import Path
 from inotify_simple import INotify
 from inotify_simple import flags as f
 
-from gateway.core.keys import BadName, check_gateway_id
-from gateway.store.layout import DataDir
-from gateway.store.marks import is_touched
-from gateway.store.recovery import SealedBatch, sealed_batches
+from gateway.core.keys import SEALED_SUFFIX
+from gateway.store.layout import BATCHES, DataDir
 
 _DIR_MASK = f.CREATE | f.MOVED_TO | f.DELETE_SELF | f.MOVE_SELF | f.ONLYDIR
-
-
-def gateway_id_of(data_dir: DataDir, default: str) -> str:
-    """The id the reader wrote in ``state/identity.json``, else ``default`` (GATEWAY_ID)."""
-    try:
-        gateway_id = json.loads(data_dir.identity_file.read_text())["gateway_id"]
-        return check_gateway_id(gateway_id)
-    except (FileNotFoundError, ValueError, KeyError, TypeError, BadName):
-        return default
-
-
-def pending_batches(data_dir: DataDir) -> tuple[list[SealedBatch], list[SealedBatch]]:
-    """(pending, touched) sealed batches in seq order; ``.part`` files are never looked at."""
-    pending, touched = [], []
-    for batch in sealed_batches(data_dir):
-        (touched if is_touched(batch.path) else pending).append(batch)
-    return pending, touched
 
 
 class Watcher:
@@ -69,7 +49,7 @@ class Watcher:
 
     def _add_tree(self, folder: Path) -> None:
         for sub, _, _ in os.walk(folder):
-            self._add(Path(sub), "batches")
+            self._add(Path(sub), BATCHES)
 
     def _add(self, path: Path, kind: str) -> None:
         if path in self._paths:
@@ -101,17 +81,17 @@ class Watcher:
                     continue
                 if event.mask & f.ISDIR:
                     folder = path / event.name
-                    if kind == "batches" or (kind == "data_dir" and event.name == "batches"):
+                    if kind == BATCHES or (kind == "data_dir" and event.name == BATCHES):
                         self._add_tree(folder)  # with what was made before the watch was on
                         woken = True
-                    elif kind == "root" and event.name == "batches":  # root is a data dir
+                    elif kind == "root" and event.name == BATCHES:  # root is a data dir
                         self._add_tree(folder)
                         woken = True
                     elif kind == "root":  # perhaps a new monitor's data dir
                         self._add(folder, "data_dir")
-                        self._add_tree(folder / "batches")
+                        self._add_tree(DataDir(folder).batches)
                         woken = True
-                elif kind == "batches" and event.name.endswith(".csv"):  # a .part sealed
+                elif kind == BATCHES and event.name.endswith(SEALED_SUFFIX):  # a .part sealed
                     woken = True
         return woken
 
