@@ -1,30 +1,27 @@
 """``gateway audit``: is every sample accounted for, from the device counter to the bucket?
 
 Collects, per data dir: the sealed batches (and their upload marks), the objects in the bucket
-under ``<prefix>/<gateway id>/``, what cleanup dropped (``state/losses.jsonl``), the device
-counter of every stored row, the counters of rejected lines (quarantine) and the reader's
-restarts (``state/reader.runs.jsonl``); :func:`gateway.core.reconcile.reconcile` does the rest.
+under ``<prefix>/<gateway id>/``, what cleanup dropped (the losses ledger), the device counter
+of every stored row, the counters of rejected lines (quarantine) and the reader's restarts
+(the runs ledger); :func:`gateway.core.reconcile.reconcile` does the rest.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.core.keys import BadName, parse_object_key
+from gateway.core.batchfile import device_field, row_seq
+from gateway.core.keys import BadName, gateway_prefix, parse_object_key
 from gateway.core.reconcile import AuditReport, Span, reconcile
+from gateway.core.records import counter_field, leading_counter
 from gateway.settings import Settings
 from gateway.store.layout import DataDir, discover_data_dirs
+from gateway.store.ledgers import Identity, losses, read_identity, runs
 from gateway.store.marks import is_touched
+from gateway.store.quarantine import read_rejections
 from gateway.store.recovery import sealed_batches
-
-COUNTER_FORMATS = ("csv-seq", "json", "nmea")
-# The device counter at the start of a rejected line, when it survived: csv-seq, nmea, json.
-_REJECTED_COUNTER = re.compile(r'^(?:\$[A-Z0-9]{1,10},)?(\d+),|^\{"n": (\d+),')
 
 
 @dataclass
@@ -32,27 +29,6 @@ class DataDirAudit:
     data_dir: Path
     gateway_id: str
     report: AuditReport
-
-
-def _identity(data_dir: DataDir, settings: Settings) -> dict:
-    try:
-        return json.loads(data_dir.identity_file.read_text())
-    except (FileNotFoundError, ValueError):
-        return {"gateway_id": settings.gateway_id, "line_format": settings.line_format}
-
-
-def _jsonl(path: Path) -> list[dict]:
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
-        return []
-    entries = []
-    for line in lines:
-        try:
-            entries.append(json.loads(line))
-        except ValueError:
-            continue
-    return entries
 
 
 def _in_range(day: dt.date, since: dt.date | None, until: dt.date | None) -> bool:
@@ -75,9 +51,11 @@ def audit_data_dir(
     until: dt.date | None = None,
     strict: bool = False,
 ) -> DataDirAudit:
-    identity = _identity(data_dir, settings)
-    gateway_id = identity.get("gateway_id", settings.gateway_id)
-    has_counter = identity.get("line_format", settings.line_format) in COUNTER_FORMATS
+    identity = read_identity(data_dir) or Identity(settings.gateway_id)
+    gateway_id = identity.gateway_id
+    line_format = identity.line_format or settings.line_format
+    counter_index = counter_field(line_format)
+    has_counter = counter_index is not None
     local, device_rows = [], []
     for batch in sealed_batches(data_dir):
         if not _in_range(batch.name.day, since, until):
@@ -94,14 +72,13 @@ def audit_data_dir(
             except FileNotFoundError:
                 continue  # cleanup deleted it meanwhile: the bucket or losses.jsonl has it
             for row in data.split(b"\n")[1:-1]:
-                fields = row.split(b",", 3)
-                device_rows.append((int(fields[0]), int(fields[2])))
+                device_rows.append((row_seq(row), int(device_field(row, counter_index))))
         local.append(span)
     remote = None
     if client is not None:
-        head = f"{settings.s3_prefix.strip('/')}/" if settings.s3_prefix.strip("/") else ""
         remote = []
-        for key, _size in list_objects(client, settings.s3_bucket, f"{head}{gateway_id}/"):
+        listed = gateway_prefix(settings.s3_prefix, gateway_id)
+        for key, _size in list_objects(client, settings.s3_bucket, listed):
             try:
                 parsed = parse_object_key(key)
             except BadName:
@@ -119,21 +96,17 @@ def audit_data_dir(
                     Span(batch.name.first_seq, batch.name.last_seq, batch.name.relative_path)
                 )
     dropped = [
-        Span(entry["first_seq"], entry["last_seq"], f"{entry.get('batch')} at {entry.get('at')}")
-        for entry in _jsonl(data_dir.state / "losses.jsonl")
-        if entry.get("first_seq") is not None
+        Span(entry.first_seq, entry.last_seq, f"{entry.batch} at {entry.at}")
+        for entry in losses(data_dir)
+        if entry.first_seq is not None and entry.last_seq is not None
     ]
     rejected = []
-    if has_counter and data_dir.quarantine.is_dir():
-        for path in data_dir.quarantine.glob("*.jsonl"):
-            for entry in _jsonl(path):
-                line = entry.get("line")
-                if line is None:  # not UTF-8: kept as base64; its counter may still be intact
-                    line = base64.b64decode(entry.get("line_b64", "")).decode("latin-1")
-                match = _REJECTED_COUNTER.match(line)
-                if match:
-                    rejected.append(int(match[1] or match[2]))
-    restarts = [entry["first_seq"] for entry in _jsonl(data_dir.state / "reader.runs.jsonl")]
+    if has_counter:
+        for entry in read_rejections(data_dir):
+            counter = leading_counter(line_format, entry.line)
+            if counter is not None:
+                rejected.append(counter)
+    restarts = [entry.first_seq for entry in runs(data_dir)]
     report = reconcile(
         local,
         remote,

@@ -1,19 +1,33 @@
-"""When to try a failed batch again: exponential backoff with full jitter, capped. No I/O.
+"""How long to wait before trying again: exponential, capped, jittered. No I/O, no clock.
 
-``delay = uniform(0, min(cap, base * 2**(attempt-1)))`` ("full jitter" in the AWS
-Architecture Blog's comparison): spreads the retries of many gateways after an outage while
-the cap keeps a long outage from pushing the next try hours away.
+One policy for every retry in the gateway: the uploader's failed batches, the stream's
+reconnects to the site and the reader's reopening of a lost port. The wait after failed
+attempt ``n`` has the ceiling ``min(cap, base * 2**(n-1))``; jitter spreads the retries of
+many gateways after a shared outage (the AWS Architecture Blog's comparison):
+
+* ``FULL``: uniform in ``[0, ceiling]``: the widest spread (the uploader: many batches);
+* ``EQUAL``: uniform in ``[ceiling/2, ceiling]``: never retries in a tight loop (the stream);
+* ``NONE``: the ceiling itself (a local serial port: nobody to collide with).
 """
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+
+
+class Jitter(enum.Enum):
+    NONE = "none"
+    EQUAL = "equal"
+    FULL = "full"
 
 
 @dataclass(frozen=True)
 class Backoff:
     base: float
     cap: float
+    jitter: Jitter = Jitter.FULL
 
     def ceiling(self, attempt: int) -> float:
         """Longest wait after failed attempt number ``attempt`` (1 = the first failure)."""
@@ -22,11 +36,23 @@ class Backoff:
         # 2**64 would overflow a float's usefulness long before; the cap wins by then.
         return min(self.cap, self.base * 2 ** min(attempt - 1, 64))
 
-    def delay(self, attempt: int, jitter: float) -> float:
-        """Wait after failed attempt ``attempt``; ``jitter`` is a uniform draw in [0, 1)."""
-        if not 0.0 <= jitter < 1.0:
+    def delay(self, attempt: int, draw: float) -> float:
+        """Wait after failed attempt ``attempt``; ``draw`` is a uniform draw in [0, 1)."""
+        if not 0.0 <= draw < 1.0:
             raise ValueError("jitter must be in [0, 1)")
-        return self.ceiling(attempt) * jitter
+        ceiling = self.ceiling(attempt)
+        if self.jitter is Jitter.FULL:
+            return ceiling * draw
+        if self.jitter is Jitter.EQUAL:
+            return ceiling / 2 + ceiling / 2 * draw
+        return ceiling
+
+    def delays(self, draw: Callable[[], float] = lambda: 0.0) -> Iterator[float]:
+        """The waits after attempts 1, 2, 3, ...; ``draw`` gives each one's uniform draw."""
+        attempt = 1
+        while True:
+            yield self.delay(attempt, draw())
+            attempt += 1
 
 
 @dataclass

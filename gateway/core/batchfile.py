@@ -33,6 +33,16 @@ def column_names(field_count: int, configured: Sequence[str] = ()) -> list[str]:
     return names
 
 
+def device_field(row: bytes, index: int) -> bytes:
+    """The ``index``-th device field of a batch row (after ``seq`` and ``received_at``)."""
+    column = len(FIXED_COLUMNS) + index
+    return row.split(b",", column + 1)[column]
+
+
+def row_seq(row: bytes) -> int:
+    return int(row[: row.index(b",")])
+
+
 def header_row(names: Sequence[str]) -> bytes:
     return ",".join((*FIXED_COLUMNS, *names)).encode() + b"\n"
 

@@ -105,11 +105,27 @@ def parse_relative_path(path: str) -> BatchName:
     return BatchName(parse_day_folder(folder), int(name_match[1]), int(name_match[2]))
 
 
+QUARANTINE_PREFIX = "quarantine"
+
+
+def join_key(*parts: str) -> str:
+    """S3 key parts joined by ``/``, each stripped of its slashes, empty parts left out."""
+    return "/".join(part.strip("/") for part in parts if part.strip("/"))
+
+
+def gateway_prefix(prefix: str, gateway_id: str) -> str:
+    """Where a gateway's objects are: ``<prefix>/<gateway id>/`` (what to list)."""
+    return join_key(prefix, check_gateway_id(gateway_id)) + "/"
+
+
+def quarantine_prefix(prefix: str) -> str:
+    """The prefix under which batches that failed validation are kept."""
+    return join_key(prefix, QUARANTINE_PREFIX)
+
+
 def object_key(prefix: str, gateway_id: str, batch: BatchName, *, gzip: bool) -> str:
     """The S3 key of a batch: deterministic, so a retry lands on the same object."""
-    check_gateway_id(gateway_id)
-    head = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
-    return f"{head}{gateway_id}/{batch.relative_path}{'.gz' if gzip else ''}"
+    return f"{gateway_prefix(prefix, gateway_id)}{batch.relative_path}{'.gz' if gzip else ''}"
 
 
 @dataclass(frozen=True, slots=True)

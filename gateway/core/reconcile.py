@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
+from gateway.core.spans import Overlap, holes, walk
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class Span:
@@ -69,29 +71,15 @@ class AuditReport:
 
 
 def _holes(spans: Sequence[Span], low: int, high: int) -> list[tuple[int, int]]:
-    """Ranges of [low, high] covered by no span (spans sorted)."""
-    holes, expected = [], low
-    for span in spans:
-        if span.first > expected:
-            holes.append((expected, min(span.first - 1, high)))
-        expected = max(expected, span.last + 1)
-        if expected > high:
-            break
-    if expected <= high:
-        holes.append((expected, high))
-    return holes
+    return holes(((s.first, s.last) for s in spans), low, high)
 
 
 def _overlaps(spans: Sequence[Span], level: str) -> list[Duplicate]:
-    found, reach, holder = [], -1, None
-    for span in spans:
-        if holder is not None and span.first <= reach:
-            found.append(
-                Duplicate(level, span.first, min(span.last, reach), (holder.where, span.where))
-            )
-        if span.last > reach:
-            reach, holder = span.last, span
-    return found
+    return [
+        Duplicate(level, found.first, found.last, (found.holder.where, found.item.where))
+        for found in walk((s.first, s.last, s) for s in spans)
+        if isinstance(found, Overlap)
+    ]
 
 
 def _subtract(low: int, high: int, spans: Iterable[Span]) -> list[tuple[int, int]]:

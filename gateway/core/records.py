@@ -79,6 +79,11 @@ class Codec:
 
     name = ""
     has_counter = False
+    #: Where the device counter and the device time sit among a row's device fields.
+    counter_field: int | None = None
+    time_field: int = 0
+    #: The device counter at the start of a line, where a rejected line kept it.
+    _leading_counter_re: re.Pattern[bytes] | None = None
 
     def __init__(self, field_count: int | None = None, *, numeric: bool = True) -> None:
         if field_count is not None and field_count < self.min_fields:
@@ -118,6 +123,13 @@ class Codec:
 
     def decode_one(self, line: bytes) -> Decoded:
         return self.decode([line])
+
+    @classmethod
+    def leading_counter(cls, line: bytes) -> int | None:
+        """The device counter a (rejected) line starts with, where it survived, else None."""
+        pattern = cls._leading_counter_re
+        match = pattern.match(line) if pattern is not None else None
+        return int(match[1]) if match else None
 
     # Subclasses: split a line into field texts or raise _Invalid.
     def _fields(self, line: bytes) -> list[bytes]:
@@ -197,7 +209,10 @@ class CsvSeqCodec(CsvCodec):
 
     name = "csv-seq"
     has_counter = True
+    counter_field = 0
+    time_field = 1
     min_fields = 2
+    _leading_counter_re = re.compile(rb"(\d+),")
 
     def _fast_counters(self, lines: list[bytes], joined: bytes) -> Sequence[int]:
         first_line = lines[0]
@@ -221,7 +236,10 @@ class JsonCodec(Codec):
 
     name = "json"
     has_counter = True
+    counter_field = 0
+    time_field = 1
     min_fields = 2
+    _leading_counter_re = re.compile(rb'\{"n": (\d+),')
 
     def _fields(self, line: bytes) -> list[bytes]:
         if not line:
@@ -256,7 +274,10 @@ class NmeaCodec(Codec):
 
     name = "nmea"
     has_counter = True
+    counter_field = 0
+    time_field = 1
     min_fields = 2
+    _leading_counter_re = re.compile(rb"\$[A-Z0-9]{1,10},(\d+),")
 
     def __init__(
         self, field_count: int | None = None, *, numeric: bool = True, sentence: str = ""
@@ -317,3 +338,20 @@ def make_codec(
     if kind is NmeaCodec:
         return NmeaCodec(field_count, numeric=numeric, sentence=sentence)
     return kind(field_count, numeric=numeric)
+
+
+def counter_field(line_format: str) -> int | None:
+    """Index of the device counter among a row's device fields; None: the format has none."""
+    kind = CODECS.get(line_format)
+    return kind.counter_field if kind is not None else None
+
+
+def time_field(line_format: str) -> int:
+    """Index of the device time among a row's device fields."""
+    return CODECS[line_format].time_field
+
+
+def leading_counter(line_format: str, line: bytes) -> int | None:
+    """The device counter a rejected line of ``line_format`` starts with, where it survived."""
+    kind = CODECS.get(line_format)
+    return kind.leading_counter(line) if kind is not None else None

@@ -24,16 +24,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
-#: Formats whose first device field is the device counter ``n`` (docs/formats.md).
-COUNTER_FORMATS = ("csv-seq", "json", "nmea")
+from gateway.core.records import counter_field
+from gateway.core.spans import Adjacent, Hole, walk
+from gateway.core.spans import Overlap as SpanOverlap
+
 #: Overview buckets wanted over the whole report; each batch gets its share (at least one).
 OVERVIEW_BUCKETS = 4000
 MAX_BUCKETS_PER_BATCH = 256
-
-
-def time_column(line_format: str) -> int:
-    """Index of the device time ``t`` among the device fields."""
-    return 1 if line_format in COUNTER_FORMATS else 0
 
 
 def buckets_per_batch(batch_count: int, wanted: int = OVERVIEW_BUCKETS) -> int:
@@ -286,32 +283,22 @@ def find_gaps(
     device gap into lines the reader rejected and lines lost before it.
     """
     gaps = Gaps()
-    jumps: list[CounterJump] = []
-    previous: BatchResult | None = None
-    for batch in sorted(batches, key=lambda b: b.sort_key):
-        jumps.extend(batch.jumps)
-        if previous is not None:
-            if batch.first_seq > previous.last_seq + 1:
-                gaps.seq.append(
-                    SeqGap(previous.last_seq + 1, batch.first_seq - 1, previous.last_at)
-                )
-            elif batch.first_seq <= previous.last_seq:
-                gaps.overlaps.append(
-                    Overlap(
-                        batch.first_seq,
-                        min(batch.last_seq, previous.last_seq),
-                        (previous.name, batch.name),
-                    )
-                )
-                if batch.last_seq <= previous.last_seq:
-                    continue  # wholly inside the previous one: compare the next with that
-            elif previous.last_counter is not None and batch.first_counter is not None:
+    jumps: list[CounterJump] = [jump for batch in batches for jump in batch.jumps]
+    ordered = sorted(batches, key=lambda b: b.sort_key)
+    for found in walk((b.first_seq, b.last_seq, b) for b in ordered):
+        match found:
+            case Hole(first, last, before):
+                gaps.seq.append(SeqGap(first, last, before.last_at))
+            case SpanOverlap(first, last, holder, batch):
+                gaps.overlaps.append(Overlap(first, last, (holder.name, batch.name)))
+            case Adjacent(before, after) if (
+                before.last_counter is not None and after.first_counter is not None
+            ):
                 jumps.append(
                     CounterJump(
-                        batch.first_seq, previous.last_counter, batch.first_counter, batch.first_at
+                        after.first_seq, before.last_counter, after.first_counter, after.first_at
                     )
                 )
-        previous = batch
     for jump in sorted(jumps):
         if jump.after > jump.before + 1:
             first, last = jump.before + 1, jump.after - 1
@@ -405,7 +392,7 @@ def build_summary(
         "device_rate_hz": _median([b.device_rate for b in batches if b.device_rate]),
         "gaps": {
             "seq_missing": sum(g.count for g in gaps.seq),
-            "device_missing": device_missing if line_format in COUNTER_FORMATS else None,
+            "device_missing": device_missing if counter_field(line_format) is not None else None,
             "device_rejected": (
                 sum(g.rejected or 0 for g in gaps.device) if rejects is not None else None
             ),

@@ -1,4 +1,6 @@
-"""The ingest protocol (docs/stream-protocol.md): checks of gateway messages. No I/O, no Django.
+"""The stream protocol (docs/stream-protocol.md): its version, close codes and the checks of
+gateway messages, shared by the reader (which speaks it) and the site (which checks it). No I/O,
+no Django.
 
 ``parse_message(text)`` returns the message as a dict or raises :class:`ProtocolError` whose
 text says what was wrong, with the numbers; the consumer closes the socket with it.
@@ -20,7 +22,9 @@ CLOSE_WRONG_TOKEN = 4403
 CLOSE_UNKNOWN_GATEWAY = 4404
 CLOSE_REVOKED = 4410
 CLOSE_TOO_LARGE = 4413
-CLOSE_NOT_LOGGED_IN = 4401  # viewer sockets: no session
+# Viewer sockets (browsers): no session. Its own code, so a page can tell "log in" apart
+# from a gateway's missing token in logs and captures.
+CLOSE_NOT_LOGGED_IN = 4402
 CLOSE_CODES = {
     CLOSE_MALFORMED: "malformed message",
     CLOSE_NO_TOKEN: "missing token",

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import serial
 
+from gateway.core.backoff import Backoff, Jitter
 from gateway.logs import log_event
 from gateway.reader.handoff import Handoff
 from gateway.reader.port import chunk_reader
@@ -68,7 +69,8 @@ class PortReader(threading.Thread):
                 pass
 
     def run(self) -> None:
-        backoff = self._first_backoff
+        backoff = Backoff(self._first_backoff, self._max_backoff, Jitter.NONE)
+        failures = 0
         missing_logged = False
         while not self._stop_event.is_set():
             try:
@@ -84,10 +86,10 @@ class PortReader(threading.Thread):
                         retry_max_s=self._max_backoff,
                     )
                     missing_logged = True
-                self._stop_event.wait(backoff)
-                backoff = min(backoff * 2, self._max_backoff)
+                failures += 1
+                self._stop_event.wait(backoff.delay(failures, 0.0))
                 continue
-            backoff = self._first_backoff
+            failures = 0
             missing_logged = False
             self._port = port
             self.is_open = True

@@ -22,35 +22,22 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import websockets
 from websockets.asyncio.client import connect
 
+from gateway.core.backoff import Backoff, Jitter
 from gateway.core.decimate import Decimator, channel_offset
+from gateway.core.stream_protocol import CLOSE_CODES_NEEDING_AN_OPERATOR, PROTOCOL_VERSION
 from gateway.logs import log_event
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway.stream")
 
-PROTOCOL_VERSION = 1
 INVENTORY_SECONDS = 30.0  # walking the batch dir for the upload backlog is not free on a Pi
-# Close codes after which retrying soon is pointless (docs/stream-protocol.md).
-OPERATOR_CLOSE_CODES = frozenset({4401, 4403, 4404, 4410})
 STABLE_SECONDS = 30.0  # a connection that lasted this long resets the backoff
-
-
-def jittered_backoff(
-    min_delay: float, max_delay: float, rng: random.Random, factor: float = 2.0
-) -> Iterator[float]:
-    """Delays between attempts: a cap doubling from ``min_delay`` to ``max_delay``, each delay
-    uniform in [cap/2, cap] ("equal jitter"), so gateways that lost the site together do not
-    come back in step, and none retries in a tight loop."""
-    cap = min_delay
-    while True:
-        yield cap / 2 + rng.random() * cap / 2
-        cap = min(max_delay, cap * factor)
 
 
 def _json(message: dict) -> str:
@@ -229,13 +216,10 @@ class StreamClient:
             if self._stopping.is_set():
                 return
             if delays is None or time.monotonic() - started > STABLE_SECONDS:
-                delays = jittered_backoff(
-                    min(1.0, settings.stream_reconnect_max_seconds),
-                    settings.stream_reconnect_max_seconds,
-                    self.rng,
-                )
+                cap = settings.stream_reconnect_max_seconds
+                delays = Backoff(min(1.0, cap), cap, Jitter.EQUAL).delays(self.rng.random)
             delay = next(delays)
-            if close_code in OPERATOR_CLOSE_CODES:
+            if close_code in CLOSE_CODES_NEEDING_AN_OPERATOR:
                 delay = settings.stream_reconnect_max_seconds * (0.5 + self.rng.random() / 2)
             try:
                 await asyncio.wait_for(self._stopping.wait(), timeout=delay)

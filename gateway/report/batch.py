@@ -15,14 +15,8 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
-from gateway.core.report import (
-    COUNTER_FORMATS,
-    BatchResult,
-    Bucket,
-    ChannelStats,
-    CounterJump,
-    time_column,
-)
+from gateway.core.records import counter_field, time_field
+from gateway.core.report import BatchResult, Bucket, ChannelStats, CounterJump
 
 _INT64_LIMIT = 2**63
 _FLOAT_EXACT = 2**53  # integers below this are exact in a float64
@@ -78,8 +72,8 @@ def _summarize(
         )
     received = _floats(frame["received_at"], "received_at")
     device = columns[2:]
-    has_counter = line_format in COUNTER_FORMATS
-    t_index = time_column(line_format)
+    counter_index = counter_field(line_format)
+    t_index = time_field(line_format)
     if len(device) <= t_index:
         raise BatchProblem(f"{line_format} rows need a device time field; header has {device}")
     channels = tuple(device[t_index + 1 :])
@@ -87,8 +81,9 @@ def _summarize(
     jumps: tuple[CounterJump, ...] = ()
     first_counter = last_counter = None
     counter = None
-    if has_counter:
-        counter = _integers(frame[device[0]], f"device counter {device[0]}")
+    if counter_index is not None:
+        name = device[counter_index]
+        counter = _integers(frame[name], f"device counter {name}")
         first_counter, last_counter = int(counter[0]), int(counter[-1])
         steps = np.diff(counter)
         where = np.flatnonzero(steps != 1)

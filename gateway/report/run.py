@@ -30,7 +30,6 @@ from gateway.report.sources import (
     BatchSource,
     S3Location,
     local_batches,
-    local_identity,
     read_rejects,
     s3_batches,
     s3_gateways,
@@ -38,6 +37,7 @@ from gateway.report.sources import (
 )
 from gateway.settings import Settings
 from gateway.store.layout import discover_data_dirs
+from gateway.store.ledgers import Identity, read_identity
 
 log = logging.getLogger("gateway.report")
 
@@ -78,8 +78,8 @@ def select_local(
     """The data dir (or, under a parent of several, the one of ``gateway_id``)."""
     candidates = []
     for data_dir in discover_data_dirs(settings.data_dir):
-        identity = local_identity(data_dir)
-        candidates.append((identity.get("gateway_id", settings.gateway_id), data_dir, identity))
+        identity = read_identity(data_dir) or Identity(settings.gateway_id)
+        candidates.append((identity.gateway_id, data_dir, identity))
     if not candidates:
         raise ReportError(f"no data dir under {settings.data_dir} (nothing holds batches/)")
     if gateway_id is not None:
@@ -97,12 +97,13 @@ def select_local(
     else:
         chosen = candidates
     name, data_dir, identity = chosen[0]
+    line_format = line_format or identity.line_format or settings.line_format
     return Selection(
         name,
         str(data_dir.root),
-        line_format or identity.get("line_format", settings.line_format),
+        line_format,
         local_batches(data_dir, since, until),
-        read_rejects(data_dir, since, until),
+        read_rejects(data_dir, line_format, since, until),
     )
 
 

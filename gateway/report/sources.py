@@ -9,23 +9,20 @@ instance role); the endpoint and timeouts travel with them.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import gzip
-import json
-import re
 import zlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.core.keys import BadName, parse_object_key, parse_relative_path
+from gateway.core.keys import BadName, gateway_prefix, join_key, parse_object_key
+from gateway.core.records import leading_counter
 from gateway.core.report import BatchResult, Rejects
 from gateway.settings import Settings
 from gateway.store.layout import DataDir
-
-# The device counter at the start of a rejected line, where it survived (csv-seq, nmea, json).
-_REJECTED_COUNTER = re.compile(r'^(?:\$[A-Z0-9]{1,10},)?(\d+),|^\{"n": (\d+),')
+from gateway.store.quarantine import read_rejections, recovered_tail_count
+from gateway.store.recovery import sealed_batches
 
 
 @dataclass(frozen=True)
@@ -41,7 +38,7 @@ class S3Location:
     def from_settings(cls, settings: Settings) -> S3Location:
         return cls(
             settings.s3_bucket,
-            settings.s3_prefix.strip("/"),
+            settings.s3_prefix,
             settings.s3_endpoint_url,
             settings.s3_timeout_seconds,
         )
@@ -49,10 +46,10 @@ class S3Location:
     @property
     def head(self) -> str:
         """``bucket/prefix/`` (or ``bucket/``): where the gateways' folders are."""
-        return f"{self.bucket}/{self.prefix}/" if self.prefix else f"{self.bucket}/"
+        return join_key(self.bucket, self.prefix) + "/"
 
     def url(self, gateway_id: str) -> str:
-        return f"s3://{self.head}{gateway_id}/"
+        return f"s3://{self.bucket}/{gateway_prefix(self.prefix, gateway_id)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,16 +88,17 @@ def local_batches(
     data_dir: DataDir, since: dt.date | None = None, until: dt.date | None = None
 ) -> list[BatchSource]:
     """The data dir's sealed batches of the chosen days, in seq order."""
-    found = []
-    root = data_dir.batches
-    for path in root.rglob("*.csv"):
-        relative = path.relative_to(root).as_posix()
-        try:
-            name = parse_relative_path(relative)
-        except BadName:
-            continue
-        if _in_range(name.day, since, until):
-            found.append(BatchSource(relative, str(path), name.day, name.first_seq, name.last_seq))
+    found = [
+        BatchSource(
+            batch.name.relative_path,
+            str(batch.path),
+            batch.name.day,
+            batch.name.first_seq,
+            batch.name.last_seq,
+        )
+        for batch in sealed_batches(data_dir)
+        if _in_range(batch.name.day, since, until)
+    ]
     return sorted(found, key=lambda s: (s.first_seq, s.last_seq, s.name))
 
 
@@ -129,7 +127,8 @@ def s3_batches(
     left out because another object holds the same batch (``.csv`` beside ``.csv.gz``)."""
     fs = fs or make_filesystem(location)
     try:
-        paths = fs.find(f"{location.head}{gateway_id}/", refresh=True)
+        folder = f"{location.bucket}/{gateway_prefix(location.prefix, gateway_id)}"
+        paths = fs.find(folder, refresh=True)
     except FileNotFoundError:
         paths = []
     found: dict[tuple[int, int], BatchSource] = {}
@@ -174,41 +173,21 @@ def summarize_source(source: BatchSource, line_format: str, buckets: int) -> Bat
 
 
 def read_rejects(
-    data_dir: DataDir, since: dt.date | None = None, until: dt.date | None = None
+    data_dir: DataDir,
+    line_format: str,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
 ) -> Rejects:
-    """Rejected lines of the chosen days from ``quarantine/YYYY-MM-DD.jsonl``."""
+    """Rejected lines of the chosen days, from the data dir's quarantine."""
     reasons: Counter[str] = Counter()
     counters: list[int] = []
     times: list[float] = []
-    folder = data_dir.quarantine
-    for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
-        try:
-            day = dt.date.fromisoformat(path.stem)
-        except ValueError:
-            continue
-        if not _in_range(day, since, until):
-            continue
-        for line in path.read_text(errors="replace").splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue  # a line cut by a power cut
-            reasons[str(entry.get("reason", "unknown"))] += 1
-            if isinstance(entry.get("at"), int | float):
-                times.append(float(entry["at"]))
-            text = entry.get("line")
-            if text is None:  # not UTF-8: kept as base64; its counter may still be intact
-                text = base64.b64decode(entry.get("line_b64", "")).decode("latin-1")
-            match = _REJECTED_COUNTER.match(text)
-            if match:
-                counters.append(int(match[1] or match[2]))
-    recovered = folder / "recovered"
-    tails = sum(1 for p in recovered.iterdir() if p.is_file()) if recovered.is_dir() else 0
+    for entry in read_rejections(data_dir, since, until):
+        reasons[entry.reason] += 1
+        if entry.at is not None:
+            times.append(entry.at)
+        counter = leading_counter(line_format, entry.line)
+        if counter is not None:
+            counters.append(counter)
+    tails = recovered_tail_count(data_dir)
     return Rejects(dict(reasons), tuple(sorted(counters)), tuple(sorted(times)), tails)
-
-
-def local_identity(data_dir: DataDir) -> dict:
-    try:
-        return json.loads(data_dir.identity_file.read_text())
-    except (FileNotFoundError, ValueError):
-        return {}

@@ -209,7 +209,7 @@ def test_viewers_must_log_in_and_come_from_an_allowed_origin():
         return anonymous, refused, unknown
 
     anonymous, refused, unknown = asyncio.run(scenario())
-    assert anonymous == (4401, "log in to view")
+    assert anonymous == (4402, "log in to view")
     assert refused is False
     assert unknown == (4404, "unknown gateway")
 

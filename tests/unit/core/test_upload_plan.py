@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.core.backoff import Backoff, RetryState
 from gateway.core.batchfile import check_batch
 from gateway.core.keys import BatchName
 from gateway.core.manifest import (
@@ -187,51 +186,6 @@ def test_an_etag_that_is_no_md5_or_etag_checking_off_is_not_held_against_the_obj
     assert verify_head(sent, _head(sent, ETag='"kms-etag-not-md5"'), check_etag=True) is None
     wrong = "0" * 32
     assert verify_head(sent, _head(sent, ETag=f'"{wrong}"'), check_etag=False) is None
-
-
-# -- backoff -----------------------------------------------------------------------------
-
-
-def test_backoff_doubles_from_the_base_and_stops_at_the_cap():
-    backoff = Backoff(base=1.0, cap=300.0)
-    assert [backoff.ceiling(n) for n in range(1, 11)] == [
-        1,
-        2,
-        4,
-        8,
-        16,
-        32,
-        64,
-        128,
-        256,
-        300,
-    ]
-    assert backoff.ceiling(10_000) == 300.0
-
-
-@given(st.integers(1, 200), st.floats(0, 1, exclude_max=True))
-def test_jittered_delay_lies_between_zero_and_the_ceiling(attempt, jitter):
-    backoff = Backoff(base=0.5, cap=60.0)
-    assert 0 <= backoff.delay(attempt, jitter) <= backoff.ceiling(attempt) <= 60.0
-
-
-def test_retry_state_counts_attempts_and_is_due_after_its_delay():
-    state = RetryState()
-    backoff = Backoff(base=2.0, cap=10.0)
-    assert state.due(0.0)
-    not_before = state.failed("SlowDown", now=100.0, backoff=backoff, jitter=0.5)
-    assert (state.attempts, not_before, state.last_error) == (1, 101.0, "SlowDown")
-    assert not state.due(100.5) and state.due(101.0)
-    assert state.failed("SlowDown", now=101.0, backoff=backoff, jitter=0.999) == pytest.approx(
-        101.0 + 4 * 0.999
-    )
-
-
-def test_bad_backoff_arguments_are_refused():
-    with pytest.raises(ValueError, match="attempts count from 1"):
-        Backoff(1, 2).ceiling(0)
-    with pytest.raises(ValueError, match="jitter must be in"):
-        Backoff(1, 2).delay(1, 1.0)
 
 
 # -- chunks and day folders --------------------------------------------------------------

@@ -20,7 +20,8 @@ function openViewerSocket(path, onMessage, onState) {
     };
     socket.onclose = (event) => {
       onState("closed", event);
-      if (event.code === 4401) { location.href = "/accounts/login/?next=" + encodeURIComponent(location.pathname); return; }
+      // CLOSE_NOT_LOGGED_IN (gateway/core/stream_protocol.py): the session is gone.
+      if (event.code === 4402) { location.href = "/accounts/login/?next=" + encodeURIComponent(location.pathname); return; }
       if (event.code === 4404) return;
       setTimeout(connect, delay * (0.5 + Math.random()));
       delay = Math.min(delay * 2, 10000);
