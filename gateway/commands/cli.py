@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from gateway.logs import configure_logging
-from gateway.settings import LINE_FORMATS, MODES, Settings, SettingsError
+from gateway.settings import SETTINGS, Settings, SettingsError
 
 
 def _reader(args: argparse.Namespace, settings: Settings) -> int:
@@ -140,7 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
     reader = commands.add_parser("reader", help="read the serial port into batches and a stream")
     reader.add_argument("--port", help="device path or pyserial URL (GATEWAY_PORT)")
     reader.add_argument("--baud", type=int, help="baud rate (GATEWAY_BAUD)")
-    reader.add_argument("--mode", choices=MODES, help="full, local or demo (GATEWAY_MODE)")
+    reader.add_argument(
+        "--mode",
+        choices=SETTINGS["mode"].choices,
+        help="files and stream, files only, or stream only (GATEWAY_MODE)",
+    )
     reader.add_argument("--data-dir", help="data directory (GATEWAY_DATA_DIR)")
     reader.add_argument("--format", dest="line_format", help="line format (GATEWAY_LINE_FORMAT)")
     reader.set_defaults(run=_reader)
@@ -200,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--format",
         dest="line_format",
-        choices=LINE_FORMATS,
+        choices=SETTINGS["line_format"].choices,
         help="line format of the rows (default: the data dir's, else GATEWAY_LINE_FORMAT)",
     )
     report.add_argument("--out", default="report", metavar="DIR", help="where to write (report/)")

@@ -1,8 +1,19 @@
+import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from gateway.settings import Settings, SettingsError, readme_with_table
+from gateway.core.records import CODECS
+from gateway.settings import (
+    SETTINGS,
+    WHOLE,
+    Section,
+    Settings,
+    SettingsError,
+    readme_with_table,
+)
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -61,3 +72,117 @@ def test_bad_values_are_refused_with_the_variable_and_the_value(env, message):
     with pytest.raises(SettingsError) as error:
         Settings.from_env(env)
     assert str(error.value) == message
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"GATEWAY_BATCH_SECONDS": "0"}, "GATEWAY_BATCH_SECONDS=0.0: expected a value above 0"),
+        ({"GATEWAY_DASK_WORKERS": "-1"}, "GATEWAY_DASK_WORKERS=-1: expected 0 or more"),
+        ({"GATEWAY_UPLOAD_GZIP_LEVEL": "10"}, "GATEWAY_UPLOAD_GZIP_LEVEL=10: expected 1 to 9"),
+        (
+            {"GATEWAY_UPLOAD_MULTIPART_BYTES": "1_000"},
+            "GATEWAY_UPLOAD_MULTIPART_BYTES=1000: expected 5242880 or more",
+        ),
+        ({"GATEWAY_BYTESIZE": "9"}, "GATEWAY_BYTESIZE=9: expected one of 5, 6, 7, 8"),
+        ({"GATEWAY_STOPBITS": "3"}, "GATEWAY_STOPBITS=3.0: expected one of 1, 1.5, 2"),
+        (
+            {"GATEWAY_STREAM_FRAME_RATE": "nan"},
+            "GATEWAY_STREAM_FRAME_RATE='nan': expected a number",
+        ),
+        (
+            {"GATEWAY_STREAM_URL": "http://site/"},
+            "GATEWAY_STREAM_URL='http://site/': expected a ws:// or wss:// URL",
+        ),
+        (
+            {"GATEWAY_KEEP_FREE_BYTES": "100%"},
+            "GATEWAY_KEEP_FREE_BYTES='100%': expected bytes or a percentage below 100 like 10%",
+        ),
+    ],
+)
+def test_bounds_choices_and_syntax_are_refused_in_the_same_words(env, message):
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env(env)
+    assert str(error.value) == message
+
+
+def test_every_setting_is_declared_with_a_section_a_doc_and_a_unique_variable():
+    assert {declared.env for declared in SETTINGS.values()} == {
+        field.metadata["setting"].env for field in dataclasses.fields(Settings)
+    }
+    assert len({declared.env for declared in SETTINGS.values()}) == len(SETTINGS)
+    for attribute, declared in SETTINGS.items():
+        assert declared.attribute == attribute
+        assert isinstance(declared.section, Section)
+        assert declared.env.startswith("GATEWAY_")
+        assert declared.doc.strip().endswith((".", ")")), declared.env
+    assert {declared.section for declared in SETTINGS.values()} == set(Section)
+
+
+@pytest.mark.parametrize("declared", SETTINGS.values(), ids=lambda declared: declared.env)
+def test_every_default_is_of_its_kind_and_its_text_parses_back_to_it(declared):
+    default = declared.default_value()
+    assert isinstance(default, declared.kind.type)
+    assert declared.parse(declared.format(default)) == default
+    assert declared.problem(default) is None
+
+
+ENUMERATIONS = [declared for declared in SETTINGS.values() if declared.choices]
+
+
+@pytest.mark.parametrize("declared", ENUMERATIONS, ids=lambda declared: declared.env)
+def test_every_enumeration_parses_case_insensitively(declared):
+    for choice in declared.choices:
+        text = f" {str(choice).upper()} "
+        settings = Settings.from_env({declared.env: text})
+        assert getattr(settings, declared.attribute) == choice
+
+
+def test_the_line_formats_are_the_codecs():
+    assert SETTINGS["line_format"].choices == tuple(CODECS)
+
+
+BOUNDED = [declared for declared in SETTINGS.values() if declared.bounds]
+
+
+@pytest.mark.parametrize("declared", BOUNDED, ids=lambda declared: declared.env)
+def test_every_bound_admits_its_edge_and_refuses_what_lies_past_it(declared):
+    bounds, step = declared.bounds, 1 if declared.kind is WHOLE else 0.5
+    inside, outside = [], []
+    if bounds.minimum is not None:
+        edge = bounds.minimum
+        (outside if bounds.exclusive_minimum else inside).append(edge)
+        outside.append(edge - step)
+        inside.append(edge + step)
+    if bounds.maximum is not None:
+        inside.append(bounds.maximum)
+        outside.append(bounds.maximum + step)
+    for value in inside:
+        assert declared.problem(declared.kind.type(value)) is None, value
+    for value in outside:
+        value = declared.kind.type(value)
+        with pytest.raises(SettingsError) as error:
+            Settings.from_env({declared.env: str(value)})
+        assert str(error.value) == f"{declared.env}={value!r}: expected {declared.allowed}"
+
+
+def test_the_readme_has_a_table_per_section():
+    readme = README.read_text()
+    for section in Section:
+        assert f"### {section.value}\n\n| variable | default | values | meaning |" in readme
+
+
+def test_importing_the_settings_is_cheap():
+    # The reader imports them; what only `gateway config` or an env file needs waits for it.
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, gateway.settings; "
+            "print(sorted({'dotenv', 'difflib', 'importlib.metadata'} & set(sys.modules)))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "[]"
