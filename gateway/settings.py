@@ -17,7 +17,7 @@ import enum
 import os
 import socket
 import sys
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -237,8 +237,8 @@ class Settings:
         "GATEWAY_ENV_FILE",
         TEXT,
         "",
-        "A KEY=VALUE file whose values override the environment; the uploader re-reads "
-        "it on SIGHUP.",
+        "A KEY=VALUE file whose values override the environment, read by every command "
+        "(`gateway --env-file PATH` sets it); the uploader re-reads it on SIGHUP.",
     )
     log_level: str = setting(
         Section.GENERAL,
@@ -814,6 +814,42 @@ def _parse_environment(
         except ValueError as error:
             problems.append(f"{declared.env}={text!r}: {error}")
     return values, problems
+
+
+# -- the env file --------------------------------------------------------------------------------
+
+
+def read_env_file(path: str) -> dict[str, str]:
+    """The KEY=VALUE pairs of an env file, in python-dotenv's syntax (systemd's EnvironmentFile
+    reads the same plain files)."""
+    from dotenv import dotenv_values  # only when there is a file: keeps the import cheap
+
+    where = _named("env_file", path)
+    try:
+        with open(path, encoding="utf-8") as stream:
+            values = dotenv_values(stream=stream)
+    except FileNotFoundError:
+        raise SettingsError(f"{where}: no such file") from None
+    except OSError as error:
+        raise SettingsError(f"{where}: cannot read it ({error.strerror})") from None
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def load_env_file(environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
+    """Overlay ``environ`` (default: this process's environment) with the file that
+    GATEWAY_ENV_FILE names, if any; return what the file set.
+
+    The file's values win and go into the environment, so the AWS_* credentials in it reach
+    the next boto3 session too: the uploader calls this again on SIGHUP, and a fixed file plus
+    a SIGHUP is enough. Raises SettingsError when the file cannot be read.
+    """
+    environ = os.environ if environ is None else environ
+    path = environ.get(SETTINGS["env_file"].env, "")
+    if not path:
+        return {}
+    values = read_env_file(path)
+    environ.update(values)
+    return values
 
 
 # -- the README's tables -------------------------------------------------------------------------

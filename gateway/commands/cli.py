@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from gateway.logs import configure_logging
-from gateway.settings import SETTINGS, Settings, SettingsError
+from gateway.settings import SETTINGS, Settings, SettingsError, load_env_file
 
 
 def _reader(args: argparse.Namespace, settings: Settings) -> int:
@@ -19,16 +20,11 @@ def _reader(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _uploader(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.uploader.main import load_settings, run_uploader
+    from gateway.uploader.main import run_uploader
 
-    overrides = {"data_dir": args.data_dir}
-    try:
-        settings = load_settings(overrides)  # with GATEWAY_ENV_FILE, re-read on SIGHUP
-    except SettingsError as error:
-        print(f"gateway: {error}", file=sys.stderr)
-        return 2
-    configure_logging(settings.log_level)
-    return run_uploader(settings, foreground=args.foreground, once=args.once, overrides=overrides)
+    return run_uploader(
+        settings, foreground=args.foreground, once=args.once, overrides=_overrides(args)
+    )
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
@@ -129,11 +125,30 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if report.summary["unreadable_batches"] else 0
 
 
+class _PrintVersion(argparse.Action):
+    """``--version``, looked up only when asked: reading package metadata takes tens of ms."""
+
+    def __init__(self, option_strings, dest, help=None):
+        super().__init__(option_strings, argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib.metadata import version
+
+        print(f"gateway {version('fieldgate')}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gateway",
         description="fieldgate gateway: read a serial monitor, keep every sample, upload it.",
         epilog="Other settings come from GATEWAY_* environment variables (see the README).",
+    )
+    parser.add_argument("--version", action=_PrintVersion, help="print the version and exit")
+    parser.add_argument(
+        "--env-file",
+        metavar="PATH",
+        help="a KEY=VALUE file whose values override the environment (GATEWAY_ENV_FILE)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -218,16 +233,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _overrides(args: argparse.Namespace) -> dict:
+    """The settings given as command-line options; None where an option was not given."""
     overrides = {
         name: getattr(args, name, None)
         for name in ("port", "baud", "mode", "data_dir", "line_format")
     }
     if overrides["data_dir"] is not None:
         overrides["data_dir"] = Path(overrides["data_dir"])
+    return overrides
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.env_file is not None:
+        # As if GATEWAY_ENV_FILE were set: the uploader's SIGHUP reload reads the same file.
+        os.environ[SETTINGS["env_file"].env] = args.env_file
     try:
-        settings = Settings.from_env(**overrides)
+        load_env_file()
+        settings = Settings.from_env(**_overrides(args))
     except SettingsError as error:
         print(f"gateway: {error}", file=sys.stderr)
         return 2

@@ -12,6 +12,7 @@ from gateway.settings import (
     Section,
     Settings,
     SettingsError,
+    load_env_file,
     readme_with_table,
 )
 
@@ -164,6 +165,24 @@ def test_every_bound_admits_its_edge_and_refuses_what_lies_past_it(declared):
         with pytest.raises(SettingsError) as error:
             Settings.from_env({declared.env: str(value)})
         assert str(error.value) == f"{declared.env}={value!r}: expected {declared.allowed}"
+
+
+def test_the_env_file_overrides_the_environment_and_says_what_it_set(tmp_path):
+    env_file = tmp_path / "gateway.env"
+    env_file.write_text("# comment\nGATEWAY_BAUD=9600\nAWS_ACCESS_KEY_ID=key\nEMPTY\n")
+    environ = {"GATEWAY_ENV_FILE": str(env_file), "GATEWAY_BAUD": "115200", "GATEWAY_ID": "a"}
+    assert load_env_file(environ) == {"GATEWAY_BAUD": "9600", "AWS_ACCESS_KEY_ID": "key"}
+    assert environ["GATEWAY_BAUD"] == "9600"
+    assert environ["AWS_ACCESS_KEY_ID"] == "key"  # the next boto3 session sees it
+    assert Settings.from_env(environ).baud == 9600
+    assert load_env_file({"GATEWAY_ID": "a"}) == {}
+
+
+def test_a_missing_env_file_is_one_clear_error(tmp_path):
+    missing = tmp_path / "nope.env"
+    with pytest.raises(SettingsError) as error:
+        load_env_file({"GATEWAY_ENV_FILE": str(missing)})
+    assert str(error.value) == f"GATEWAY_ENV_FILE={str(missing)!r}: no such file"
 
 
 def test_the_readme_has_a_table_per_section():
