@@ -2,7 +2,7 @@
 
 Each setting is declared once, as a field of :class:`Settings` made by :func:`setting`: its
 variable, section, parse kind, default, doc, the values it allows (choices or bounds) and
-whether it is a secret. Parsing, checking and the README's
+whether it is a secret. Parsing, checking, ``gateway config check|show`` and the README's
 configuration tables (``python -m gateway.settings --update-readme``; a test keeps the README in
 step) all read that declaration. Only rules a single declaration cannot say are code:
 :func:`_rule_problems`. Defaults suit a Raspberry Pi.
@@ -24,6 +24,7 @@ from typing import Any
 from gateway.core.records import CODECS
 
 MiB = 1024 * 1024
+PREFIX = "GATEWAY_"
 
 
 class SettingsError(ValueError):
@@ -158,7 +159,7 @@ class Setting:
     doc: str
     choices: tuple = ()  # an enumeration: text is matched case-insensitively
     bounds: Bounds | None = None
-    secret: bool = False  # never shown in full
+    secret: bool = False  # `gateway config show` masks it
     attribute: str = ""  # the field of Settings, filled in once the class exists
 
     def parse(self, text: str) -> Any:
@@ -732,7 +733,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
         """Read every GATEWAY_* variable; ``overrides`` (e.g. from command-line options) win.
 
-        Raises SettingsError with the first problem.
+        Raises SettingsError with the first problem; ``gateway config check`` lists them all.
         """
         given = {name: value for name, value in overrides.items() if value is not None}
         values, problems = _parse_environment(os.environ if environ is None else environ, given)
@@ -814,6 +815,34 @@ def _parse_environment(
         except ValueError as error:
             problems.append(f"{declared.env}={text!r}: {error}")
     return values, problems
+
+
+def environment_problems(environ: Mapping[str, str]) -> list[str]:
+    """Everything wrong with the GATEWAY_* variables in ``environ``, all at once: unknown names
+    (with the nearest known one), values that do not parse, values the rules refuse.
+
+    Other variables (AWS_*, NOTIFY_SOCKET, ...) are not ours to judge and are left alone.
+    """
+    known = {declared.env for declared in SETTINGS.values()}
+    problems = [
+        _unknown(name)
+        for name in sorted(environ)
+        if name.upper().startswith(PREFIX) and name not in known
+    ]
+    values, parse_problems = _parse_environment(environ)
+    defaults = {declared.attribute: declared.default_value() for declared in SETTINGS.values()}
+    return problems + parse_problems + find_problems({**defaults, **values})
+
+
+def _unknown(name: str) -> str:
+    import difflib
+
+    # Compared without the prefix every name shares, which would make any two look alike.
+    by_suffix = {declared.env.removeprefix(PREFIX): declared.env for declared in SETTINGS.values()}
+    nearest = difflib.get_close_matches(name.upper().removeprefix(PREFIX), by_suffix, n=1)
+    if not nearest:
+        return f"{name}: unknown setting"
+    return f"{name}: unknown setting; did you mean {by_suffix[nearest[0]]}?"
 
 
 # -- the env file --------------------------------------------------------------------------------

@@ -125,6 +125,26 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if report.summary["unreadable_batches"] else 0
 
 
+def _config_check() -> int:
+    from gateway.commands.config import check
+
+    problems, all_fine = check(os.environ)
+    print("\n".join(problems) or all_fine)
+    return 1 if problems else 0
+
+
+def _config_show(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.commands.config import format_shown, shown, shown_as_json
+
+    rows = shown(settings, os.environ)
+    if args.json:
+        json.dump(shown_as_json(rows), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(format_shown(rows))
+    return 0
+
+
 class _PrintVersion(argparse.Action):
     """``--version``, looked up only when asked: reading package metadata takes tens of ms."""
 
@@ -230,6 +250,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the per-batch work on this Dask cluster (tcp://host:8786); reads the bucket",
     )
     report.set_defaults(run=_report)
+
+    config = commands.add_parser("config", help="check the settings, or show them")
+    config_commands = config.add_subparsers(dest="config_command", required=True, metavar="WHAT")
+    config_commands.add_parser(
+        "check", help="report every unknown GATEWAY_* name and invalid value; exit 1 if any"
+    )
+    show = config_commands.add_parser(
+        "show", help="the effective settings by section, with where each comes from"
+    )
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.set_defaults(run=_config_show)
     return parser
 
 
@@ -251,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[SETTINGS["env_file"].env] = args.env_file
     try:
         load_env_file()
+        if args.command == "config" and args.config_command == "check":
+            return _config_check()  # it reports on settings that may well be invalid
         settings = Settings.from_env(**_overrides(args))
     except SettingsError as error:
         print(f"gateway: {error}", file=sys.stderr)

@@ -12,6 +12,7 @@ from gateway.settings import (
     Section,
     Settings,
     SettingsError,
+    environment_problems,
     load_env_file,
     readme_with_table,
 )
@@ -167,6 +168,31 @@ def test_every_bound_admits_its_edge_and_refuses_what_lies_past_it(declared):
         assert str(error.value) == f"{declared.env}={value!r}: expected {declared.allowed}"
 
 
+def test_environment_problems_lists_every_problem_at_once():
+    problems = environment_problems(
+        {
+            "GATEWAY_BUAD": "9600",
+            "gateway_data_dir": "/tmp/x",
+            "GATEWAY_SOMETHING_ELSE": "1",
+            "GATEWAY_BATCH_ROWS": "0",
+            "GATEWAY_BAUD": "fast",
+            "GATEWAY_FIELD_COUNT": "2",
+            "GATEWAY_FIELD_NAMES": "a,b,c",
+            "AWS_SECRET_ACCESS_KEY": "not ours",
+            "NOTIFY_SOCKET": "/run/systemd/notify",
+        }
+    )
+    assert problems == [
+        "GATEWAY_BUAD: unknown setting; did you mean GATEWAY_BAUD?",
+        "GATEWAY_SOMETHING_ELSE: unknown setting",
+        "gateway_data_dir: unknown setting; did you mean GATEWAY_DATA_DIR?",
+        "GATEWAY_BAUD='fast': expected a whole number",
+        "GATEWAY_BATCH_ROWS=0: expected a value above 0",
+        "GATEWAY_FIELD_NAMES has 3 names but GATEWAY_FIELD_COUNT is 2",
+    ]
+    assert environment_problems({"GATEWAY_ID": "pi-01", "AWS_REGION": "eu-west-1"}) == []
+
+
 def test_the_env_file_overrides_the_environment_and_says_what_it_set(tmp_path):
     env_file = tmp_path / "gateway.env"
     env_file.write_text("# comment\nGATEWAY_BAUD=9600\nAWS_ACCESS_KEY_ID=key\nEMPTY\n")
@@ -205,3 +231,27 @@ def test_importing_the_settings_is_cheap():
         check=True,
     )
     assert loaded.stdout.strip() == "[]"
+
+
+def test_show_masks_every_secret_and_says_where_each_value_came_from(tmp_path):
+    from gateway.commands.config import format_shown, masked, shown, shown_as_json
+
+    token = "s3cr3t-ingest-token-9f"
+    env_file = tmp_path / "gateway.env"
+    env_file.write_text(f"GATEWAY_STREAM_TOKEN={token}\n")
+    environ = {"GATEWAY_ENV_FILE": str(env_file), "GATEWAY_ID": "pi-01"}
+    load_env_file(environ)
+    rows = shown(Settings.from_env(environ), environ)
+    text, as_json = format_shown(rows), shown_as_json(rows)
+    assert token not in text and token not in str(as_json)
+    assert "GATEWAY_STREAM_TOKEN=****9f" in text
+    assert as_json["GATEWAY_STREAM_TOKEN"] == {
+        "section": "stream",
+        "value": "****9f",
+        "source": "env-file",
+    }
+    assert as_json["GATEWAY_ID"]["source"] == "environment"
+    assert as_json["GATEWAY_BAUD"] == {"section": "serial", "value": 115200, "source": "default"}
+    assert [row.env for row in rows] == [declared.env for declared in SETTINGS.values()]
+    assert masked("short") == "****"  # too short to give away even two characters
+    assert masked("") == ""
