@@ -1,611 +1,927 @@
 """The one place that reads ``GATEWAY_*`` environment variables.
 
-Every setting has a default that suits a Raspberry Pi and a line in the README's configuration
-table (``python -m gateway.settings`` prints that table; a test keeps the README in step).
+Each setting is declared once, as a field of :class:`Settings` made by :func:`setting`: its
+variable, section, parse kind, default, doc, the values it allows (choices or bounds) and
+whether it is a secret. Parsing, checking, ``gateway config check|show`` and the README's
+configuration tables (``python -m gateway.settings --update-readme``; a test keeps the README in
+step) all read that declaration. Only rules a single declaration cannot say are code:
+:func:`_rule_problems`. Defaults suit a Raspberry Pi.
+
+Importing this module has no side effects and is cheap: the reader imports it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import os
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, MutableMapping
 from pathlib import Path
+from typing import Any
+
+from gateway.core.records import CODECS
 
 MiB = 1024 * 1024
+PREFIX = "GATEWAY_"
 
 
 class SettingsError(ValueError):
     """A GATEWAY_* variable has a value that cannot be used."""
 
 
-def _env(name: str, doc: str):
-    return {"env": name, "doc": doc}
+class Section(enum.Enum):
+    """The groups settings are shown in, in the README's order."""
+
+    GENERAL = "General"
+    SERIAL = "Serial port"
+    LINES = "Lines and records"
+    READER = "Reader"
+    BATCHES = "Batches"
+    RETENTION = "Retention and cleanup"
+    STREAM = "Live stream"
+    S3 = "S3"
+    UPLOADER = "Uploader"
+    DASK = "Dask"
+
+    @property
+    def key(self) -> str:
+        """The section's name in machine-readable output: ``serial``, ``s3``..."""
+        return self.name.lower()
 
 
-def _bool(text: str) -> bool:
+# -- parse kinds ---------------------------------------------------------------------------------
+
+FLAG_WORDS = "1/0, true/false, yes/no, on/off"
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    """How a variable's text becomes a value (``parse`` raises ValueError) and back (``format``)."""
+
+    name: str  # the README's word for it
+    type: type
+    parse: Callable[[str], Any]
+    format: Callable[[Any], str] = str
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text.strip().replace("_", ""))
+    except ValueError:
+        raise ValueError("expected a whole number") from None
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("expected a number") from None
+    if value != value:  # NaN passes every bound: refuse it here
+        raise ValueError("expected a number")
+    return value
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if value.is_integer() else str(value)
+
+
+def _flag(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
         return True
     if lowered in {"0", "false", "no", "off", ""}:
         return False
-    raise ValueError("expected one of 1/0, true/false, yes/no, on/off")
+    raise ValueError(f"expected one of {FLAG_WORDS}")
 
 
-LINE_FORMATS = ("csv", "csv-seq", "json", "nmea")
-MODES = ("full", "local", "demo")
-COMPRESSIONS = ("gzip", "none")
-DASK_MODES = ("threads", "processes", "sync")
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+TEXT = Kind("text", str, str)
+PATH = Kind("path", Path, Path)
+WHOLE = Kind("whole number", int, _whole)
+NUMBER = Kind("number", float, _number, _number_text)
+FLAG = Kind("flag", bool, _flag, lambda value: "1" if value else "0")
+NAMES = Kind("comma-separated names", tuple, _names, ",".join)
+
+
+# -- declarations --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Bounds:
+    """The range a number must lie in, said the way the error messages say it."""
+
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+
+    def allow(self, value: float) -> bool:
+        low, high = self.minimum, self.maximum
+        if low is not None and (value <= low if self.exclusive_minimum else value < low):
+            return False
+        return high is None or value <= high
+
+    def __str__(self) -> str:
+        low, high = self.minimum, self.maximum
+        if self.exclusive_minimum:
+            return f"a value above {low}" + (f" and at most {high}" if high is not None else "")
+        if high is None:
+            return f"{low} or more"
+        if low is None:
+            return f"{high} or less"
+        return f"{low} to {high}"
+
+
+POSITIVE = Bounds(0, exclusive_minimum=True)
+NON_NEGATIVE = Bounds(0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Computed:
+    """A default known only where the gateway runs (its host name); ``doc`` names it."""
+
+    doc: str
+    compute: Callable[[], Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """Everything about one setting. Made by :func:`setting`; all of them are in SETTINGS."""
+
+    section: Section
+    env: str
+    kind: Kind
+    default: Any  # a value of ``kind.type``, or a Computed
+    doc: str
+    choices: tuple = ()  # an enumeration: text is matched case-insensitively
+    bounds: Bounds | None = None
+    secret: bool = False  # `gateway config show` masks it
+    attribute: str = ""  # the field of Settings, filled in once the class exists
+
+    def parse(self, text: str) -> Any:
+        """The value ``text`` stands for; ValueError says what was expected instead."""
+        value = self.kind.parse(text)
+        return value.strip().lower() if self.choices and isinstance(value, str) else value
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` is not allowed, as SettingsError says it; None when it is."""
+        if self.choices:
+            fits = value in self.choices
+        else:
+            fits = self.bounds is None or self.bounds.allow(value)
+        return None if fits else f"{self.env}={value!r}: expected {self.allowed}"
+
+    @property
+    def allowed(self) -> str:
+        """The values allowed, in words ("one of a, b", "a value above 0"), or ""."""
+        if self.choices:
+            return "one of " + ", ".join(map(str, self.choices))
+        return str(self.bounds or "")
+
+    def format(self, value: Any) -> str:
+        """``value`` as the variable's text (it parses back to the same value)."""
+        return self.kind.format(value)
+
+    def default_value(self) -> Any:
+        return self.default.compute() if isinstance(self.default, Computed) else self.default
+
+
+def setting(
+    section: Section,
+    env: str,
+    kind: Kind,
+    default: Any,
+    doc: str,
+    *,
+    choices: tuple = (),
+    bounds: Bounds | None = None,
+    secret: bool = False,
+) -> Any:
+    """Declare a field of Settings, for example::
+
+        baud: int = setting(
+            Section.SERIAL, "GATEWAY_BAUD", WHOLE, 115200, "Baud rate.", bounds=POSITIVE
+        )
+
+    It is a dataclass field with the declaration in its metadata; SETTINGS collects them.
+    """
+    declared = Setting(section, env, kind, default, doc, tuple(choices), bounds, secret)
+    if isinstance(default, Computed):
+        return dataclasses.field(default_factory=default.compute, metadata={"setting": declared})
+    return dataclasses.field(default=default, metadata={"setting": declared})
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """All settings of the gateway services. Build it with :meth:`from_env`."""
 
-    # Identity and storage
-    gateway_id: str = dataclasses.field(
-        default_factory=lambda: socket.gethostname(),
-        metadata=_env("GATEWAY_ID", "Name of this gateway (or monitor); part of every S3 key."),
+    gateway_id: str = setting(
+        Section.GENERAL,
+        "GATEWAY_ID",
+        TEXT,
+        Computed("host name", socket.gethostname),
+        "Name of this gateway (or monitor); part of every S3 key.",
     )
-    data_dir: Path = dataclasses.field(
-        default=Path("/var/lib/fieldgate"),
-        metadata=_env("GATEWAY_DATA_DIR", "Where batches, quarantine and state live."),
+    data_dir: Path = setting(
+        Section.GENERAL,
+        "GATEWAY_DATA_DIR",
+        PATH,
+        Path("/var/lib/fieldgate"),
+        "Where batches, quarantine and state live.",
     )
-    # Serial port
-    port: str = dataclasses.field(
-        default="/dev/monitor",
-        metadata=_env("GATEWAY_PORT", "Serial device path or pyserial URL (`--port` overrides)."),
+    env_file: str = setting(
+        Section.GENERAL,
+        "GATEWAY_ENV_FILE",
+        TEXT,
+        "",
+        "A KEY=VALUE file whose values override the environment, read by every command "
+        "(`gateway --env-file PATH` sets it); the uploader re-reads it on SIGHUP.",
     )
-    baud: int = dataclasses.field(
-        default=115200,
-        metadata=_env("GATEWAY_BAUD", "Baud rate (`--baud` overrides)."),
+    log_level: str = setting(
+        Section.GENERAL,
+        "GATEWAY_LOG_LEVEL",
+        TEXT,
+        "info",
+        "The least severe log lines written.",
+        choices=("debug", "info", "warning", "error"),
     )
-    bytesize: int = dataclasses.field(
-        default=8, metadata=_env("GATEWAY_BYTESIZE", "Data bits: 5, 6, 7 or 8.")
+    status_seconds: float = setting(
+        Section.GENERAL,
+        "GATEWAY_STATUS_SECONDS",
+        NUMBER,
+        2.0,
+        "How often services publish counters for `gateway status`.",
+        bounds=POSITIVE,
     )
-    parity: str = dataclasses.field(
-        default="none",
-        metadata=_env("GATEWAY_PARITY", "Parity: none, even, odd, mark or space."),
+
+    port: str = setting(
+        Section.SERIAL,
+        "GATEWAY_PORT",
+        TEXT,
+        "/dev/monitor",
+        "Serial device path or pyserial URL (`--port` overrides).",
     )
-    stopbits: float = dataclasses.field(
-        default=1.0, metadata=_env("GATEWAY_STOPBITS", "Stop bits: 1, 1.5 or 2.")
+    baud: int = setting(
+        Section.SERIAL,
+        "GATEWAY_BAUD",
+        WHOLE,
+        115200,
+        "Baud rate (`--baud` overrides).",
+        bounds=POSITIVE,
     )
-    flow_control: str = dataclasses.field(
-        default="none",
-        metadata=_env("GATEWAY_FLOW_CONTROL", "Flow control: none, rtscts, dsrdtr or xonxoff."),
+    bytesize: int = setting(
+        Section.SERIAL,
+        "GATEWAY_BYTESIZE",
+        WHOLE,
+        8,
+        "Data bits per character.",
+        choices=(5, 6, 7, 8),
     )
-    reconnect_max_seconds: float = dataclasses.field(
-        default=2.0,
-        metadata=_env(
-            "GATEWAY_RECONNECT_MAX_SECONDS", "Longest wait between attempts to reopen a lost port."
-        ),
+    parity: str = setting(
+        Section.SERIAL,
+        "GATEWAY_PARITY",
+        TEXT,
+        "none",
+        "Parity bit.",
+        choices=("none", "even", "odd", "mark", "space"),
     )
-    # Lines and records
-    line_format: str = dataclasses.field(
-        default="csv-seq",
-        metadata=_env(
-            "GATEWAY_LINE_FORMAT", "Line format: csv, csv-seq, json or nmea (docs/formats.md)."
-        ),
+    stopbits: float = setting(
+        Section.SERIAL, "GATEWAY_STOPBITS", NUMBER, 1.0, "Stop bits.", choices=(1, 1.5, 2)
     )
-    line_terminator: str = dataclasses.field(
-        default="lf",
-        metadata=_env("GATEWAY_LINE_TERMINATOR", "lf (also strips a `\\r` before it), crlf or cr."),
+    flow_control: str = setting(
+        Section.SERIAL,
+        "GATEWAY_FLOW_CONTROL",
+        TEXT,
+        "none",
+        "Flow control: hardware (`rtscts`, `dsrdtr`) or software (`xonxoff`).",
+        choices=("none", "rtscts", "dsrdtr", "xonxoff"),
     )
-    max_line_bytes: int = dataclasses.field(
-        default=4096,
-        metadata=_env(
-            "GATEWAY_MAX_LINE_BYTES",
-            "Longer lines are rejected; reading resumes at the next terminator.",
-        ),
+    reconnect_max_seconds: float = setting(
+        Section.SERIAL,
+        "GATEWAY_RECONNECT_MAX_SECONDS",
+        NUMBER,
+        2.0,
+        "Longest wait between attempts to reopen a lost port.",
+        bounds=POSITIVE,
     )
-    field_count: int = dataclasses.field(
-        default=0,
-        metadata=_env(
-            "GATEWAY_FIELD_COUNT", "Device fields per line; 0 learns it from the first valid line."
-        ),
+
+    line_format: str = setting(
+        Section.LINES,
+        "GATEWAY_LINE_FORMAT",
+        TEXT,
+        "csv-seq",
+        "Line format (docs/formats.md).",
+        choices=tuple(CODECS),  # the codecs own the list of formats
     )
-    field_names: tuple[str, ...] = dataclasses.field(
-        default=(),
-        metadata=_env(
-            "GATEWAY_FIELD_NAMES",
-            "Comma-separated CSV column names for the device fields (default `f0, f1, ...`).",
-        ),
+    line_terminator: str = setting(
+        Section.LINES,
+        "GATEWAY_LINE_TERMINATOR",
+        TEXT,
+        "lf",
+        "What ends a line; `lf` also strips a `\\r` before it.",
+        choices=("lf", "crlf", "cr"),
     )
-    numeric_fields: bool = dataclasses.field(
-        default=True,
-        metadata=_env(
-            "GATEWAY_NUMERIC_FIELDS",
-            "Require every csv/csv-seq/nmea field to be a plain decimal number.",
-        ),
+    max_line_bytes: int = setting(
+        Section.LINES,
+        "GATEWAY_MAX_LINE_BYTES",
+        WHOLE,
+        4096,
+        "Longer lines are rejected; reading resumes at the next terminator.",
+        bounds=POSITIVE,
     )
-    nmea_sentence: str = dataclasses.field(
-        default="",
-        metadata=_env("GATEWAY_NMEA_SENTENCE", "Accept only this NMEA sentence name (empty: any)."),
+    field_count: int = setting(
+        Section.LINES,
+        "GATEWAY_FIELD_COUNT",
+        WHOLE,
+        0,
+        "Device fields per line; 0 learns it from the first valid line.",
+        bounds=NON_NEGATIVE,
     )
-    # Batches
-    batch_rows: int = dataclasses.field(
-        default=60_000,
-        metadata=_env("GATEWAY_BATCH_ROWS", "Seal a batch at this many rows."),
+    field_names: tuple[str, ...] = setting(
+        Section.LINES,
+        "GATEWAY_FIELD_NAMES",
+        NAMES,
+        (),
+        "CSV column names for the device fields (default `f0, f1, ...`).",
     )
-    batch_bytes: int = dataclasses.field(
-        default=8 * MiB,
-        metadata=_env("GATEWAY_BATCH_BYTES", "Seal a batch at this many bytes."),
+    numeric_fields: bool = setting(
+        Section.LINES,
+        "GATEWAY_NUMERIC_FIELDS",
+        FLAG,
+        True,
+        "Require every csv/csv-seq/nmea field to be a plain decimal number.",
     )
-    batch_seconds: float = dataclasses.field(
-        default=60.0,
-        metadata=_env("GATEWAY_BATCH_SECONDS", "Seal a batch this long after its first row."),
+    nmea_sentence: str = setting(
+        Section.LINES,
+        "GATEWAY_NMEA_SENTENCE",
+        TEXT,
+        "",
+        "Accept only this NMEA sentence name (empty: any).",
     )
-    fsync_seconds: float = dataclasses.field(
-        default=1.0,
-        metadata=_env(
-            "GATEWAY_FSYNC_SECONDS",
-            "fsync the open batch this often: bounds what a power cut can lose.",
-        ),
+
+    mode: str = setting(
+        Section.READER,
+        "GATEWAY_MODE",
+        TEXT,
+        "full",
+        "full (files and stream), local (files only) or demo (stream only); `--mode` overrides.",
+        choices=("full", "local", "demo"),
     )
-    queue_bytes: int = dataclasses.field(
-        default=16 * MiB,
-        metadata=_env(
-            "GATEWAY_QUEUE_BYTES",
-            "Bound of the hand-off between serial reading and writing; overflow is counted.",
-        ),
+    queue_bytes: int = setting(
+        Section.READER,
+        "GATEWAY_QUEUE_BYTES",
+        WHOLE,
+        16 * MiB,
+        "Bound of the hand-off between serial reading and writing; overflow is counted.",
+        bounds=POSITIVE,
     )
-    # Reader service
-    mode: str = dataclasses.field(
-        default="full",
-        metadata=_env(
-            "GATEWAY_MODE",
-            "full (files and stream), local (files only) or demo (stream only); "
-            "`--mode` overrides.",
-        ),
+    test_hooks: bool = setting(
+        Section.READER,
+        "GATEWAY_TEST_HOOKS",
+        FLAG,
+        False,
+        "Test-only triggers (never in production): SIGUSR2 hangs the reader's main loop, "
+        "to prove the systemd watchdog restarts it.",
     )
-    status_seconds: float = dataclasses.field(
-        default=2.0,
-        metadata=_env(
-            "GATEWAY_STATUS_SECONDS", "How often services publish counters for `gateway status`."
-        ),
+
+    batch_rows: int = setting(
+        Section.BATCHES,
+        "GATEWAY_BATCH_ROWS",
+        WHOLE,
+        60_000,
+        "Seal a batch at this many rows.",
+        bounds=POSITIVE,
     )
-    test_hooks: bool = dataclasses.field(
-        default=False,
-        metadata=_env(
-            "GATEWAY_TEST_HOOKS",
-            "Test-only triggers (never in production): SIGUSR2 hangs the reader's main loop, "
-            "to prove the systemd watchdog restarts it.",
-        ),
+    batch_bytes: int = setting(
+        Section.BATCHES,
+        "GATEWAY_BATCH_BYTES",
+        WHOLE,
+        8 * MiB,
+        "Seal a batch at this many bytes.",
+        bounds=POSITIVE,
     )
-    log_level: str = dataclasses.field(
-        default="info",
-        metadata=_env("GATEWAY_LOG_LEVEL", "debug, info, warning or error."),
+    batch_seconds: float = setting(
+        Section.BATCHES,
+        "GATEWAY_BATCH_SECONDS",
+        NUMBER,
+        60.0,
+        "Seal a batch this long after its first row.",
+        bounds=POSITIVE,
     )
-    # Retention and cleanup
-    keep_free_bytes: str = dataclasses.field(
-        default="10%",
-        metadata=_env(
-            "GATEWAY_KEEP_FREE_BYTES",
-            "Keep this much of the data dir's file system free: bytes, or a percentage "
-            "like `10%`. Uploaded data goes first to keep it.",
-        ),
+    fsync_seconds: float = setting(
+        Section.BATCHES,
+        "GATEWAY_FSYNC_SECONDS",
+        NUMBER,
+        1.0,
+        "fsync the open batch this often: bounds what a power cut can lose.",
+        bounds=POSITIVE,
     )
-    max_data_bytes: int = dataclasses.field(
-        default=0,
-        metadata=_env("GATEWAY_MAX_DATA_BYTES", "Most bytes the data dir may hold (0: no limit)."),
+
+    keep_free_bytes: str = setting(
+        Section.RETENTION,
+        "GATEWAY_KEEP_FREE_BYTES",
+        TEXT,
+        "10%",
+        "Keep this much of the data dir's file system free: bytes, or a percentage below 100 "
+        "like `10%`. Uploaded data goes first to keep it.",
     )
-    retain_uploaded_seconds: float = dataclasses.field(
-        default=7 * 86400.0,
-        metadata=_env(
-            "GATEWAY_RETAIN_UPLOADED_SECONDS",
-            "Uploaded batches are deleted this long after sealing (default 7 days).",
-        ),
+    max_data_bytes: int = setting(
+        Section.RETENTION,
+        "GATEWAY_MAX_DATA_BYTES",
+        WHOLE,
+        0,
+        "Most bytes the data dir may hold (0: no limit).",
+        bounds=NON_NEGATIVE,
     )
-    on_full: str = dataclasses.field(
-        default="stop-accepting",
-        metadata=_env(
-            "GATEWAY_ON_FULL",
-            "When a limit is reached and only data not yet uploaded is left: "
-            "`stop-accepting` (keep it, store no new rows) or `drop-oldest` (delete the "
-            "oldest). Either way each loss is counted and logged.",
-        ),
+    retain_uploaded_seconds: float = setting(
+        Section.RETENTION,
+        "GATEWAY_RETAIN_UPLOADED_SECONDS",
+        NUMBER,
+        7 * 86400.0,
+        "Uploaded batches are deleted this long after sealing (default 7 days).",
+        bounds=POSITIVE,
     )
-    max_quarantine_bytes: int = dataclasses.field(
-        default=64 * MiB,
-        metadata=_env("GATEWAY_MAX_QUARANTINE_BYTES", "Oldest quarantine files go beyond this."),
+    on_full: str = setting(
+        Section.RETENTION,
+        "GATEWAY_ON_FULL",
+        TEXT,
+        "stop-accepting",
+        "When a limit is reached and only data not yet uploaded is left: "
+        "`stop-accepting` (keep it, store no new rows) or `drop-oldest` (delete the "
+        "oldest). Either way each loss is counted and logged.",
+        choices=("stop-accepting", "drop-oldest"),
     )
-    cleanup_seconds: float = dataclasses.field(
-        default=60.0,
-        metadata=_env(
-            "GATEWAY_CLEANUP_SECONDS", "How often the reader checks disk space and retention."
-        ),
+    max_quarantine_bytes: int = setting(
+        Section.RETENTION,
+        "GATEWAY_MAX_QUARANTINE_BYTES",
+        WHOLE,
+        64 * MiB,
+        "Oldest quarantine files go beyond this.",
+        bounds=NON_NEGATIVE,
     )
-    # Live stream (web issue)
-    stream_url: str = dataclasses.field(
-        default="",
-        metadata=_env(
-            "GATEWAY_STREAM_URL", "Websocket URL of the site's ingest endpoint (empty: no stream)."
-        ),
+    cleanup_seconds: float = setting(
+        Section.RETENTION,
+        "GATEWAY_CLEANUP_SECONDS",
+        NUMBER,
+        60.0,
+        "How often the reader checks disk space and retention.",
+        bounds=POSITIVE,
     )
-    stream_token: str = dataclasses.field(
-        default="",
-        metadata=_env("GATEWAY_STREAM_TOKEN", "This gateway's ingest token (a secret)."),
+
+    stream_url: str = setting(
+        Section.STREAM,
+        "GATEWAY_STREAM_URL",
+        TEXT,
+        "",
+        "Websocket URL (`ws://` or `wss://`) of the site's ingest endpoint (empty: no stream).",
     )
-    stream_frame_rate: float = dataclasses.field(
-        default=25.0,
-        metadata=_env("GATEWAY_STREAM_FRAME_RATE", "Live frames sent per second."),
+    stream_token: str = setting(
+        Section.STREAM,
+        "GATEWAY_STREAM_TOKEN",
+        TEXT,
+        "",
+        "This gateway's ingest token.",
+        secret=True,
     )
-    stream_points_per_second: float = dataclasses.field(
-        default=500.0,
-        metadata=_env(
-            "GATEWAY_STREAM_POINTS_PER_SECOND",
-            "Min/max buckets per second and channel in the live view (faster devices are "
-            "decimated, spikes kept).",
-        ),
+    stream_frame_rate: float = setting(
+        Section.STREAM,
+        "GATEWAY_STREAM_FRAME_RATE",
+        NUMBER,
+        25.0,
+        "Live frames sent per second.",
+        bounds=POSITIVE,
     )
-    stream_queue_rows: int = dataclasses.field(
-        default=20_000,
-        metadata=_env(
-            "GATEWAY_STREAM_QUEUE_ROWS",
-            "Rows waiting for the stream thread; beyond it the oldest are dropped (counted).",
-        ),
+    stream_points_per_second: float = setting(
+        Section.STREAM,
+        "GATEWAY_STREAM_POINTS_PER_SECOND",
+        NUMBER,
+        500.0,
+        "Min/max buckets per second and channel in the live view (faster devices are "
+        "decimated, spikes kept).",
+        bounds=POSITIVE,
     )
-    stream_queue_frames: int = dataclasses.field(
-        default=50,
-        metadata=_env(
-            "GATEWAY_STREAM_QUEUE_FRAMES",
-            "Frames waiting for the site (e.g. while it is away); oldest dropped (counted).",
-        ),
+    stream_queue_rows: int = setting(
+        Section.STREAM,
+        "GATEWAY_STREAM_QUEUE_ROWS",
+        WHOLE,
+        20_000,
+        "Rows waiting for the stream thread; beyond it the oldest are dropped (counted).",
+        bounds=POSITIVE,
     )
-    stream_heartbeat_seconds: float = dataclasses.field(
-        default=5.0,
-        metadata=_env(
-            "GATEWAY_STREAM_HEARTBEAT_SECONDS", "How often the stream sends the gateway's status."
-        ),
+    stream_queue_frames: int = setting(
+        Section.STREAM,
+        "GATEWAY_STREAM_QUEUE_FRAMES",
+        WHOLE,
+        50,
+        "Frames waiting for the site (e.g. while it is away); oldest dropped (counted).",
+        bounds=POSITIVE,
     )
-    stream_reconnect_max_seconds: float = dataclasses.field(
-        default=30.0,
-        metadata=_env(
-            "GATEWAY_STREAM_RECONNECT_MAX_SECONDS",
-            "Longest wait between attempts to reach the site (jittered backoff).",
-        ),
+    stream_heartbeat_seconds: float = setting(
+        Section.STREAM,
+        "GATEWAY_STREAM_HEARTBEAT_SECONDS",
+        NUMBER,
+        5.0,
+        "How often the stream sends the gateway's status.",
+        bounds=POSITIVE,
     )
-    # Uploader (docs/uploader.md); credentials come from the standard AWS_* variables
-    s3_bucket: str = dataclasses.field(
-        default="",
-        metadata=_env("GATEWAY_S3_BUCKET", "Bucket the uploader writes to (required to upload)."),
+    stream_reconnect_max_seconds: float = setting(
+        Section.STREAM,
+        "GATEWAY_STREAM_RECONNECT_MAX_SECONDS",
+        NUMBER,
+        30.0,
+        "Longest wait between attempts to reach the site (jittered backoff).",
+        bounds=POSITIVE,
     )
-    s3_prefix: str = dataclasses.field(
-        default="",
-        metadata=_env(
-            "GATEWAY_S3_PREFIX", "Key prefix: objects are `<prefix>/<gateway id>/YYYY/MM/DD/...`."
-        ),
+
+    # Credentials come from the standard AWS_* variables (docs/uploader.md).
+    s3_bucket: str = setting(
+        Section.S3,
+        "GATEWAY_S3_BUCKET",
+        TEXT,
+        "",
+        "Bucket the uploader writes to (required to upload).",
     )
-    s3_endpoint_url: str = dataclasses.field(
-        default="",
-        metadata=_env(
-            "GATEWAY_S3_ENDPOINT_URL", "S3 endpoint for MinIO, Ceph or a test server (empty: AWS)."
-        ),
+    s3_prefix: str = setting(
+        Section.S3,
+        "GATEWAY_S3_PREFIX",
+        TEXT,
+        "",
+        "Key prefix: objects are `<prefix>/<gateway id>/YYYY/MM/DD/...`.",
     )
-    s3_timeout_seconds: float = dataclasses.field(
-        default=30.0,
-        metadata=_env("GATEWAY_S3_TIMEOUT_SECONDS", "Connect and read timeout of S3 requests."),
+    s3_endpoint_url: str = setting(
+        Section.S3,
+        "GATEWAY_S3_ENDPOINT_URL",
+        TEXT,
+        "",
+        "S3 endpoint for MinIO, Ceph or a test server (empty: AWS).",
     )
-    s3_verify_etag: bool = dataclasses.field(
-        default=True,
-        metadata=_env(
-            "GATEWAY_S3_VERIFY_ETAG",
-            "Verify also checks an MD5-style ETag against the bytes sent; turn off for SSE-KMS "
-            "buckets, whose ETags are not MD5.",
-        ),
+    s3_timeout_seconds: float = setting(
+        Section.S3,
+        "GATEWAY_S3_TIMEOUT_SECONDS",
+        NUMBER,
+        30.0,
+        "Connect and read timeout of S3 requests.",
+        bounds=POSITIVE,
     )
-    upload_compression: str = dataclasses.field(
-        default="gzip",
-        metadata=_env(
-            "GATEWAY_UPLOAD_COMPRESSION",
-            "gzip (objects end in `.csv.gz`) or none (`.csv`). Change it only with no backlog.",
-        ),
+    s3_verify_etag: bool = setting(
+        Section.S3,
+        "GATEWAY_S3_VERIFY_ETAG",
+        FLAG,
+        True,
+        "Verify also checks an MD5-style ETag against the bytes sent; turn off for SSE-KMS "
+        "buckets, whose ETags are not MD5.",
     )
-    upload_gzip_level: int = dataclasses.field(
-        default=1,
-        metadata=_env(
-            "GATEWAY_UPLOAD_GZIP_LEVEL",
-            "gzip level 1-9: 1 is several times faster than 6 for about 20% more bytes.",
-        ),
+
+    upload_compression: str = setting(
+        Section.UPLOADER,
+        "GATEWAY_UPLOAD_COMPRESSION",
+        TEXT,
+        "gzip",
+        "gzip (objects end in `.csv.gz`) or none (`.csv`). Change it only with no backlog.",
+        choices=("gzip", "none"),
     )
-    upload_pipelines: int = dataclasses.field(
-        default=2,
-        metadata=_env(
-            "GATEWAY_UPLOAD_PIPELINES",
-            "Chunks in flight at once (one thread each): one's gzip overlaps another's upload.",
-        ),
+    upload_gzip_level: int = setting(
+        Section.UPLOADER,
+        "GATEWAY_UPLOAD_GZIP_LEVEL",
+        WHOLE,
+        1,
+        "gzip level: 1 is several times faster than 6 for about 20% more bytes.",
+        bounds=Bounds(1, 9),
     )
-    upload_chunk_batches: int = dataclasses.field(
-        default=32,
-        metadata=_env(
-            "GATEWAY_UPLOAD_CHUNK_BATCHES",
-            "Batches per Luigi task: fewer, bigger tasks keep the scheduler cheap.",
-        ),
+    upload_pipelines: int = setting(
+        Section.UPLOADER,
+        "GATEWAY_UPLOAD_PIPELINES",
+        WHOLE,
+        2,
+        "Chunks in flight at once (one thread each): one's gzip overlaps another's upload.",
+        bounds=POSITIVE,
     )
-    upload_chunk_bytes: int = dataclasses.field(
-        default=64 * MiB,
-        metadata=_env(
-            "GATEWAY_UPLOAD_CHUNK_BYTES",
-            "...and at most this many bytes per task (a bigger batch goes alone).",
-        ),
+    upload_chunk_batches: int = setting(
+        Section.UPLOADER,
+        "GATEWAY_UPLOAD_CHUNK_BATCHES",
+        WHOLE,
+        32,
+        "Batches per Luigi task: fewer, bigger tasks keep the scheduler cheap.",
+        bounds=POSITIVE,
     )
-    upload_threads: int = dataclasses.field(
-        default=4,
-        metadata=_env("GATEWAY_UPLOAD_THREADS", "Objects (or parts) uploaded at the same time."),
+    upload_chunk_bytes: int = setting(
+        Section.UPLOADER,
+        "GATEWAY_UPLOAD_CHUNK_BYTES",
+        WHOLE,
+        64 * MiB,
+        "...and at most this many bytes per task (a bigger batch goes alone).",
+        bounds=POSITIVE,
     )
-    upload_multipart_bytes: int = dataclasses.field(
-        default=8 * MiB,
-        metadata=_env(
-            "GATEWAY_UPLOAD_MULTIPART_BYTES",
-            "Objects this big go up in parts of this size (at least 5 MiB).",
-        ),
+    upload_threads: int = setting(
+        Section.UPLOADER,
+        "GATEWAY_UPLOAD_THREADS",
+        WHOLE,
+        4,
+        "Objects (or parts) uploaded at the same time.",
+        bounds=POSITIVE,
     )
-    upload_rescan_seconds: float = dataclasses.field(
-        default=30.0,
-        metadata=_env(
-            "GATEWAY_UPLOAD_RESCAN_SECONDS", "Rescan the data dirs this often besides inotify."
-        ),
+    upload_multipart_bytes: int = setting(
+        Section.UPLOADER,
+        "GATEWAY_UPLOAD_MULTIPART_BYTES",
+        WHOLE,
+        8 * MiB,
+        "Objects this big go up in parts of this size (S3's smallest part is 5 MiB).",
+        bounds=Bounds(5 * MiB),
     )
-    upload_retry_base_seconds: float = dataclasses.field(
-        default=1.0,
-        metadata=_env("GATEWAY_UPLOAD_RETRY_BASE_SECONDS", "First wait after a failed upload."),
+    upload_rescan_seconds: float = setting(
+        Section.UPLOADER,
+        "GATEWAY_UPLOAD_RESCAN_SECONDS",
+        NUMBER,
+        30.0,
+        "Rescan the data dirs this often besides inotify.",
+        bounds=POSITIVE,
     )
-    upload_retry_max_seconds: float = dataclasses.field(
-        default=300.0,
-        metadata=_env(
-            "GATEWAY_UPLOAD_RETRY_MAX_SECONDS",
-            "Longest wait between attempts (the doubling waits stop growing here).",
-        ),
+    upload_retry_base_seconds: float = setting(
+        Section.UPLOADER,
+        "GATEWAY_UPLOAD_RETRY_BASE_SECONDS",
+        NUMBER,
+        1.0,
+        "First wait after a failed upload.",
+        bounds=POSITIVE,
     )
-    upload_once_attempts: int = dataclasses.field(
-        default=5,
-        metadata=_env(
-            "GATEWAY_UPLOAD_ONCE_ATTEMPTS",
-            "`--once` gives up on a batch after this many failed attempts (the daemon never does).",
-        ),
+    upload_retry_max_seconds: float = setting(
+        Section.UPLOADER,
+        "GATEWAY_UPLOAD_RETRY_MAX_SECONDS",
+        NUMBER,
+        300.0,
+        "Longest wait between attempts (the doubling waits stop growing here).",
+        bounds=POSITIVE,
     )
-    upload_progress_seconds: float = dataclasses.field(
-        default=10.0,
-        metadata=_env(
-            "GATEWAY_UPLOAD_PROGRESS_SECONDS",
-            "Progress log line interval when stderr is not a terminal (a terminal gets a bar).",
-        ),
+    upload_once_attempts: int = setting(
+        Section.UPLOADER,
+        "GATEWAY_UPLOAD_ONCE_ATTEMPTS",
+        WHOLE,
+        5,
+        "`--once` gives up on a batch after this many failed attempts (the daemon never does).",
+        bounds=POSITIVE,
     )
-    uploader_pidfile: str = dataclasses.field(
-        default="",
-        metadata=_env(
-            "GATEWAY_UPLOADER_PIDFILE",
-            "Locked pid file of the uploader (empty: `<GATEWAY_DATA_DIR>/uploader.pid`).",
-        ),
+    upload_progress_seconds: float = setting(
+        Section.UPLOADER,
+        "GATEWAY_UPLOAD_PROGRESS_SECONDS",
+        NUMBER,
+        10.0,
+        "Progress log line interval when stderr is not a terminal (a terminal gets a bar).",
+        bounds=POSITIVE,
     )
-    uploader_log_file: str = dataclasses.field(
-        default="",
-        metadata=_env(
-            "GATEWAY_UPLOADER_LOG_FILE",
-            "Where the detached daemon logs (empty: `<GATEWAY_DATA_DIR>/uploader.log`).",
-        ),
+    uploader_pidfile: str = setting(
+        Section.UPLOADER,
+        "GATEWAY_UPLOADER_PIDFILE",
+        TEXT,
+        "",
+        "Locked pid file of the uploader (empty: `<GATEWAY_DATA_DIR>/uploader.pid`).",
     )
-    dask_mode: str = dataclasses.field(
-        default="threads",
-        metadata=_env(
-            "GATEWAY_DASK_MODE",
-            "How Dask runs validation and gzip/SHA-256: threads, processes or sync.",
-        ),
+    uploader_log_file: str = setting(
+        Section.UPLOADER,
+        "GATEWAY_UPLOADER_LOG_FILE",
+        TEXT,
+        "",
+        "Where the detached daemon logs (empty: `<GATEWAY_DATA_DIR>/uploader.log`).",
     )
-    dask_workers: int = dataclasses.field(
-        default=0,
-        metadata=_env("GATEWAY_DASK_WORKERS", "Dask threads or processes (0: one per core)."),
+    luigi_scheduler_url: str = setting(
+        Section.UPLOADER,
+        "GATEWAY_LUIGI_SCHEDULER_URL",
+        TEXT,
+        "",
+        "URL of a central luigid (empty: Luigi's local scheduler in the uploader).",
     )
-    dask_scheduler: str = dataclasses.field(
-        default="",
-        metadata=_env(
-            "GATEWAY_DASK_SCHEDULER",
-            "Address of a Dask distributed scheduler (empty: local Dask); workers must see "
-            "the data dir at the same path.",
-        ),
+
+    dask_mode: str = setting(
+        Section.DASK,
+        "GATEWAY_DASK_MODE",
+        TEXT,
+        "threads",
+        "How Dask runs validation and gzip/SHA-256 in the uploader.",
+        choices=("threads", "processes", "sync"),
     )
-    env_file: str = dataclasses.field(
-        default="",
-        metadata=_env(
-            "GATEWAY_ENV_FILE",
-            "A KEY=VALUE file whose values override the environment; the uploader re-reads "
-            "it on SIGHUP.",
-        ),
+    dask_workers: int = setting(
+        Section.DASK,
+        "GATEWAY_DASK_WORKERS",
+        WHOLE,
+        0,
+        "Dask threads or processes (0: one per core).",
+        bounds=NON_NEGATIVE,
     )
-    luigi_scheduler_url: str = dataclasses.field(
-        default="",
-        metadata=_env(
-            "GATEWAY_LUIGI_SCHEDULER_URL",
-            "URL of a central luigid (empty: Luigi's local scheduler in the uploader).",
-        ),
+    dask_scheduler: str = setting(
+        Section.DASK,
+        "GATEWAY_DASK_SCHEDULER",
+        TEXT,
+        "",
+        "Address of a Dask distributed scheduler (empty: local Dask); workers must see "
+        "the data dir at the same path.",
     )
 
     def __post_init__(self) -> None:
-        checks = {
-            "GATEWAY_LINE_FORMAT": (self.line_format, LINE_FORMATS),
-            "GATEWAY_LINE_TERMINATOR": (self.line_terminator, ("lf", "crlf", "cr")),
-            "GATEWAY_PARITY": (self.parity, ("none", "even", "odd", "mark", "space")),
-            "GATEWAY_FLOW_CONTROL": (self.flow_control, ("none", "rtscts", "dsrdtr", "xonxoff")),
-            "GATEWAY_MODE": (self.mode, MODES),
-            "GATEWAY_LOG_LEVEL": (self.log_level, ("debug", "info", "warning", "error")),
-            "GATEWAY_ON_FULL": (self.on_full, ("stop-accepting", "drop-oldest")),
-            "GATEWAY_UPLOAD_COMPRESSION": (self.upload_compression, COMPRESSIONS),
-            "GATEWAY_DASK_MODE": (self.dask_mode, DASK_MODES),
-        }
-        for env, (value, allowed) in checks.items():
-            if value not in allowed:
-                raise SettingsError(f"{env}={value!r}: expected one of {', '.join(allowed)}")
-        if self.stream_url and not self.stream_url.startswith(("ws://", "wss://")):
-            raise SettingsError(
-                f"GATEWAY_STREAM_URL={self.stream_url!r}: expected a ws:// or wss:// URL"
-            )
-        if self.bytesize not in (5, 6, 7, 8):
-            raise SettingsError(f"GATEWAY_BYTESIZE={self.bytesize}: expected 5, 6, 7 or 8")
-        if self.stopbits not in (1, 1.5, 2):
-            raise SettingsError(f"GATEWAY_STOPBITS={self.stopbits}: expected 1, 1.5 or 2")
-        for env, value in (
-            ("GATEWAY_BAUD", self.baud),
-            ("GATEWAY_MAX_LINE_BYTES", self.max_line_bytes),
-            ("GATEWAY_BATCH_ROWS", self.batch_rows),
-            ("GATEWAY_BATCH_BYTES", self.batch_bytes),
-            ("GATEWAY_BATCH_SECONDS", self.batch_seconds),
-            ("GATEWAY_FSYNC_SECONDS", self.fsync_seconds),
-            ("GATEWAY_QUEUE_BYTES", self.queue_bytes),
-            ("GATEWAY_STATUS_SECONDS", self.status_seconds),
-            ("GATEWAY_RECONNECT_MAX_SECONDS", self.reconnect_max_seconds),
-            ("GATEWAY_RETAIN_UPLOADED_SECONDS", self.retain_uploaded_seconds),
-            ("GATEWAY_CLEANUP_SECONDS", self.cleanup_seconds),
-            ("GATEWAY_STREAM_FRAME_RATE", self.stream_frame_rate),
-            ("GATEWAY_STREAM_POINTS_PER_SECOND", self.stream_points_per_second),
-            ("GATEWAY_STREAM_QUEUE_ROWS", self.stream_queue_rows),
-            ("GATEWAY_STREAM_QUEUE_FRAMES", self.stream_queue_frames),
-            ("GATEWAY_STREAM_HEARTBEAT_SECONDS", self.stream_heartbeat_seconds),
-            ("GATEWAY_STREAM_RECONNECT_MAX_SECONDS", self.stream_reconnect_max_seconds),
-        ):
-            if value <= 0:
-                raise SettingsError(f"{env}={value}: expected a value above 0")
-        try:
-            _ = self.keep_free
-        except ValueError:
-            raise SettingsError(
-                f"GATEWAY_KEEP_FREE_BYTES={self.keep_free_bytes!r}: expected bytes or a "
-                "percentage below 100 like 10%"
-            ) from None
-        if self.max_data_bytes < 0 or self.max_quarantine_bytes < 0:
-            raise SettingsError("GATEWAY_MAX_DATA_BYTES and GATEWAY_MAX_QUARANTINE_BYTES: >= 0")
-        for env, value in (
-            ("GATEWAY_S3_TIMEOUT_SECONDS", self.s3_timeout_seconds),
-            ("GATEWAY_UPLOAD_CHUNK_BATCHES", self.upload_chunk_batches),
-            ("GATEWAY_UPLOAD_CHUNK_BYTES", self.upload_chunk_bytes),
-            ("GATEWAY_UPLOAD_PIPELINES", self.upload_pipelines),
-            ("GATEWAY_UPLOAD_THREADS", self.upload_threads),
-            ("GATEWAY_UPLOAD_RESCAN_SECONDS", self.upload_rescan_seconds),
-            ("GATEWAY_UPLOAD_RETRY_BASE_SECONDS", self.upload_retry_base_seconds),
-            ("GATEWAY_UPLOAD_RETRY_MAX_SECONDS", self.upload_retry_max_seconds),
-            ("GATEWAY_UPLOAD_ONCE_ATTEMPTS", self.upload_once_attempts),
-            ("GATEWAY_UPLOAD_PROGRESS_SECONDS", self.upload_progress_seconds),
-        ):
-            if value <= 0:
-                raise SettingsError(f"{env}={value}: expected a value above 0")
-        if self.upload_multipart_bytes < 5 * MiB:
-            raise SettingsError(
-                f"GATEWAY_UPLOAD_MULTIPART_BYTES={self.upload_multipart_bytes}: S3 parts must be "
-                f"at least {5 * MiB} bytes (5 MiB)"
-            )
-        if not 1 <= self.upload_gzip_level <= 9:
-            raise SettingsError(
-                f"GATEWAY_UPLOAD_GZIP_LEVEL={self.upload_gzip_level}: expected 1 to 9"
-            )
-        if self.dask_workers < 0:
-            raise SettingsError(f"GATEWAY_DASK_WORKERS={self.dask_workers}: expected 0 or more")
-        if self.field_count < 0:
-            raise SettingsError(f"GATEWAY_FIELD_COUNT={self.field_count}: expected 0 or more")
-        if self.field_names and self.field_count and len(self.field_names) != self.field_count:
-            raise SettingsError(
-                f"GATEWAY_FIELD_NAMES has {len(self.field_names)} names but "
-                f"GATEWAY_FIELD_COUNT is {self.field_count}"
-            )
+        problems = find_problems(vars(self))
+        if problems:
+            raise SettingsError(problems[0])
 
     @property
     def keep_free(self) -> tuple[int, float]:
         """GATEWAY_KEEP_FREE_BYTES as (bytes, percent); one of them is 0."""
-        text = self.keep_free_bytes.strip()
-        if text.endswith("%"):
-            percent = float(text[:-1])
-            if not 0 <= percent < 100:
-                raise ValueError(text)
-            return 0, percent
-        value = int(text.replace("_", ""))
-        if value < 0:
-            raise ValueError(text)
-        return value, 0.0
+        return parse_keep_free(self.keep_free_bytes)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
-        """Read every GATEWAY_* variable; ``overrides`` (e.g. from command-line options) win."""
-        environ = os.environ if environ is None else environ
-        values = {}
-        for field in dataclasses.fields(cls):
-            name = field.metadata["env"]
-            if field.name in overrides and overrides[field.name] is not None:
-                continue
-            if name not in environ:
-                continue
-            text = environ[name]
-            try:
-                values[field.name] = _parse(field, text)
-            except ValueError as error:
-                raise SettingsError(f"{name}={text!r}: {error}") from None
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        """Read every GATEWAY_* variable; ``overrides`` (e.g. from command-line options) win.
+
+        Raises SettingsError with the first problem; ``gateway config check`` lists them all.
+        """
+        given = {name: value for name, value in overrides.items() if value is not None}
+        values, problems = _parse_environment(os.environ if environ is None else environ, given)
+        if problems:
+            raise SettingsError(problems[0])
+        return cls(**values, **given)
 
     def replace(self, **changes) -> Settings:
         return dataclasses.replace(self, **changes)
 
 
-def _parse(field: dataclasses.Field, text: str):
-    kind = field.type if not isinstance(field.type, str) else _TYPES[field.type]
-    if kind is bool:
-        return _bool(text)
-    if kind is int:
-        try:
-            return int(text.strip().replace("_", ""))
-        except ValueError:
-            raise ValueError("expected a whole number") from None
-    if kind is float:
-        try:
-            return float(text)
-        except ValueError:
-            raise ValueError("expected a number") from None
-    if kind is Path:
-        return Path(text)
-    if kind == tuple[str, ...]:
-        return tuple(name.strip() for name in text.split(",") if name.strip())
-    return text.strip().lower() if field.name in _LOWERCASE else text
-
-
-_TYPES = {
-    "bool": bool,
-    "int": int,
-    "float": float,
-    "Path": Path,
-    "str": str,
-    "tuple[str, ...]": tuple[str, ...],
+SETTINGS: dict[str, Setting] = {
+    field.name: dataclasses.replace(field.metadata["setting"], attribute=field.name)
+    for field in dataclasses.fields(Settings)
 }
-_LOWERCASE = {
-    "line_format",
-    "line_terminator",
-    "parity",
-    "flow_control",
-    "mode",
-    "log_level",
-    "on_full",
-    "upload_compression",
-    "dask_mode",
-}
+"""Every declaration by attribute name (``SETTINGS["baud"].env == "GATEWAY_BAUD"``), in order."""
 
 
-def _shown_default(field: dataclasses.Field) -> str:
-    if field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        return "host name"
-    value = field.default
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, tuple):
-        return ", ".join(value) or "(empty)"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value) if value != "" else "(empty)"
+def parse_keep_free(text: str) -> tuple[int, float]:
+    """GATEWAY_KEEP_FREE_BYTES's syntax: bytes (``500_000_000``) or a percentage (``10%``)."""
+    text = text.strip()
+    if text.endswith("%"):
+        percent = float(text[:-1])
+        if not 0 <= percent < 100:
+            raise ValueError(text)
+        return 0, percent
+    value = int(text.replace("_", ""))
+    if value < 0:
+        raise ValueError(text)
+    return value, 0.0
+
+
+def _named(attribute: str, value: Any) -> str:
+    return f"{SETTINGS[attribute].env}={value!r}"
+
+
+def _rule_problems(values: Mapping[str, Any]) -> Iterator[str]:
+    """The rules one declaration cannot say: a syntax of their own, or settings together."""
+    url = values["stream_url"]
+    if url and not url.startswith(("ws://", "wss://")):
+        yield f"{_named('stream_url', url)}: expected a ws:// or wss:// URL"
+    try:
+        parse_keep_free(values["keep_free_bytes"])
+    except ValueError:
+        yield (
+            f"{_named('keep_free_bytes', values['keep_free_bytes'])}: expected bytes or a "
+            "percentage below 100 like 10%"
+        )
+    names, count = values["field_names"], values["field_count"]
+    if names and count and len(names) != count:
+        yield (
+            f"{SETTINGS['field_names'].env} has {len(names)} names but "
+            f"{SETTINGS['field_count'].env} is {count}"
+        )
+
+
+def find_problems(values: Mapping[str, Any]) -> list[str]:
+    """What is wrong with a complete set of values by attribute, one line each."""
+    problems = [
+        problem
+        for declared in SETTINGS.values()
+        if (problem := declared.problem(values[declared.attribute])) is not None
+    ]
+    return problems + list(_rule_problems(values))
+
+
+def _parse_environment(
+    environ: Mapping[str, str], skip: Collection[str] = ()
+) -> tuple[dict[str, Any], list[str]]:
+    """The values of the variables set in ``environ`` (except ``skip``'s), by attribute, and
+    the variables whose text does not parse."""
+    values, problems = {}, []
+    for declared in SETTINGS.values():
+        if declared.attribute in skip or declared.env not in environ:
+            continue
+        text = environ[declared.env]
+        try:
+            values[declared.attribute] = declared.parse(text)
+        except ValueError as error:
+            problems.append(f"{declared.env}={text!r}: {error}")
+    return values, problems
+
+
+def environment_problems(environ: Mapping[str, str]) -> list[str]:
+    """Everything wrong with the GATEWAY_* variables in ``environ``, all at once: unknown names
+    (with the nearest known one), values that do not parse, values the rules refuse.
+
+    Other variables (AWS_*, NOTIFY_SOCKET, ...) are not ours to judge and are left alone.
+    """
+    known = {declared.env for declared in SETTINGS.values()}
+    problems = [
+        _unknown(name)
+        for name in sorted(environ)
+        if name.upper().startswith(PREFIX) and name not in known
+    ]
+    values, parse_problems = _parse_environment(environ)
+    defaults = {declared.attribute: declared.default_value() for declared in SETTINGS.values()}
+    return problems + parse_problems + find_problems({**defaults, **values})
+
+
+def _unknown(name: str) -> str:
+    import difflib
+
+    # Compared without the prefix every name shares, which would make any two look alike.
+    by_suffix = {declared.env.removeprefix(PREFIX): declared.env for declared in SETTINGS.values()}
+    nearest = difflib.get_close_matches(name.upper().removeprefix(PREFIX), by_suffix, n=1)
+    if not nearest:
+        return f"{name}: unknown setting"
+    return f"{name}: unknown setting; did you mean {by_suffix[nearest[0]]}?"
+
+
+# -- the env file --------------------------------------------------------------------------------
+
+
+def read_env_file(path: str) -> dict[str, str]:
+    """The KEY=VALUE pairs of an env file, in python-dotenv's syntax (systemd's EnvironmentFile
+    reads the same plain files)."""
+    from dotenv import dotenv_values  # only when there is a file: keeps the import cheap
+
+    where = _named("env_file", path)
+    try:
+        with open(path, encoding="utf-8") as stream:
+            values = dotenv_values(stream=stream)
+    except FileNotFoundError:
+        raise SettingsError(f"{where}: no such file") from None
+    except OSError as error:
+        raise SettingsError(f"{where}: cannot read it ({error.strerror})") from None
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def load_env_file(environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
+    """Overlay ``environ`` (default: this process's environment) with the file that
+    GATEWAY_ENV_FILE names, if any; return what the file set.
+
+    The file's values win and go into the environment, so the AWS_* credentials in it reach
+    the next boto3 session too: the uploader calls this again on SIGHUP, and a fixed file plus
+    a SIGHUP is enough. Raises SettingsError when the file cannot be read.
+    """
+    environ = os.environ if environ is None else environ
+    path = environ.get(SETTINGS["env_file"].env, "")
+    if not path:
+        return {}
+    values = read_env_file(path)
+    environ.update(values)
+    return values
+
+
+# -- the README's tables -------------------------------------------------------------------------
+
+
+def _shown_default(declared: Setting) -> str:
+    if isinstance(declared.default, Computed):
+        return declared.default.doc
+    return declared.format(declared.default) or "(empty)"
+
+
+def _shown_values(declared: Setting) -> str:
+    if declared.choices:
+        return ", ".join(f"`{choice}`" for choice in declared.choices)
+    if declared.bounds:
+        return f"{declared.kind.name}, {str(declared.bounds).removeprefix('a value ')}"
+    return declared.kind.name
 
 
 def markdown_table() -> str:
-    """The README's configuration table, generated from the fields above."""
-    rows = ["| variable | default | meaning |", "|---|---|---|"]
-    for field in dataclasses.fields(Settings):
-        env, doc = field.metadata["env"], field.metadata["doc"]
-        rows.append(f"| `{env}` | `{_shown_default(field)}` | {doc} |")
-    return "\n".join(rows)
+    """The README's configuration tables, one per section, generated from the declarations."""
+    blocks = [
+        f"Flags take {FLAG_WORDS}; choices are not case-sensitive; whole numbers may be "
+        "written with `_` (`60_000`)."
+    ]
+    for section in Section:
+        rows = [
+            f"### {section.value}",
+            "",
+            "| variable | default | values | meaning |",
+            "|---|---|---|---|",
+        ]
+        for declared in SETTINGS.values():
+            if declared.section is section:
+                doc = declared.doc + (
+                    " A secret: `gateway config show` masks it." if declared.secret else ""
+                )
+                rows.append(
+                    f"| `{declared.env}` | `{_shown_default(declared)}` | "
+                    f"{_shown_values(declared)} | {doc} |"
+                )
+        blocks.append("\n".join(rows))
+    return "\n\n".join(blocks)
 
 
 README_BEGIN = "<!-- settings table: generated by `python -m gateway.settings --update-readme` -->"
@@ -613,12 +929,12 @@ README_END = "<!-- end of settings table -->"
 
 
 def readme_with_table(readme: str) -> str:
-    """``readme`` with the block between the markers replaced by the current table."""
+    """``readme`` with the block between the markers replaced by the current tables."""
     head, found, rest = readme.partition(README_BEGIN)
     _, found_end, tail = rest.partition(README_END)
     if not found or not found_end:
         raise ValueError("README.md lacks the settings table markers")
-    return f"{head}{README_BEGIN}\n{markdown_table()}\n{README_END}{tail}"
+    return f"{head}{README_BEGIN}\n\n{markdown_table()}\n\n{README_END}{tail}"
 
 
 if __name__ == "__main__":

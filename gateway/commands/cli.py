@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from gateway.logs import configure_logging
-from gateway.settings import LINE_FORMATS, MODES, Settings, SettingsError
+from gateway.settings import SETTINGS, Settings, SettingsError, load_env_file
 
 
 def _reader(args: argparse.Namespace, settings: Settings) -> int:
@@ -19,16 +20,11 @@ def _reader(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _uploader(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.uploader.main import load_settings, run_uploader
+    from gateway.uploader.main import run_uploader
 
-    overrides = {"data_dir": args.data_dir}
-    try:
-        settings = load_settings(overrides)  # with GATEWAY_ENV_FILE, re-read on SIGHUP
-    except SettingsError as error:
-        print(f"gateway: {error}", file=sys.stderr)
-        return 2
-    configure_logging(settings.log_level)
-    return run_uploader(settings, foreground=args.foreground, once=args.once, overrides=overrides)
+    return run_uploader(
+        settings, foreground=args.foreground, once=args.once, overrides=_overrides(args)
+    )
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
@@ -130,18 +126,61 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if report.summary["unreadable_batches"] else 0
 
 
+def _config_check() -> int:
+    from gateway.commands.config import check
+
+    problems, all_fine = check(os.environ)
+    print("\n".join(problems) or all_fine)
+    return 1 if problems else 0
+
+
+def _config_show(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.commands.config import format_shown, shown, shown_as_json
+
+    rows = shown(settings, os.environ)
+    if args.json:
+        json.dump(shown_as_json(rows), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(format_shown(rows))
+    return 0
+
+
+class _PrintVersion(argparse.Action):
+    """``--version``, looked up only when asked: reading package metadata takes tens of ms."""
+
+    def __init__(self, option_strings, dest, help=None):
+        super().__init__(option_strings, argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib.metadata import version
+
+        print(f"gateway {version('fieldgate')}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gateway",
         description="fieldgate gateway: read a serial monitor, keep every sample, upload it.",
         epilog="Other settings come from GATEWAY_* environment variables (see the README).",
     )
+    parser.add_argument("--version", action=_PrintVersion, help="print the version and exit")
+    parser.add_argument(
+        "--env-file",
+        metavar="PATH",
+        help="a KEY=VALUE file whose values override the environment (GATEWAY_ENV_FILE)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     reader = commands.add_parser("reader", help="read the serial port into batches and a stream")
     reader.add_argument("--port", help="device path or pyserial URL (GATEWAY_PORT)")
     reader.add_argument("--baud", type=int, help="baud rate (GATEWAY_BAUD)")
-    reader.add_argument("--mode", choices=MODES, help="full, local or demo (GATEWAY_MODE)")
+    reader.add_argument(
+        "--mode",
+        choices=SETTINGS["mode"].choices,
+        help="files and stream, files only, or stream only (GATEWAY_MODE)",
+    )
     reader.add_argument("--data-dir", help="data directory (GATEWAY_DATA_DIR)")
     reader.add_argument("--format", dest="line_format", help="line format (GATEWAY_LINE_FORMAT)")
     reader.set_defaults(run=_reader)
@@ -201,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--format",
         dest="line_format",
-        choices=LINE_FORMATS,
+        choices=SETTINGS["line_format"].choices,
         help="line format of the rows (default: the data dir's, else GATEWAY_LINE_FORMAT)",
     )
     report.add_argument("--out", default="report", metavar="DIR", help="where to write (report/)")
@@ -212,19 +251,41 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the per-batch work on this Dask cluster (tcp://host:8786); reads the bucket",
     )
     report.set_defaults(run=_report)
+
+    config = commands.add_parser("config", help="check the settings, or show them")
+    config_commands = config.add_subparsers(dest="config_command", required=True, metavar="WHAT")
+    config_commands.add_parser(
+        "check", help="report every unknown GATEWAY_* name and invalid value; exit 1 if any"
+    )
+    show = config_commands.add_parser(
+        "show", help="the effective settings by section, with where each comes from"
+    )
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.set_defaults(run=_config_show)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _overrides(args: argparse.Namespace) -> dict:
+    """The settings given as command-line options; None where an option was not given."""
     overrides = {
         name: getattr(args, name, None)
         for name in ("port", "baud", "mode", "data_dir", "line_format")
     }
     if overrides["data_dir"] is not None:
         overrides["data_dir"] = Path(overrides["data_dir"])
+    return overrides
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.env_file is not None:
+        # As if GATEWAY_ENV_FILE were set: the uploader's SIGHUP reload reads the same file.
+        os.environ[SETTINGS["env_file"].env] = args.env_file
     try:
-        settings = Settings.from_env(**overrides)
+        load_env_file()
+        if args.command == "config" and args.config_command == "check":
+            return _config_check()  # it reports on settings that may well be invalid
+        settings = Settings.from_env(**_overrides(args))
     except SettingsError as error:
         print(f"gateway: {error}", file=sys.stderr)
         return 2

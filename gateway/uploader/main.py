@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from gateway.logs import configure_logging, log_event
-from gateway.settings import Settings, SettingsError
+from gateway.settings import Settings, load_env_file
 from gateway.store.layout import DataDir
 from gateway.uploader.pidfile import AlreadyRunning, LockedPidFile
 
@@ -24,19 +24,8 @@ log = logging.getLogger("gateway.uploader")
 
 
 def load_settings(overrides: dict | None = None) -> Settings:
-    """The environment, overlaid with ``GATEWAY_ENV_FILE`` if set (re-read on SIGHUP).
-
-    The file's values go into this process's environment, so AWS_* credentials in it reach
-    the next boto3 session too: a SIGHUP after fixing them is enough.
-    """
-    from dotenv import dotenv_values
-
-    env_file = os.environ.get("GATEWAY_ENV_FILE", "")
-    if env_file:
-        if not os.path.isfile(env_file):
-            raise SettingsError(f"GATEWAY_ENV_FILE={env_file!r}: no such file")
-        values = dotenv_values(env_file)
-        os.environ.update({k: v for k, v in values.items() if v is not None})
+    """The settings as the environment and ``GATEWAY_ENV_FILE`` say now: SIGHUP's reload."""
+    load_env_file()
     return Settings.from_env(os.environ, **(overrides or {}))
 
 
