@@ -1,7 +1,9 @@
 """Structured logs: one line per event, ``key=value`` pairs (logfmt), to stderr.
 
-journald adds its own time stamp, so under systemd (``JOURNAL_STREAM`` set) the line starts
-with the level; elsewhere it starts with an ISO time.
+Under systemd, when stderr is the journal (``JOURNAL_STREAM`` names its device and inode),
+each line starts with an sd-daemon priority prefix (``<4>`` for a warning, sd-daemon(3)), so
+``journalctl -p warning`` finds the warnings; journald adds its own time stamp. Elsewhere the
+line starts with an ISO time.
 """
 
 from __future__ import annotations
@@ -27,10 +29,42 @@ def log_event(logger: logging.Logger, level: int, event: str, **fields) -> None:
         logger.log(level, event, extra={"fields": fields})
 
 
+# sd-daemon(3) priorities: SD_CRIT, SD_ERR, SD_WARNING, SD_INFO, SD_DEBUG.
+JOURNAL_PRIORITIES = {
+    logging.CRITICAL: "<2>",
+    logging.ERROR: "<3>",
+    logging.WARNING: "<4>",
+    logging.INFO: "<6>",
+    logging.DEBUG: "<7>",
+}
+
+
+def writes_to_journal(stream) -> bool:
+    """Whether ``stream`` is the journal systemd connected (``JOURNAL_STREAM=dev:inode``).
+
+    A child whose stderr was redirected elsewhere inherits the variable too, so the stream's
+    own device and inode must match, as systemd.exec(5) advises.
+    """
+    expected = os.environ.get("JOURNAL_STREAM", "")
+    try:
+        stat = os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False
+    return expected == f"{stat.st_dev}:{stat.st_ino}"
+
+
+def journal_priority(levelno: int) -> str:
+    for level in sorted(JOURNAL_PRIORITIES, reverse=True):
+        if levelno >= level:
+            return JOURNAL_PRIORITIES[level]
+    return JOURNAL_PRIORITIES[logging.DEBUG]
+
+
 class LogfmtFormatter(logging.Formatter):
-    def __init__(self, with_time: bool) -> None:
+    def __init__(self, with_time: bool, journal: bool = False) -> None:
         super().__init__()
         self.with_time = with_time
+        self.journal = journal
 
     def format(self, record: logging.LogRecord) -> str:
         parts = []
@@ -45,13 +79,16 @@ class LogfmtFormatter(logging.Formatter):
                 parts.append(f"{key}={_value(value)}")
         if record.exc_info:
             parts.append(f"error={_value(self.formatException(record.exc_info))}")
-        return " ".join(parts)
+        line = " ".join(parts)
+        return journal_priority(record.levelno) + line if self.journal else line
 
 
 def configure_logging(level: str = "info", stream=None) -> None:
     """Send every gateway log to stderr as logfmt lines."""
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(LogfmtFormatter(with_time="JOURNAL_STREAM" not in os.environ))
+    stream = stream or sys.stderr
+    journal = writes_to_journal(stream)
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(LogfmtFormatter(with_time=not journal, journal=journal))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

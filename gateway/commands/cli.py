@@ -28,7 +28,12 @@ def _uploader(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.commands.status import collect_status, format_status
+    from gateway.commands.status import (
+        EXIT_SERVICE_DOWN,
+        collect_status,
+        format_status,
+        services_down,
+    )
 
     status = collect_status(settings)
     if args.json:
@@ -36,7 +41,7 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.write("\n")
     else:
         print(format_status(status))
-    return 0
+    return EXIT_SERVICE_DOWN if services_down(status) else 0
 
 
 def _cleanup(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,4 +1,9 @@
-"""``gateway status``: the data dir's inventory plus what running services last published."""
+"""``gateway status``: the data dir's inventory plus what running services last published.
+
+It exits 3 (as ``systemctl status`` does for a unit that is not running) when a service that
+said it was running is dead (its process is gone) or stale (it stopped publishing): a killed
+or hung service must not look healthy to a script or a monitoring check.
+"""
 
 from __future__ import annotations
 
@@ -31,10 +36,31 @@ def service_status(data_dir: DataDir, service: str, stale_after: float) -> dict 
         return None
     age = time.time() - published.get("updated_at", 0)
     published["age_seconds"] = round(age, 1)
-    published["alive"] = (
-        published.get("running", False) and _alive(published.get("pid")) and age < stale_after
+    published["state"] = _state(
+        bool(published.get("running", False)), _alive(published.get("pid")), age < stale_after
     )
+    published["alive"] = published["state"] == "running"
     return published
+
+
+def _state(says_running: bool, process_alive: bool, fresh: bool) -> str:
+    if not says_running:
+        return "stopped"  # it said so when it stopped
+    if not process_alive:
+        return "dead"
+    return "running" if fresh else "stale"
+
+
+EXIT_SERVICE_DOWN = 3
+
+
+def services_down(status: dict) -> list[str]:
+    """Services whose last word was "running" but that are dead or stale now."""
+    return [
+        name
+        for name, service in status["services"].items()
+        if service is not None and service["state"] in ("dead", "stale")
+    ]
 
 
 def collect_status(settings: Settings) -> dict:
@@ -74,7 +100,12 @@ def format_status(status: dict) -> str:
         if service is None:
             lines.append(f"  {name}: never ran here")
             continue
-        state = "running" if service["alive"] else "not running"
+        state = {
+            "running": "running",
+            "stopped": "stopped",
+            "dead": f"DEAD (process {service.get('pid')} is gone)",
+            "stale": "STALE (alive but not publishing: hung?)",
+        }[service["state"]]
         counters = service.get("counters", {})
         shown = ", ".join(
             f"{key} {value}"
@@ -82,4 +113,10 @@ def format_status(status: dict) -> str:
             if not isinstance(value, dict) and value
         )
         lines.append(f"  {name}: {state} (updated {service['age_seconds']} s ago) {shown}")
+    down = services_down(status)
+    if down:
+        lines.append(
+            f"  DOWN: {', '.join(down)}; see `systemctl status gateway-{down[0]}` and "
+            f"`journalctl -u gateway-{down[0]}`"
+        )
     return "\n".join(lines)

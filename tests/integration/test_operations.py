@@ -1,0 +1,112 @@
+"""What an operator's tools see: `gateway status`'s exit code, journald priorities."""
+
+import json
+import os
+import signal
+import subprocess
+
+from tests.support.processes import GATEWAY, run_gateway, wait_for
+
+
+def test_status_exits_3_and_says_dead_after_the_reader_is_killed(
+    firmware_sim, processes, reader_env
+):
+    env = reader_env()
+    sim = firmware_sim("--rate", "200")
+    reader = processes.gateway("reader", "--port", str(sim.port), "--mode", "local", env=env)
+
+    def shown():
+        result = run_gateway(env, "status", "--json")
+        return result.returncode, json.loads(result.stdout)
+
+    wait_for(lambda: shown()[1]["services"]["reader"], 20, message="the reader's status")
+    code, status = shown()
+    assert (code, status["services"]["reader"]["state"]) == (0, "running")
+
+    reader.kill()
+    code, status = shown()
+    assert (code, status["services"]["reader"]["state"]) == (3, "dead")
+    text = run_gateway(env, "status")
+    assert text.returncode == 3
+    assert f"reader: DEAD (process {reader.pid} is gone)" in text.stdout
+    assert "DOWN: reader; see `systemctl status gateway-reader`" in text.stdout
+
+
+def test_status_exits_3_and_says_stale_when_the_reader_hangs(
+    firmware_sim, processes, reader_env
+):
+    """Alive but silent (a hung main loop, GATEWAY_TEST_HOOKS' SIGUSR2): stale after 10 s."""
+    env = reader_env(test_hooks=1)
+    sim = firmware_sim("--rate", "200")
+    reader = processes.gateway("reader", "--port", str(sim.port), "--mode", "local", env=env)
+
+    def state():
+        result = run_gateway(env, "status", "--json")
+        service = json.loads(result.stdout)["services"]["reader"]
+        return result.returncode, service and service["state"]
+
+    wait_for(lambda: state() == (0, "running"), 20, message="a running reader")
+    reader.process.send_signal(signal.SIGUSR2)
+    wait_for(lambda: state() == (3, "stale"), 30, interval=0.5, message="a stale reader")
+
+
+def test_status_exits_0_after_a_clean_stop(firmware_sim, processes, reader_env):
+    env = reader_env()
+    sim = firmware_sim("--rate", "200", "--samples", "100")
+    reader = processes.gateway("reader", "--port", str(sim.port), "--mode", "local", env=env)
+    assert sim.wait(30) == 0
+    wait_for(
+        lambda: json.loads(run_gateway(env, "status", "--json").stdout)["services"]["reader"],
+        20,
+        message="the reader's status",
+    )
+    assert reader.terminate() == 0
+    result = run_gateway(env, "status", "--json")
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["services"]["reader"]["state"] == "stopped"
+
+
+def test_under_journald_each_line_carries_its_priority(tmp_path, reader_env):
+    """journald reads an sd-daemon prefix (<4> = warning) only where stderr is the journal."""
+    log = tmp_path / "journal.log"
+    with open(log, "wb") as stderr:
+        stat = os.fstat(stderr.fileno())
+        env = {
+            **os.environ,
+            **reader_env(),
+            "JOURNAL_STREAM": f"{stat.st_dev}:{stat.st_ino}",
+        }
+        reader = subprocess.Popen(
+            [GATEWAY, "reader", "--port", str(tmp_path / "no-such-port"), "--mode", "local"],
+            env=env,
+            stderr=stderr,
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            wait_for(lambda: b"port_unavailable" in log.read_bytes(), 20, message="a warning")
+        finally:
+            reader.terminate()
+            assert reader.wait(20) == 0
+    lines = log.read_text().splitlines()
+    warning = next(line for line in lines if "event=port_unavailable" in line)
+    assert warning.startswith("<4>level=warning ")
+    started = next(line for line in lines if "event=reader_started" in line)
+    assert started.startswith("<6>level=info ")
+    assert "time=" not in warning  # journald stamps lines itself
+
+
+def test_without_the_journal_lines_carry_a_time_and_no_prefix(tmp_path, reader_env):
+    """A child that inherited JOURNAL_STREAM but writes elsewhere gets no prefix."""
+    env = {**reader_env(), "JOURNAL_STREAM": "1:2"}
+    reader = subprocess.Popen(
+        [GATEWAY, "reader", "--port", str(tmp_path / "no-such-port"), "--mode", "local"],
+        env={**os.environ, **env},
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        first = reader.stderr.readline().decode()
+    finally:
+        reader.terminate()
+        reader.communicate(timeout=20)
+    assert first.startswith("time=") and "level=" in first
