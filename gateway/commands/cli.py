@@ -44,6 +44,18 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_SERVICE_DOWN if services_down(status) else 0
 
 
+def _metrics(args: argparse.Namespace, settings: Settings) -> int:
+    from prometheus_client import generate_latest, write_to_textfile
+
+    from gateway.commands.metrics import registry
+
+    if args.textfile:
+        write_to_textfile(args.textfile, registry(settings))
+    else:
+        sys.stdout.write(generate_latest(registry(settings)).decode())
+    return 0
+
+
 def _cleanup(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.commands.cleanup import format_result
     from gateway.store.cleanup import run_cleanup
@@ -206,6 +218,17 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.add_argument("--data-dir", help="data directory (GATEWAY_DATA_DIR)")
     status.set_defaults(run=_status)
+
+    metrics = commands.add_parser(
+        "metrics", help="the status as Prometheus text (or a file for node_exporter)"
+    )
+    metrics.add_argument(
+        "--textfile",
+        metavar="PATH",
+        help="write it atomically to PATH (node_exporter's textfile collector) instead",
+    )
+    metrics.add_argument("--data-dir", help="data dir or a parent of several (GATEWAY_DATA_DIR)")
+    metrics.set_defaults(run=_metrics)
 
     cleanup = commands.add_parser("cleanup", help="delete what retention allows (disk budget)")
     cleanup.add_argument("--dry-run", action="store_true", help="say what would go, and why")

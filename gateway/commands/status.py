@@ -13,7 +13,7 @@ import time
 from gateway.settings import Settings
 from gateway.store.inventory import take_inventory
 from gateway.store.layout import DataDir
-from gateway.store.ledgers import loss_totals, read_status
+from gateway.store.ledgers import gateway_id_of, loss_totals, read_status
 
 SERVICES = ("reader", "uploader", "cleanup")
 
@@ -67,7 +67,7 @@ def collect_status(settings: Settings) -> dict:
     data_dir = DataDir(settings.data_dir)
     stale_after = max(10.0, 5 * settings.status_seconds)
     return {
-        "gateway_id": settings.gateway_id,
+        "gateway_id": gateway_id_of(data_dir, settings.gateway_id),
         "data_dir": str(data_dir.root),
         "inventory": take_inventory(data_dir).as_dict(),
         "losses": loss_totals(data_dir),

@@ -27,6 +27,7 @@ class Inventory:
     quarantine_bytes: int = 0
     first_seq: int | None = None
     last_seq: int | None = None
+    oldest_pending_at: float | None = None  # when the oldest batch not yet uploaded was sealed
     bytes_free: int | None = None
     bytes_total: int | None = None
 
@@ -62,6 +63,11 @@ def take_inventory(data_dir: DataDir) -> Inventory:
             else:
                 inventory.pending_batches += 1
                 inventory.pending_bytes += batch.size
+                if inventory.oldest_pending_at is None:
+                    try:
+                        inventory.oldest_pending_at = batch.path.stat().st_mtime
+                    except FileNotFoundError:
+                        pass  # uploaded and cleaned up meanwhile
             if inventory.first_seq is None:
                 inventory.first_seq = batch.name.first_seq
             inventory.last_seq = batch.name.last_seq

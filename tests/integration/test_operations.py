@@ -5,7 +5,13 @@ import os
 import signal
 import subprocess
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from tests.support.processes import GATEWAY, run_gateway, wait_for
+from tests.support.s3 import (  # noqa: F401 (fixtures: moto, uploader_env)
+    moto_fixture,
+    uploader_env_fixture,
+)
 
 
 def test_status_exits_3_and_says_dead_after_the_reader_is_killed(
@@ -32,9 +38,7 @@ def test_status_exits_3_and_says_dead_after_the_reader_is_killed(
     assert "DOWN: reader; see `systemctl status gateway-reader`" in text.stdout
 
 
-def test_status_exits_3_and_says_stale_when_the_reader_hangs(
-    firmware_sim, processes, reader_env
-):
+def test_status_exits_3_and_says_stale_when_the_reader_hangs(firmware_sim, processes, reader_env):
     """Alive but silent (a hung main loop, GATEWAY_TEST_HOOKS' SIGUSR2): stale after 10 s."""
     env = reader_env(test_hooks=1)
     sim = firmware_sim("--rate", "200")
@@ -110,3 +114,51 @@ def test_without_the_journal_lines_carry_a_time_and_no_prefix(tmp_path, reader_e
         reader.terminate()
         reader.communicate(timeout=20)
     assert first.startswith("time=") and "level=" in first
+
+
+def _families(text: str) -> dict:
+    return {family.name: family for family in text_string_to_metric_families(text)}
+
+
+def _value(families: dict, name: str, **labels) -> float:
+    for sample in families[name].samples:
+        if all(sample.labels.get(k) == v for k, v in labels.items()):
+            return sample.value
+    raise AssertionError(f"no {name} sample with {labels}: {families[name].samples}")
+
+
+def test_metrics_say_what_reader_and_uploader_did_in_prometheus_text(
+    firmware_sim, processes, reader_env, uploader_env, moto, tmp_path
+):
+    env = {**reader_env(batch_rows=500), **uploader_env(moto.url)}
+    env["GATEWAY_ID"] = "ward-7"
+    sim = firmware_sim(
+        "--rate", "2000", "--samples", "2000", "--faults", "garbage@100,garbage@200,utf8@300"
+    )
+    reader = processes.gateway("reader", "--port", str(sim.port), "--mode", "local", env=env)
+    assert sim.wait(60) == 0
+    wait_for(lambda: b"event=batch_sealed" in reader.log().encode(), 20, message="a batch")
+    uploaded = run_gateway(env, "uploader", "--once")
+    assert uploaded.returncode == 0, uploaded.stderr
+
+    result = run_gateway(env, "metrics")
+    assert result.returncode == 0, result.stderr
+    families = _families(result.stdout)
+    assert _value(families, "fieldgate_service_up", gateway="ward-7", service="reader") == 1
+    assert _value(families, "fieldgate_rows_accepted", gateway="ward-7") == 1999
+    rejected = sum(s.value for s in families["fieldgate_rows_rejected"].samples)
+    assert rejected == 3  # two lines of random bytes and one with invalid UTF-8
+    assert _value(families, "fieldgate_rows_rejected", reason="invalid_utf8") >= 1
+    assert _value(families, "fieldgate_uploads", result="uploaded") >= 3
+    assert _value(families, "fieldgate_upload_last_success_timestamp_seconds") > 1e9
+    assert _value(families, "fieldgate_disk_free_bytes") > 0
+    assert families["fieldgate_rows_accepted"].type == "counter"
+    assert families["fieldgate_disk_free_bytes"].type == "gauge"
+
+    reader.kill()
+    textfile = tmp_path / "textfile" / "fieldgate.prom"
+    textfile.parent.mkdir()
+    assert run_gateway(env, "metrics", "--textfile", str(textfile)).returncode == 0
+    families = _families(textfile.read_text())
+    assert _value(families, "fieldgate_service_up", service="reader") == 0
+    assert [p.name for p in textfile.parent.iterdir()] == ["fieldgate.prom"]  # no temp left
