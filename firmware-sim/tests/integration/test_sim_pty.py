@@ -17,7 +17,8 @@ import pytest
 import serial
 
 from firmware_sim.launcher import simulator_command
-from tests.unit.test_sim_reference_parser import receive
+
+from reference_receiver import receive
 
 READ_TIMEOUT = 15.0
 

@@ -1,5 +1,6 @@
-"""The simulator's structure: pure modules do no I/O and read no clock, and no module of
-firmware_sim imports gateway (it must stay an independent peer of the reader)."""
+"""The simulator's structure: pure modules do no I/O and read no clock, no module of
+firmware_sim imports gateway (it must stay an independent peer of the reader), and neither do
+its tests (nor the repo's tests package, which may)."""
 
 import ast
 import pathlib
@@ -11,6 +12,7 @@ import pytest
 import firmware_sim
 
 PACKAGE = pathlib.Path(firmware_sim.__file__).parent
+TESTS = pathlib.Path(__file__).parents[1]  # firmware-sim/tests
 PURE_MODULES = (
     "waveforms",
     "line_formats",
@@ -77,3 +79,19 @@ def test_no_module_of_the_simulator_imports_gateway():
     for path in sorted(PACKAGE.glob("*.py")):
         modules = imported_modules(ast.parse(path.read_text()))
         assert not {m for m in modules if m == "gateway" or m.startswith("gateway.")}, path
+
+
+def test_no_test_of_the_simulator_imports_gateway_or_the_repos_tests():
+    paths = sorted(TESTS.rglob("*.py"))
+    assert TESTS / "reference_receiver.py" in paths and pathlib.Path(__file__) in paths
+    for path in paths:
+        modules = imported_modules(ast.parse(path.read_text()))
+        reaching_gateway = {
+            m for m in modules if m.split(".")[0] in ("gateway", "tests", "web", "hil", "bench")
+        }
+        assert reaching_gateway == set(), path
+
+
+def test_the_reference_receiver_owes_nothing_to_the_simulator():
+    modules = imported_modules(ast.parse((TESTS / "reference_receiver.py").read_text()))
+    assert {m for m in modules if m.split(".")[0] == "firmware_sim"} == set()
