@@ -12,8 +12,9 @@ import tempfile
 from collections.abc import Sequence
 from typing import IO
 
-from firmware_sim.device import Device, GeneratedLines, ReplayedLines
+from firmware_sim.device import Device
 from firmware_sim.line_formats import LineEncoder
+from firmware_sim.line_sources import GeneratedLines, ReplayedLines
 from firmware_sim.options import SimulatorOptions, build_parser, parse_options
 from firmware_sim.recording import replay_lines
 from firmware_sim.runner import Runner

@@ -228,7 +228,7 @@ def test_bad_options_exit_2_with_a_clear_message(tmp_path):
         assert result.returncode == 2
         assert result.stderr.splitlines()[-1] == (
             "firmware-sim: error: argument --faults: unknown fault kind 'junk' in 'junk@3' "
-            "(kinds: garbage, truncated, overlong, utf8, burst, pause, unplug)"
+            "(kinds: garbage, truncated, overlong, utf8, badsum, burst, pause, unplug)"
         )
         assert not os.path.lexists(link)
 

@@ -16,6 +16,7 @@ TESTS = pathlib.Path(__file__).parents[1]  # firmware-sim/tests
 PURE_MODULES = (
     "waveforms",
     "line_formats",
+    "line_sources",
     "fault_spec",
     "fault_plan",
     "recording",
