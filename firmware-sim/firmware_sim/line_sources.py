@@ -18,12 +18,15 @@ about its format:
   Only called for samples with ``fields``.
 """
 
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from firmware_sim.fault_plan import GARBAGE_FIRST_BYTES, truncate_line
+from firmware_sim.fault_plan import GARBAGE_FIRST_BYTES, TEXT_GARBAGE_FIRST_BYTES, truncate_line
 from firmware_sim.line_formats import format_numbers, format_time
+from firmware_sim.nmea0183 import GnssReceiver, Sentence, encode_sentence
+from firmware_sim.raw_text import RawText, cut_in_the_middle
 from firmware_sim.waveforms import SignalGenerator
 
 
@@ -112,6 +115,93 @@ class GeneratedLines:
 
     def rebuild(self, sample: Sample, fields: Sequence[bytes]) -> bytes:
         return self._encoder.encode(sample.n, sample.context, fields)
+
+
+class RawTextLines:
+    """Free text lines (``raw_text``), one per sample; opaque to faults, and a receiver keeps
+    a cut line (it is still text)."""
+
+    garbage_first_bytes = TEXT_GARBAGE_FIRST_BYTES
+    keeps_cut_lines = True
+
+    def __init__(
+        self,
+        generator: SignalGenerator,
+        text: RawText,
+        terminator: bytes,
+        samples: int | None,
+        boot_lines: Sequence[str] = (),
+    ):
+        self._generator = generator
+        self._text = text
+        self._rate = generator.rate
+        self._terminator = terminator
+        self._samples = samples
+        self._n = 0
+        self.boot_lines = tuple(line.encode() + terminator for line in boot_lines)
+
+    def next_sample(self) -> Sample | None:
+        n = self._n
+        if self._samples is not None and n >= self._samples:
+            return None
+        self._n = n + 1
+        line = self._text.line(n, n / self._rate, self._generator.values(n))
+        return Sample(n, line.encode(), self._terminator)
+
+    def skip(self, count: int) -> int:
+        skipped = 0
+        while skipped < count and self.next_sample() is not None:
+            skipped += 1
+        return skipped
+
+    def truncate(self, sample: Sample) -> bytes | None:
+        return cut_in_the_middle(sample.body)
+
+    def rebuild(self, sample: Sample, fields: Sequence[bytes]) -> bytes:
+        raise TypeError("a raw text line has no fields to rebuild")
+
+
+class SentenceLines:
+    """The sentences of an NMEA 0183 receiver, one per sample: sample ``n`` is sentence ``n``
+    (counting every sentence, AIS included); an epoch is generated when its first sentence is
+    next, and the epoch a run ends in is cut short."""
+
+    garbage_first_bytes = TEXT_GARBAGE_FIRST_BYTES
+    keeps_cut_lines = False
+
+    def __init__(
+        self, receiver: GnssReceiver, terminator: bytes, samples: int | None, boot: bool = False
+    ):
+        self._receiver = receiver
+        self._terminator = terminator
+        self._samples = samples
+        self._n = 0
+        self._epoch: deque[Sentence] = deque()
+        banner = receiver.boot_sentences() if boot else []
+        self.boot_lines = tuple(sentence.encode() + terminator for sentence in banner)
+
+    def next_sample(self) -> Sample | None:
+        n = self._n
+        if self._samples is not None and n >= self._samples:
+            return None
+        self._n = n + 1
+        if not self._epoch:
+            self._epoch.extend(self._receiver.epoch())
+        sentence = self._epoch.popleft()
+        return Sample(n, sentence.encode(), self._terminator, sentence, sentence.fields)
+
+    def skip(self, count: int) -> int:
+        skipped = 0
+        while skipped < count and self.next_sample() is not None:
+            skipped += 1
+        return skipped
+
+    def truncate(self, sample: Sample) -> bytes:
+        return truncate_line(sample.body)
+
+    def rebuild(self, sample: Sample, fields: Sequence[bytes]) -> bytes:
+        sentence: Sentence = sample.context
+        return encode_sentence(sentence.start, sentence.address, fields)
 
 
 class ReplayedLines:

@@ -16,6 +16,10 @@ TESTS = pathlib.Path(__file__).parents[1]  # firmware-sim/tests
 PURE_MODULES = (
     "waveforms",
     "line_formats",
+    "tabular",
+    "nmea0183",
+    "ais",
+    "raw_text",
     "line_sources",
     "fault_spec",
     "fault_plan",
@@ -31,12 +35,15 @@ ALLOWED_IMPORTS = {
     "collections",
     "collections.abc",
     "dataclasses",
+    "datetime",  # calendar arithmetic for NMEA dates; reading the clock is checked below
     "math",
     "random",
     "re",
     "typing",
 }
 FORBIDDEN_NAMES = {"time", "monotonic", "perf_counter", "open", "print", "environ"}
+# Clock readings through an attribute (datetime.datetime.now(), date.today(), ...).
+FORBIDDEN_ATTRIBUTES = {"now", "today", "utcnow", "monotonic", "perf_counter", "time_ns"}
 
 
 def imported_modules(tree: ast.AST) -> set[str]:
@@ -62,6 +69,8 @@ def test_pure_modules_import_only_computation_and_each_other(name):
         assert module.removeprefix("firmware_sim.") in PURE_MODULES
     used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
     assert used & FORBIDDEN_NAMES == set()
+    attributes = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    assert attributes & FORBIDDEN_ATTRIBUTES == set()
 
 
 def test_pure_modules_load_without_the_io_modules():
