@@ -5,9 +5,9 @@ their own (``pytest firmware-sim/tests``) or with the repo's (``pytest tests fir
 
 There is no ``__init__.py`` here on purpose: a package named ``tests`` would clash with the
 repo's ``tests`` package. So pytest imports these modules by their file names and puts this
-directory on ``sys.path`` when it loads this file: test modules import the shared, independent
-reference receiver as ``reference_receiver``. Test file names must therefore be unique
-(``test_sim_*``).
+directory on ``sys.path`` when it loads this file: test modules import the shared helpers here
+by name, ``reference_receiver`` (an independent receiver of every format) and ``pty_reading``
+(reading the port with pyserial). Test file names must therefore be unique (``test_sim_*``).
 """
 
 import pathlib

@@ -102,6 +102,7 @@ def test_no_test_of_the_simulator_imports_gateway_or_the_repos_tests():
         assert reaching_gateway == set(), path
 
 
-def test_the_reference_receiver_owes_nothing_to_the_simulator():
-    modules = imported_modules(ast.parse((TESTS / "reference_receiver.py").read_text()))
+@pytest.mark.parametrize("helper", ["reference_receiver.py", "pty_reading.py"])
+def test_the_tests_helpers_owe_nothing_to_the_simulator(helper):
+    modules = imported_modules(ast.parse((TESTS / helper).read_text()))
     assert {m for m in modules if m.split(".")[0] == "firmware_sim"} == set()
