@@ -76,6 +76,16 @@ class Unplug:
 Action = Send | Burst | Pause | Unplug
 
 
+@dataclass(frozen=True, slots=True)
+class Replacement:
+    """The line (without terminator) a replacing fault sends, its log fields, and how many
+    lines a receiver of the format rejects because of it (0 or 1)."""
+
+    line: bytes
+    log: dict[str, Any]
+    rejected: int
+
+
 def _entry(kind: str, n: int, lost: int = 0, rejected: int = 0, **fields: Any) -> FaultEntry:
     return {
         "fault": kind,
@@ -188,52 +198,65 @@ class Device:
             if rule.kind in REPLACING_KINDS:
                 replaced = self._replace(sample, rule)
                 if replaced is not None:
-                    body, fields, rejected = replaced
+                    line = replaced.line
                     entry = _entry(
-                        rule.kind, n, lost=1, rejected=rejected, bytes=len(body), **fields
+                        rule.kind, n, 1, replaced.rejected, bytes=len(line), **replaced.log
                     )
-                    queue.append(Send(n, body + sample.terminator, entry))
+                    queue.append(Send(n, line + sample.terminator, entry))
                     return
         queue.append(Send(n, sample.body + sample.terminator))
 
-    def _replace(self, sample: Sample, rule: FaultRule) -> tuple[bytes, dict[str, Any], int] | None:
-        """The line that replaces ``sample``'s (without terminator), the fault's log fields,
-        and how many lines a receiver rejects (0 or 1); None if the fault does not apply."""
-        body, rng, source = sample.body, self._fault_rng, self._source
+    def _replace(self, sample: Sample, rule: FaultRule) -> Replacement | None:
+        """What a replacing fault sends instead of ``sample``'s line; None if it cannot act."""
         if rule.kind == "truncated":
-            cut = source.truncate(sample)
-            if cut is None:
-                return None
-            return cut, {}, 0 if source.keeps_cut_lines else 1
+            return self._truncated(sample)
         if rule.kind == "badsum":
-            if not has_checksum(body):
-                return None
-            wrong, correct = wrong_checksum(body, rng)
-            return wrong, {"checksum": wrong[-2:].decode(), "correct_checksum": correct.decode()}, 1
+            return self._badsum(sample)
         if rule.kind == "overlong":
-            length = int(rule.param)  # type: ignore[arg-type]
-            k = paddable_field(sample.fields) if sample.fields is not None else None
-            if k is None:
-                return body + b"0" * max(length - len(body), 0), {}, 1
-            # Pad a number with zeros: the line is valid but for its length.
-            fields, line = list(sample.fields), body  # type: ignore[arg-type]
-            for _ in range(OVERLONG_REBUILDS):
-                if len(line) >= length:
-                    break
-                fields[k] = pad_number(fields[k], length - len(line))
-                line = source.rebuild(sample, fields)
-            return line, {}, 1
+            return self._overlong(sample, int(rule.param))  # type: ignore[arg-type]
+        return self._utf8(sample)
+
+    def _truncated(self, sample: Sample) -> Replacement | None:
+        cut = self._source.truncate(sample)
+        if cut is None:
+            return None
+        return Replacement(cut, {}, 0 if self._source.keeps_cut_lines else 1)
+
+    def _badsum(self, sample: Sample) -> Replacement | None:
+        if not has_checksum(sample.body):
+            return None
+        wrong, correct = wrong_checksum(sample.body, self._fault_rng)
+        fields = {"checksum": wrong[-2:].decode(), "correct_checksum": correct.decode()}
+        return Replacement(wrong, fields, 1)
+
+    def _overlong(self, sample: Sample, length: int) -> Replacement:
+        """The line made ``length`` bytes long: a number padded with zeros (valid but for its
+        length), or zeros appended to a line without fields."""
+        k = paddable_field(sample.fields) if sample.fields is not None else None
+        if sample.fields is None or k is None:
+            return Replacement(sample.body + b"0" * max(length - len(sample.body), 0), {}, 1)
+        fields, line = list(sample.fields), sample.body
+        for _ in range(OVERLONG_REBUILDS):
+            if len(line) >= length:
+                break
+            fields[k] = pad_number(fields[k], length - len(line))
+            line = self._source.rebuild(sample, fields)
+        return Replacement(line, {}, 1)
+
+    def _utf8(self, sample: Sample) -> Replacement:
+        """The line with an invalid byte in a random value field (or anywhere after the first
+        byte of a line without fields)."""
+        rng, body = self._fault_rng, sample.body
         byte = rng.choice(INVALID_UTF8_BYTES)
         if sample.fields is None:
             offset = rng.randint(min(1, len(body)), len(body))
-            return insert_byte(body, offset, byte), {"byte": byte, "offset": offset}, 1
+            return Replacement(insert_byte(body, offset, byte), {"byte": byte, "offset": offset}, 1)
         k = rng.randrange(len(sample.fields))
-        field = sample.fields[k]
         fields = list(sample.fields)
-        fields[k] = insert_byte(field, rng.randint(0, len(field)), byte)
-        new_body = source.rebuild(sample, fields)
+        fields[k] = insert_byte(fields[k], rng.randint(0, len(fields[k])), byte)
+        line = self._source.rebuild(sample, fields)
         # A clean line is valid UTF-8, so the invalid byte occurs once: where it was inserted.
-        return new_body, {"byte": byte, "offset": new_body.index(byte)}, 1
+        return Replacement(line, {"byte": byte, "offset": line.index(byte)}, 1)
 
     def _next_sample(self) -> Sample | None:
         if self._peeked is not None:

@@ -363,18 +363,13 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def parse_options(
-    argv: Sequence[str], parser: argparse.ArgumentParser | None = None
-) -> SimulatorOptions:
-    """The options in ``argv``; exits with status 2 (argparse) if one is bad."""
-    parser = parser or build_parser()
-    ns = parser.parse_args(argv)
+def _check_options_fit(parser: argparse.ArgumentParser, ns, line_format: str) -> None:
+    """Every option given is used by the rest: the format, the waveform, no --replay."""
     given = {name for name in GENERATOR_OPTIONS if getattr(ns, name) is not None}
     if ns.replay is not None:
         for name in GENERATOR_OPTIONS:
             if name in given:
                 parser.error(f"argument {_flag(name)}: not allowed with --replay")
-    line_format = ns.format or DEFAULT_FORMAT
     for name, formats in FORMAT_OPTIONS.items():
         if name in given and line_format not in formats:
             parser.error(
@@ -387,6 +382,39 @@ def parse_options(
                     f"argument {_flag(name)}: not used by --format nmea0183 "
                     "(a GNSS receiver sends positions, not waveforms)"
                 )
+    waveform = ns.waveform or DEFAULT_WAVEFORM
+    if ns.frequency is not None and waveform == "ecg":
+        parser.error("argument --frequency: not used by --waveform ecg (set --heart-rate)")
+    if ns.heart_rate is not None and waveform != "ecg":
+        parser.error("argument --heart-rate: only used with --waveform ecg")
+
+
+def _channel_names(
+    parser: argparse.ArgumentParser, ns, line_format: str
+) -> tuple[tuple[str, ...], int | None]:
+    """The channel names of keyvalue and delimited (``()`` for other formats), and the number
+    of channels (None: the default), which ``--names`` sets when ``--channels`` does not."""
+    if line_format not in FORMAT_OPTIONS["names"]:
+        return (), ns.channels
+    names = ns.names or default_names(ns.channels or WaveformSettings().channels)
+    if ns.channels is not None and len(names) != ns.channels:
+        parser.error(f"argument --names: {len(names)} names for --channels {ns.channels}")
+    labels = ((TIME_NAME,) if ns.time_column else ()) + names
+    twice = next((name for name in labels if labels.count(name) > 1), None)
+    if twice is not None:
+        added = f" (--time-column adds {TIME_NAME})" if twice == TIME_NAME else ""
+        parser.error(f"argument --names: {twice!r} is named twice{added}")
+    return names, len(names)
+
+
+def parse_options(
+    argv: Sequence[str], parser: argparse.ArgumentParser | None = None
+) -> SimulatorOptions:
+    """The options in ``argv``; exits with status 2 (argparse) if one is bad."""
+    parser = parser or build_parser()
+    ns = parser.parse_args(argv)
+    line_format = ns.format or DEFAULT_FORMAT
+    _check_options_fit(parser, ns, line_format)
     faults = tuple(rule for spec in ns.faults for rule in spec)
     checksum_fault = next((r for r in faults if r.kind in CHECKSUM_KINDS), None)
     if checksum_fault and ns.replay is None and line_format not in CHECKSUM_FORMATS:
@@ -402,22 +430,7 @@ def parse_options(
             "argument --reboot-on-replug: the device prints nothing at boot (--boot-header)"
         )
     waveform = ns.waveform or DEFAULT_WAVEFORM
-    if ns.frequency is not None and waveform == "ecg":
-        parser.error("argument --frequency: not used by --waveform ecg (set --heart-rate)")
-    if ns.heart_rate is not None and waveform != "ecg":
-        parser.error("argument --heart-rate: only used with --waveform ecg")
-    channels = ns.channels
-    names: tuple[str, ...] = ()
-    if line_format in FORMAT_OPTIONS["names"]:
-        names = ns.names or default_names(channels or WaveformSettings().channels)
-        if channels is not None and len(names) != channels:
-            parser.error(f"argument --names: {len(names)} names for --channels {channels}")
-        channels = len(names)
-        labels = ((TIME_NAME,) if ns.time_column else ()) + names
-        twice = next((name for name in labels if labels.count(name) > 1), None)
-        if twice is not None:
-            added = f" (--time-column adds {TIME_NAME})" if twice == TIME_NAME else ""
-            parser.error(f"argument --names: {twice!r} is named twice{added}")
+    names, channels = _channel_names(parser, ns, line_format)
     rate = ns.rate if ns.rate is not None else DEFAULT_RATE
     samples = ns.samples
     if ns.duration is not None:
