@@ -344,3 +344,17 @@ def test_the_same_seed_gives_the_same_sentences_and_another_seed_others():
     args = ("--format", "nmea0183", "--samples", "400", "--ais", "--faults", "badsum=0.05")
     assert run(*args, seed=3)[0] == run(*args, seed=3)[0]
     assert run(*args, seed=3)[0] != run(*args, seed=4)[0]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32),
+    talker=st.sampled_from(["GP", "GL", "GA", "GB", "BD", "GN"]),
+    rate=st.sampled_from(["1", "9", "1000"]),
+)
+def test_no_standard_sentence_is_ever_longer_than_82_bytes(seed, talker, rate):
+    stream, actions, _ = run(
+        "--format", "nmea0183", "--talker", talker, "--rate", rate, "--samples", "300",
+        "--ais", "--boot-header", seed=seed,
+    )  # fmt: skip
+    assert all(len(action.data) <= NMEA_MAX_BYTES for action in actions), stream

@@ -19,7 +19,7 @@ def sent(data: bytes, header: str = "auto", terminator: bytes = b"\n") -> list[b
         (b"12,0.1\n", True),
         (b"-1.5,2\n", True),
         (b"$FGDAT,0*00\n", True),
-        (b"!AIVDM,1,1,,A,13aEOK?P00PD2wVMdLDRhgvL289?,0*05\n", True),
+        (b"!AIVDM,1,1,,A,13aEOK?P00PD2wVMdLDRhgvL289?,0*26\n", True),
         (b'{"n": 0}\n', True),
         (b"n,t,ch0\n", False),
         (b"\n", False),
