@@ -122,7 +122,7 @@ def _f(value: float, decimals: int) -> bytes:
 
 @dataclass
 class Satellite:
-    id: int
+    satellite_id: int  # as NMEA numbers it (GPS 1..32, GLONASS 65..96, ...)
     elevation0: float  # degrees at t = 0
     azimuth0: float
     elevation_rate: float  # degrees per second
@@ -212,7 +212,7 @@ class GnssReceiver:
         ids = sorted(rng.sample(constellation.satellite_ids, count))
         return [
             Satellite(
-                id=sid,
+                satellite_id=sid,
                 elevation0=rng.uniform(5.0, 85.0),
                 azimuth0=rng.uniform(0.0, 360.0),
                 elevation_rate=rng.uniform(-0.008, 0.008),
@@ -299,7 +299,7 @@ class GnssReceiver:
 
     def _used(self, sky: list[Satellite], t: float) -> list[int]:
         """Satellites in the fix: tracked ones at least 10 degrees up (at most 12)."""
-        return [s.id for s in sky if s.tracked and s.elevation(t) >= 10][:12]
+        return [s.satellite_id for s in sky if s.tracked and s.elevation(t) >= 10][:12]
 
     def _snr(self, satellite: Satellite, t: float) -> bytes:
         elevation = satellite.elevation(t)
@@ -390,7 +390,7 @@ class GnssReceiver:
             fields = [b"%d" % total, b"%d" % number, b"%02d" % len(sky)]
             for satellite in sky[(number - 1) * 4 : number * 4]:
                 fields += [
-                    b"%02d" % satellite.id,
+                    b"%02d" % satellite.satellite_id,
                     b"%02d" % satellite.elevation(t),
                     b"%03d" % satellite.azimuth(t),
                     self._snr(satellite, t),
