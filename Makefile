@@ -42,14 +42,14 @@ demo: setup
 
 # The suite, then the HIL suite against the simulator (docs/hil.md), so it is checked too.
 test: setup
-	$(BIN)/pytest tests
+	$(BIN)/pytest tests firmware-sim/tests
 	$(BIN)/pytest hil/
 
 unit: setup
-	$(BIN)/pytest -m unit tests
+	$(BIN)/pytest -m unit tests firmware-sim/tests
 
 integration: setup
-	$(BIN)/pytest -m integration tests
+	$(BIN)/pytest -m integration tests firmware-sim/tests
 
 lint: setup
 	$(BIN)/ruff check gateway firmware-sim tests hil bench web

@@ -12,13 +12,24 @@ import tempfile
 from collections.abc import Sequence
 from typing import IO
 
-from firmware_sim.device import Device, GeneratedLines, ReplayedLines
+from firmware_sim.device import Device
 from firmware_sim.line_formats import LineEncoder
+from firmware_sim.line_sources import (
+    GeneratedLines,
+    LineSource,
+    RawTextLines,
+    ReplayedLines,
+    SampleEncoder,
+    SentenceLines,
+)
+from firmware_sim.nmea0183 import GnssReceiver
 from firmware_sim.options import SimulatorOptions, build_parser, parse_options
+from firmware_sim.raw_text import BOOT_BANNER, RawText
 from firmware_sim.recording import replay_lines
 from firmware_sim.runner import Runner
 from firmware_sim.signal_wait import SignalWaiter, StopRequested
 from firmware_sim.socat_link import LinkError, SocatLink
+from firmware_sim.tabular import DelimitedEncoder, KeyValueEncoder
 from firmware_sim.waveforms import SignalGenerator
 
 EXIT_OK = 0
@@ -36,22 +47,54 @@ def fault_seed(seed: int) -> str:
     return f"firmware-sim faults {seed}"
 
 
-def build_device(options: SimulatorOptions, seed: int, replay: IO[bytes] | None) -> Device:
+def text_seed(seed: int) -> str:
+    """Seed of the raw format's choice of lines: its own stream, so the values stay those of
+    the other formats with the same seed."""
+    return f"firmware-sim text {seed}"
+
+
+def line_source(options: SimulatorOptions, seed: int, replay: IO[bytes] | None) -> LineSource:
+    """Where the device's lines come from: the recording, or generated in ``--format``."""
+    terminator, samples, fmt = options.terminator, options.samples, options.line_format
     if replay is not None:
-        lines = replay_lines(replay, options.replay_header, options.terminator)
-        source: GeneratedLines | ReplayedLines = ReplayedLines(lines, options.samples)
-    else:
-        generator = SignalGenerator(options.waveform, options.rate, random.Random(seed))
-        encoder = LineEncoder(options.line_format, options.sentence)
-        source = GeneratedLines(
-            generator, encoder, options.decimals, options.terminator, options.samples
+        keep = not options.terminator_given
+        lines = replay_lines(replay, options.replay_header, terminator, keep_terminators=keep)
+        return ReplayedLines(lines, samples)
+    if fmt == "nmea0183":
+        receiver = GnssReceiver(
+            random.Random(seed), options.rate, options.talker, options.proprietary, options.ais
         )
+        return SentenceLines(receiver, terminator, samples, boot=options.boot_header)
+    generator = SignalGenerator(options.waveform, options.rate, random.Random(seed))
+    if fmt == "raw":
+        text = RawText(random.Random(text_seed(seed)), options.decimals)
+        banner = BOOT_BANNER if options.boot_header else ()
+        return RawTextLines(generator, text, terminator, samples, banner)
+    encoder: SampleEncoder
+    header: tuple[bytes, ...] = ()
+    if fmt in ("keyvalue", "delimited"):
+        if fmt == "keyvalue":
+            kv = KeyValueEncoder(
+                options.names, options.kv_separator, options.kv_assign, options.time_column
+            )
+            encoder, header = kv, (kv.header(),)
+        else:
+            table = DelimitedEncoder(options.names, options.delimiter, options.time_column)
+            encoder, header = table, (table.header(),)
+    else:
+        encoder = LineEncoder(fmt, options.sentence)
+    boot = header if options.boot_header else ()
+    return GeneratedLines(generator, encoder, options.decimals, terminator, samples, boot)
+
+
+def build_device(options: SimulatorOptions, seed: int, replay: IO[bytes] | None) -> Device:
     return Device(
-        source,
+        line_source(options, seed, replay),
         options.rate,
         options.terminator,
         options.faults,
         random.Random(fault_seed(seed)),
+        reboot_on_replug=options.reboot_on_replug,
     )
 
 

@@ -8,7 +8,7 @@ it; the device never reads a clock. Each action caused by a fault carries its fa
 
 import random
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,29 +16,25 @@ from firmware_sim.fault_plan import (
     INVALID_UTF8_BYTES,
     FaultPlanner,
     garbage_bytes,
+    has_checksum,
     insert_byte,
     pad_number,
-    truncate_line,
+    paddable_field,
+    wrong_checksum,
 )
 from firmware_sim.fault_spec import REPLACING_KINDS, FaultRule
-from firmware_sim.line_formats import LineEncoder, format_numbers, format_time
-from firmware_sim.waveforms import SignalGenerator
+from firmware_sim.line_sources import LineSource, Sample
 
 FaultEntry = dict[str, Any]
-
-
-@dataclass(slots=True)
-class Sample:
-    n: int
-    body: bytes  # the clean line without its terminator
-    terminator: bytes
-    t: bytes | None = None  # field texts, kept so a fault can rebuild a generated line
-    channels: tuple[bytes, ...] | None = None
+# overlong rebuilds the line until it has the asked length: once, or twice when padding a field
+# also shrinks what surrounds it (aligned columns lose their padding spaces first).
+OVERLONG_REBUILDS = 3
 
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """Write ``data`` once sample ``n`` is due (a garbage line is due with the line it precedes)."""
+    """Write ``data`` once sample ``n`` is due (a garbage line, or a line the device prints at
+    boot, is due with the line it precedes)."""
 
     n: int
     data: bytes
@@ -80,74 +76,14 @@ class Unplug:
 Action = Send | Burst | Pause | Unplug
 
 
-class GeneratedLines:
-    """Samples 0, 1, 2, ... of a waveform, encoded as lines (``samples`` of them, or endless)."""
+@dataclass(frozen=True, slots=True)
+class Replacement:
+    """The line (without terminator) a replacing fault sends, its log fields, and how many
+    lines a receiver of the format rejects because of it (0 or 1)."""
 
-    def __init__(
-        self,
-        generator: SignalGenerator,
-        encoder: LineEncoder,
-        decimals: int,
-        terminator: bytes,
-        samples: int | None,
-    ):
-        self._generator = generator
-        self._encoder = encoder
-        self._rate = generator.rate
-        self._decimals = decimals
-        self._terminator = terminator
-        self._samples = samples
-        self._n = 0
-
-    def next_sample(self) -> Sample | None:
-        n = self._n
-        if self._samples is not None and n >= self._samples:
-            return None
-        self._n = n + 1
-        t = format_time(n, self._rate).encode()
-        channels = format_numbers(self._generator.values(n), self._decimals)
-        return Sample(n, self._encoder.encode(n, t, channels), self._terminator, t, channels)
-
-    def skip(self, count: int) -> int:
-        """Generate and drop up to ``count`` samples (fewer at the end); return how many."""
-        skipped = 0
-        while skipped < count and (self._samples is None or self._n < self._samples):
-            self._generator.values(self._n)
-            self._n += 1
-            skipped += 1
-        return skipped
-
-    def rebuild(self, sample: Sample, channels: Sequence[bytes]) -> bytes:
-        assert sample.t is not None
-        return self._encoder.encode(sample.n, sample.t, channels)
-
-
-class ReplayedLines:
-    """The lines of a recording (see ``recording.replay_lines``), sample ``n`` = line ``n``."""
-
-    def __init__(self, lines: Iterable[bytes], samples: int | None):
-        self._lines: Iterator[bytes] = iter(lines)
-        self._samples = samples
-        self._n = 0
-
-    def next_sample(self) -> Sample | None:
-        if self._samples is not None and self._n >= self._samples:
-            return None
-        line = next(self._lines, None)
-        if line is None:
-            return None
-        n, self._n = self._n, self._n + 1
-        terminator = b"\r\n" if line.endswith(b"\r\n") else b"\n"
-        return Sample(n, line[: -len(terminator)], terminator)
-
-    def skip(self, count: int) -> int:
-        skipped = 0
-        while skipped < count and self.next_sample() is not None:
-            skipped += 1
-        return skipped
-
-
-LineSource = GeneratedLines | ReplayedLines
+    line: bytes
+    log: dict[str, Any]
+    rejected: int
 
 
 def _entry(kind: str, n: int, lost: int = 0, rejected: int = 0, **fields: Any) -> FaultEntry:
@@ -167,8 +103,12 @@ class Device:
 
     At one sample, faults take effect in this order: an unplug (the first one that fired;
     if it loses the sample, every other fault at that sample is dropped), pauses, garbage
-    lines, a burst (the first), then the first replacing fault (truncated, overlong, utf8).
+    lines, a burst (the first), then the first replacing fault (truncated, overlong, utf8,
+    badsum) that applies to the line (badsum needs a checksum, truncated a non-empty line).
     Dropped faults are not logged.
+
+    The source's boot lines (if any) go out before the first sample, and again before the
+    first sample after each replug when ``reboot_on_replug`` is set.
     """
 
     def __init__(
@@ -178,6 +118,7 @@ class Device:
         terminator: bytes,
         rules: Sequence[FaultRule] = (),
         fault_rng: random.Random | None = None,
+        reboot_on_replug: bool = False,
     ):
         self._source = source
         self._rate = rate
@@ -186,6 +127,9 @@ class Device:
         self._planner = FaultPlanner(rules, self._fault_rng) if rules else None
         self._queue: deque[Action] = deque()
         self._peeked: Sample | None = None
+        self._boot_lines = source.boot_lines
+        self._reboot_on_replug = reboot_on_replug and bool(self._boot_lines)
+        self._booting = bool(self._boot_lines)  # the boot lines are still to be sent
 
     def next_action(self) -> Action | None:
         """The next thing to do, or None when the run is over."""
@@ -194,6 +138,8 @@ class Device:
         sample = self._next_sample()
         if sample is None:
             return None
+        if self._booting:
+            return self._boot(sample)
         if self._planner is None:
             return Send(sample.n, sample.body + sample.terminator)
         fired = self._planner.fired(sample.n)
@@ -201,6 +147,20 @@ class Device:
             return Send(sample.n, sample.body + sample.terminator)
         self._plan_faults(sample, fired)
         return self._queue.popleft()
+
+    def _boot(self, sample: Sample) -> Action:
+        """The boot lines, then ``sample`` with its faults."""
+        self._queue_boot_lines(sample.n)
+        fired = self._planner.fired(sample.n) if self._planner is not None else None
+        if fired:
+            self._plan_faults(sample, fired)
+        else:
+            self._queue.append(Send(sample.n, sample.body + sample.terminator))
+        return self._queue.popleft()
+
+    def _queue_boot_lines(self, n: int) -> None:
+        self._booting = False
+        self._queue.extend(Send(n, line) for line in self._boot_lines)
 
     def _plan_faults(self, sample: Sample, fired: list[FaultRule]) -> None:
         n, queue = sample.n, self._queue
@@ -214,8 +174,11 @@ class Device:
             if lost:
                 nothing_left = self._peek_end()
                 queue.append(Unplug(n, seconds, resume, nothing_left, entry))
+                self._booting = self._reboot_on_replug and not nothing_left
                 return
             queue.append(Unplug(n, seconds, resume, False, entry))
+            if self._reboot_on_replug:
+                self._queue_boot_lines(n)
         for rule in fired:
             if rule.kind == "pause":
                 seconds = float(rule.param)  # type: ignore[arg-type]
@@ -223,47 +186,77 @@ class Device:
         for rule in fired:
             if rule.kind == "garbage":
                 count = int(rule.param)  # type: ignore[arg-type]
-                data = garbage_bytes(count, self._fault_rng) + self._terminator
-                queue.append(Send(n, data, _entry("garbage", n, rejected=1, bytes=count)))
+                garbage = garbage_bytes(count, self._fault_rng, self._source.garbage_first_bytes)
+                entry = _entry("garbage", n, rejected=1, bytes=count)
+                queue.append(Send(n, garbage + self._terminator, entry))
         burst = next((r for r in fired if r.kind == "burst"), None)
         if burst is not None:
             lines = int(burst.param)  # type: ignore[arg-type]
             entry = _entry("burst", n, lines=lines, last=n + lines - 1)
             queue.append(Burst(n, lines, entry))
-        replacing = next((r for r in fired if r.kind in REPLACING_KINDS), None)
-        if replacing is None:
-            queue.append(Send(n, sample.body + sample.terminator))
-            return
-        body, fields = self._replace(sample, replacing)
-        entry = _entry(replacing.kind, n, lost=1, rejected=1, bytes=len(body), **fields)
-        queue.append(Send(n, body + sample.terminator, entry))
+        for rule in fired:
+            if rule.kind in REPLACING_KINDS:
+                replaced = self._replace(sample, rule)
+                if replaced is not None:
+                    line = replaced.line
+                    entry = _entry(
+                        rule.kind, n, 1, replaced.rejected, bytes=len(line), **replaced.log
+                    )
+                    queue.append(Send(n, line + sample.terminator, entry))
+                    return
+        queue.append(Send(n, sample.body + sample.terminator))
 
-    def _replace(self, sample: Sample, rule: FaultRule) -> tuple[bytes, dict[str, int]]:
-        """The line that replaces ``sample``'s (without terminator), and log fields."""
-        body, rng = sample.body, self._fault_rng
+    def _replace(self, sample: Sample, rule: FaultRule) -> Replacement | None:
+        """What a replacing fault sends instead of ``sample``'s line; None if it cannot act."""
         if rule.kind == "truncated":
-            return truncate_line(body), {}
+            return self._truncated(sample)
+        if rule.kind == "badsum":
+            return self._badsum(sample)
         if rule.kind == "overlong":
-            length = int(rule.param)  # type: ignore[arg-type]
-            extra = length - len(body)
-            if sample.channels is None or not isinstance(self._source, GeneratedLines):
-                return body + b"0" * max(extra, 0), {}
-            # Pad the last channel's number: the line is valid but for its length.
-            channels = (*sample.channels[:-1], pad_number(sample.channels[-1], extra))
-            return self._source.rebuild(sample, channels), {}
+            return self._overlong(sample, int(rule.param))  # type: ignore[arg-type]
+        return self._utf8(sample)
+
+    def _truncated(self, sample: Sample) -> Replacement | None:
+        cut = self._source.truncate(sample)
+        if cut is None:
+            return None
+        return Replacement(cut, {}, 0 if self._source.keeps_cut_lines else 1)
+
+    def _badsum(self, sample: Sample) -> Replacement | None:
+        if not has_checksum(sample.body):
+            return None
+        wrong, correct = wrong_checksum(sample.body, self._fault_rng)
+        fields = {"checksum": wrong[-2:].decode(), "correct_checksum": correct.decode()}
+        return Replacement(wrong, fields, 1)
+
+    def _overlong(self, sample: Sample, length: int) -> Replacement:
+        """The line made ``length`` bytes long: a number padded with zeros (valid but for its
+        length), or zeros appended to a line without fields."""
+        k = paddable_field(sample.fields) if sample.fields is not None else None
+        if sample.fields is None or k is None:
+            return Replacement(sample.body + b"0" * max(length - len(sample.body), 0), {}, 1)
+        fields, line = list(sample.fields), sample.body
+        for _ in range(OVERLONG_REBUILDS):
+            if len(line) >= length:
+                break
+            fields[k] = pad_number(fields[k], length - len(line))
+            line = self._source.rebuild(sample, fields)
+        return Replacement(line, {}, 1)
+
+    def _utf8(self, sample: Sample) -> Replacement:
+        """The line with an invalid byte in a random value field (or anywhere after the first
+        byte of a line without fields)."""
+        rng, body = self._fault_rng, sample.body
         byte = rng.choice(INVALID_UTF8_BYTES)
-        if sample.channels is None or not isinstance(self._source, GeneratedLines):
+        if sample.fields is None:
             offset = rng.randint(min(1, len(body)), len(body))
-            return insert_byte(body, offset, byte), {"byte": byte, "offset": offset}
-        k = rng.randrange(len(sample.channels))
-        field = sample.channels[k]
-        channels = list(sample.channels)
-        channels[k] = insert_byte(field, rng.randint(0, len(field)), byte)
-        new_body = self._source.rebuild(sample, channels)
-        # The first byte that differs is the inserted one (it may be the new last byte).
-        differs = (i for i, (a, b) in enumerate(zip(body, new_body, strict=False)) if a != b)
-        offset = next(differs, len(body))
-        return new_body, {"byte": byte, "offset": offset}
+            return Replacement(insert_byte(body, offset, byte), {"byte": byte, "offset": offset}, 1)
+        k = rng.randrange(len(sample.fields))
+        fields = list(sample.fields)
+        fields[k] = insert_byte(fields[k], rng.randint(0, len(fields[k])), byte)
+        line = self._source.rebuild(sample, fields)
+        # A clean line is valid UTF-8, so the invalid byte occurs once: where it was inserted.
+        return Replacement(line, {"byte": byte, "offset": line.index(byte)}, 1)
 
     def _next_sample(self) -> Sample | None:
         if self._peeked is not None:

@@ -5,6 +5,7 @@ from the stream that makes the channel values, so enabling faults never changes 
 """
 
 import random
+import re
 from collections.abc import Sequence
 
 from firmware_sim.fault_spec import FaultRule
@@ -17,6 +18,12 @@ GARBAGE_FIRST_BYTES = bytes(b for b in range(256) if b not in DATA_FIRST_BYTES +
 GARBAGE_BYTES = bytes(b for b in range(256) if b not in TERMINATOR_BYTES)
 # Bytes that are invalid UTF-8 wherever they stand (C0, C1 and F5..FF never occur in UTF-8).
 INVALID_UTF8_BYTES = b"\xc0\xc1" + bytes(range(0xF5, 0x100))
+# Lines of the text dialects (keyvalue names, delimited headers, raw text) may start with almost
+# any character, so their garbage starts with a byte that is invalid UTF-8: no receiver of a text
+# format can take it for a line.
+TEXT_GARBAGE_FIRST_BYTES = INVALID_UTF8_BYTES
+NUMBER_RE = re.compile(rb"-?\d+(\.\d+)?")
+CHECKSUM_RE = re.compile(rb"\*[0-9A-F]{2}")
 
 
 class FaultPlanner:
@@ -43,17 +50,51 @@ class FaultPlanner:
         return fired
 
 
-def garbage_bytes(count: int, rng: random.Random) -> bytes:
-    """``count`` random bytes, no terminator byte among them, never a valid line."""
-    first = rng.choice(GARBAGE_FIRST_BYTES)
+def garbage_bytes(
+    count: int, rng: random.Random, first_bytes: bytes = GARBAGE_FIRST_BYTES
+) -> bytes:
+    """``count`` random bytes, no terminator byte among them, the first one of
+    ``first_bytes`` (chosen so that the line is never valid in the format being sent)."""
+    first = rng.choice(first_bytes)
     return bytes([first, *rng.choices(GARBAGE_BYTES, k=count - 1)])
+
+
+def cut_before_last(line: bytes, separator: bytes) -> bytes:
+    """``line`` up to its last ``separator``; a line without one keeps its first half."""
+    cut = line.rfind(separator)
+    return line[:cut] if cut >= 0 else line[: len(line) // 2]
 
 
 def truncate_line(line: bytes) -> bytes:
     """``line`` cut before its last field separator (``,``; ``", "`` in json ends the same
     way); a line without one keeps its first half."""
-    cut = line.rfind(b",")
-    return line[:cut] if cut >= 0 else line[: len(line) // 2]
+    return cut_before_last(line, b",")
+
+
+def paddable_field(fields: Sequence[bytes]) -> int | None:
+    """Index of the field ``overlong`` pads: the last decimal number with a point (zeros after
+    it change nothing), else the last integer; None if no field is a number."""
+    integer = None
+    for k in range(len(fields) - 1, -1, -1):
+        match = NUMBER_RE.fullmatch(fields[k])
+        if match is not None:
+            if match.group(1) is not None:
+                return k
+            if integer is None:
+                integer = k
+    return integer
+
+
+def has_checksum(line: bytes) -> bool:
+    """True if ``line`` ends with an NMEA checksum field (``*`` and two upper-case hex digits)."""
+    return len(line) >= 3 and CHECKSUM_RE.fullmatch(line, len(line) - 3) is not None
+
+
+def wrong_checksum(line: bytes, rng: random.Random) -> tuple[bytes, bytes]:
+    """``line`` (which ``has_checksum``) with another checksum, and the correct one."""
+    correct = line[-2:]
+    wrong = b"%02X" % (int(correct, 16) ^ rng.randint(1, 255))
+    return line[:-2] + wrong, correct
 
 
 def pad_number(text: bytes, extra: int) -> bytes:

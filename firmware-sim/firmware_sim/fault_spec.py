@@ -40,13 +40,16 @@ FAULT_PARAMS: dict[str, ParamRule | None] = {
         "line length", 70_000, MAX_LINE_BYTES + 1, 16 * 1024 * 1024, " (more than 64 KiB)"
     ),
     "utf8": None,
+    "badsum": None,
     "burst": _count("line count", 10, 1, 1_000_000),
     "pause": _seconds(1.0),
     "unplug": _seconds(1.0),
 }
 FAULT_KINDS = tuple(FAULT_PARAMS)
 # Kinds that replace the line of their sample (and so consume its counter).
-REPLACING_KINDS = ("truncated", "overlong", "utf8")
+REPLACING_KINDS = ("truncated", "overlong", "utf8", "badsum")
+# Kinds that only make sense for lines with an NMEA checksum.
+CHECKSUM_KINDS = ("badsum",)
 
 
 class FaultSpecError(ValueError):

@@ -8,6 +8,8 @@ the same way as a clean line.
 import math
 from collections.abc import Iterable, Sequence
 
+from firmware_sim.fault_plan import GARBAGE_FIRST_BYTES, truncate_line
+
 FORMATS = ("csv", "csv-seq", "json", "nmea")
 DEFAULT_FORMAT = "csv-seq"
 TERMINATORS = {"lf": b"\n", "crlf": b"\r\n"}
@@ -58,6 +60,8 @@ def nmea_checksum(body: bytes) -> bytes:
 class LineEncoder:
     """Assembles a line (without terminator) from the text of its fields."""
 
+    garbage_first_bytes = GARBAGE_FIRST_BYTES
+
     def __init__(self, line_format: str = DEFAULT_FORMAT, sentence: str = DEFAULT_SENTENCE):
         if line_format not in FORMATS:
             raise ValueError(f"unknown line format {line_format!r} (formats: {', '.join(FORMATS)})")
@@ -73,3 +77,6 @@ class LineEncoder:
             return b'{"n": %d, "t": %s, "ch": [%s]}' % (n, t, b", ".join(channels))
         body = b",".join((self.sentence, b"%d" % n, t, *channels))
         return b"$" + body + b"*" + nmea_checksum(body)
+
+    def truncate(self, line: bytes) -> bytes:
+        return truncate_line(line)

@@ -54,7 +54,7 @@ def test_overlong_accepts_one_byte_more_than_64_kib():
         (
             "junk=0.1",
             "unknown fault kind 'junk' in 'junk=0.1' "
-            "(kinds: garbage, truncated, overlong, utf8, burst, pause, unplug)",
+            "(kinds: garbage, truncated, overlong, utf8, badsum, burst, pause, unplug)",
         ),
         (
             "Garbage@1",

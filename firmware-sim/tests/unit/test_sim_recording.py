@@ -19,6 +19,7 @@ def sent(data: bytes, header: str = "auto", terminator: bytes = b"\n") -> list[b
         (b"12,0.1\n", True),
         (b"-1.5,2\n", True),
         (b"$FGDAT,0*00\n", True),
+        (b"!AIVDM,1,1,,A,13aEOK?P00PD2wVMdLDRhgvL289?,0*26\n", True),
         (b'{"n": 0}\n', True),
         (b"n,t,ch0\n", False),
         (b"\n", False),
@@ -42,6 +43,14 @@ def test_send_keeps_and_skip_drops_the_first_line_whatever_it_is():
 def test_each_line_keeps_its_own_terminator_and_a_last_one_gets_the_configured_one():
     data = b"0,1\r\n1,2\n\n2,3\r\n3,4"
     assert sent(data, "send", b"\r\n") == [b"0,1\r\n", b"1,2\n", b"\n", b"2,3\r\n", b"3,4\r\n"]
+
+
+def test_an_explicit_terminator_replaces_every_lines_own():
+    data = b"0,1\r\n1,2\n\n2,3\r\r\n3,4"
+    lines = list(replay_lines(io.BytesIO(data), "send", b"\n", keep_terminators=False))
+    assert lines == [b"0,1\n", b"1,2\n", b"\n", b"2,3\r\n", b"3,4\n"]  # a stray CR is data
+    lines = list(replay_lines(io.BytesIO(data), "send", b"\r\n", keep_terminators=False))
+    assert lines == [b"0,1\r\n", b"1,2\r\n", b"\r\n", b"2,3\r\r\n", b"3,4\r\n"]
 
 
 def test_an_empty_file_sends_nothing():

@@ -15,7 +15,8 @@ from firmware_sim.line_formats import (
     format_time,
     nmea_checksum,
 )
-from tests.unit.test_sim_reference_parser import DOC_EXAMPLES, NUMBER, parse_line
+
+from reference_receiver import DOC_EXAMPLES, NUMBER, parse_line
 
 finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12, max_value=1e12)
 decimals = st.integers(min_value=0, max_value=9)

@@ -17,58 +17,9 @@ import pytest
 import serial
 
 from firmware_sim.launcher import simulator_command
-from tests.unit.test_sim_reference_parser import receive
 
-READ_TIMEOUT = 15.0
-
-
-def read_lines(port: serial.Serial, lines: int, timeout: float = READ_TIMEOUT):
-    """Bytes read until ``lines`` newlines arrived; (data, arrival time of each newline)."""
-    data = bytearray()
-    arrivals: list[float] = []
-    deadline = time.monotonic() + timeout
-    while len(arrivals) < lines and time.monotonic() < deadline:
-        chunk = port.read(max(1, port.in_waiting))
-        now = time.monotonic()
-        data += chunk
-        arrivals += [now] * chunk.count(b"\n")
-    return bytes(data), arrivals
-
-
-def read_until_exit(sim, timeout: float = READ_TIMEOUT) -> tuple[bytes, int]:
-    """Everything the simulator sends until it exits, reopening the port whenever it vanishes
-    and comes back; (bytes, number of connections)."""
-    data = bytearray()
-    connections = 0
-    deadline = time.monotonic() + timeout
-    while sim.process.poll() is None and time.monotonic() < deadline:
-        try:
-            port = serial.Serial(sim.port, timeout=0.1)
-        except serial.SerialException:  # not there (unplugged): try again
-            time.sleep(0.005)
-            continue
-        connections += 1
-        try:
-            while time.monotonic() < deadline:
-                chunk = port.read(max(1, port.in_waiting))
-                data += chunk
-                if not chunk and sim.process.poll() is not None:
-                    break
-        except serial.SerialException:  # the port vanished under us
-            pass
-        finally:
-            port.close()
-    return bytes(data), connections
-
-
-def assert_same_bytes(got: bytes, expected: bytes) -> None:
-    if got != expected:
-        at = next((i for i, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b), None)
-        at = min(len(got), len(expected)) if at is None else at
-        pytest.fail(
-            f"{len(got)} bytes received, {len(expected)} expected; first difference at {at}: "
-            f"{got[at - 20 : at + 20]!r} vs {expected[at - 20 : at + 20]!r}"
-        )
+from pty_reading import READ_TIMEOUT, assert_same_bytes, read_lines, read_until_exit
+from reference_receiver import receive
 
 
 def socat_processes(port: str) -> list[int]:
@@ -227,7 +178,7 @@ def test_bad_options_exit_2_with_a_clear_message(tmp_path):
         assert result.returncode == 2
         assert result.stderr.splitlines()[-1] == (
             "firmware-sim: error: argument --faults: unknown fault kind 'junk' in 'junk@3' "
-            "(kinds: garbage, truncated, overlong, utf8, burst, pause, unplug)"
+            "(kinds: garbage, truncated, overlong, utf8, badsum, burst, pause, unplug)"
         )
         assert not os.path.lexists(link)
 

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from firmware_sim.cli import build_device
 from firmware_sim.device import Burst, Pause, Send, Unplug
 from firmware_sim.options import parse_options
-from tests.unit.test_sim_reference_parser import Rejected, parse_line, receive
+
+from reference_receiver import Rejected, parse_line, receive
 
 DATA_FIRST = b"0123456789-${"
 

@@ -65,7 +65,8 @@ def test_fault_specs_accumulate_over_repeated_options():
         ),
         (
             ["--format", "xml"],
-            "argument --format: must be one of csv, csv-seq, json, nmea, got 'xml'",
+            "argument --format: must be one of csv, csv-seq, json, nmea, nmea0183, keyvalue, "
+            "delimited, raw, got 'xml'",
         ),
         (
             ["--format", "nmea", "--sentence", "fgdat"],
@@ -98,6 +99,87 @@ def test_fault_specs_accumulate_over_repeated_options():
         (
             ["--replay", "/dev/null", "--channels", "3"],
             "argument --channels: not allowed with --replay",
+        ),
+        (
+            ["--format", "keyvalue", "--names", "temp,1st"],
+            "argument --names: bad name '1st' (names are 1 to 32 characters, not starting with "
+            "a digit, '+', '-' or '.', without whitespace, control characters or any of ,;:=\")",
+        ),
+        (
+            ["--format", "delimited", "--names", ",".join(f"c{k}" for k in range(65))],
+            "argument --names: 65 names, at most 64 channels",
+        ),
+        (
+            ["--format", "delimited", "--names", "a,b", "--channels", "3"],
+            "argument --names: 2 names for --channels 3",
+        ),
+        (
+            ["--format", "keyvalue", "--names", "a,b,a"],
+            "argument --names: 'a' is named twice",
+        ),
+        (
+            ["--format", "delimited", "--names", "t,x", "--time-column"],
+            "argument --names: 't' is named twice (--time-column adds t)",
+        ),
+        (
+            ["--names", "a,b"],
+            "argument --names: only used with --format keyvalue or delimited",
+        ),
+        (
+            ["--format", "delimited", "--talker", "GN"],
+            "argument --talker: only used with --format nmea0183",
+        ),
+        (
+            ["--format", "nmea0183", "--talker", "GX"],
+            "argument --talker: must be one of GP, GL, GA, GB, BD, GN, got 'GX'",
+        ),
+        (
+            ["--format", "nmea0183", "--proprietary", "sirf"],
+            "argument --proprietary: must be one of pgrme, pubx, none, got 'sirf'",
+        ),
+        (["--ais"], "argument --ais: only used with --format nmea0183"),
+        (
+            ["--format", "nmea0183", "--decimals", "3"],
+            "argument --decimals: not used by --format nmea0183 (a GNSS receiver sends "
+            "positions, not waveforms)",
+        ),
+        (
+            ["--format", "keyvalue", "--kv-assign", "-"],
+            "argument --kv-assign: must be one of :, =, got '-'",
+        ),
+        (
+            ["--format", "keyvalue", "--kv-separator", "semicolon"],
+            "argument --kv-separator: must be one of comma, space, tab, got 'semicolon'",
+        ),
+        (
+            ["--format", "delimited", "--delimiter", "pipe"],
+            "argument --delimiter: must be one of comma, semicolon, tab, space, got 'pipe'",
+        ),
+        (["--delimiter", "tab"], "argument --delimiter: only used with --format delimited"),
+        (
+            ["--boot-header"],
+            "argument --boot-header: only used with --format delimited, keyvalue, nmea0183 or raw",
+        ),
+        (
+            ["--format", "keyvalue", "--reboot-on-replug"],
+            "argument --reboot-on-replug: the device prints nothing at boot (--boot-header)",
+        ),
+        (
+            ["--format", "delimited", "--no-boot-header", "--reboot-on-replug"],
+            "argument --reboot-on-replug: the device prints nothing at boot (--boot-header)",
+        ),
+        (
+            ["--faults", "garbage=0.1,badsum@3"],
+            "argument --faults: badsum needs lines with a checksum (--format nmea or nmea0183), "
+            "got --format csv-seq",
+        ),
+        (
+            ["--replay", "/dev/null", "--format", "nmea0183"],
+            "argument --format: not allowed with --replay",
+        ),
+        (
+            ["--replay", "/dev/null", "--boot-header"],
+            "argument --boot-header: not allowed with --replay",
         ),
         (
             ["--replay", "/nonexistent/rec.csv"],
@@ -145,3 +227,38 @@ def test_a_missing_link_option_is_a_usage_error(capsys):
 def test_help_exits_0(capsys):
     assert main(["--help"]) == 0
     assert "Exit status: 0 every line sent and read" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize(
+    "fmt, terminator, boot_header",
+    [
+        ("csv-seq", b"\n", False),
+        ("nmea", b"\n", False),
+        ("nmea0183", b"\r\n", False),  # NMEA 0183 mandates CR LF
+        ("keyvalue", b"\r\n", False),  # as Arduino's Serial.println ends lines
+        ("delimited", b"\n", True),  # instruments print their header at power-on
+        ("raw", b"\n", False),
+    ],
+)
+def test_each_format_has_its_own_default_terminator_and_boot_header(fmt, terminator, boot_header):
+    options = parse_options(["--link", "x", "--format", fmt])
+    assert (options.terminator, options.terminator_given) == (terminator, False)
+    assert options.boot_header is boot_header
+    given = parse_options(["--link", "x", "--format", fmt, "--terminator", "lf"])
+    assert (given.terminator, given.terminator_given) == (b"\n", True)
+
+
+def test_dialect_defaults():
+    options = parse_options(["--link", "x", "--format", "nmea0183"])
+    assert (options.talker, options.proprietary, options.ais) == ("GP", "pgrme", False)
+    kv = parse_options(["--link", "x", "--format", "keyvalue", "--channels", "3"])
+    assert kv.names == ("ch0", "ch1", "ch2")
+    assert (kv.kv_separator, kv.kv_assign, kv.time_column) == (b",", b":", False)
+    table = parse_options(["--link", "x", "--format", "delimited", "--names", "a,b,c"])
+    assert table.names == ("a", "b", "c") and table.waveform.channels == 3
+    assert (table.delimiter, table.reboot_on_replug) == (b",", False)
+
+
+def test_badsum_may_go_with_a_replay_whose_lines_may_carry_checksums():
+    options = parse_options(["--link", "x", "--replay", "gps.nmea", "--faults", "badsum=0.1"])
+    assert [rule.kind for rule in options.faults] == ["badsum"]

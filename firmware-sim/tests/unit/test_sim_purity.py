@@ -1,5 +1,6 @@
-"""The simulator's structure: pure modules do no I/O and read no clock, and no module of
-firmware_sim imports gateway (it must stay an independent peer of the reader)."""
+"""The simulator's structure: pure modules do no I/O and read no clock, no module of
+firmware_sim imports gateway (it must stay an independent peer of the reader), and neither do
+its tests (nor the repo's tests package, which may)."""
 
 import ast
 import pathlib
@@ -11,9 +12,15 @@ import pytest
 import firmware_sim
 
 PACKAGE = pathlib.Path(firmware_sim.__file__).parent
+TESTS = pathlib.Path(__file__).parents[1]  # firmware-sim/tests
 PURE_MODULES = (
     "waveforms",
     "line_formats",
+    "tabular",
+    "nmea0183",
+    "ais",
+    "raw_text",
+    "line_sources",
     "fault_spec",
     "fault_plan",
     "recording",
@@ -28,12 +35,15 @@ ALLOWED_IMPORTS = {
     "collections",
     "collections.abc",
     "dataclasses",
+    "datetime",  # calendar arithmetic for NMEA dates; reading the clock is checked below
     "math",
     "random",
     "re",
     "typing",
 }
 FORBIDDEN_NAMES = {"time", "monotonic", "perf_counter", "open", "print", "environ"}
+# Clock readings through an attribute (datetime.datetime.now(), date.today(), ...).
+FORBIDDEN_ATTRIBUTES = {"now", "today", "utcnow", "monotonic", "perf_counter", "time_ns"}
 
 
 def imported_modules(tree: ast.AST) -> set[str]:
@@ -59,6 +69,8 @@ def test_pure_modules_import_only_computation_and_each_other(name):
         assert module.removeprefix("firmware_sim.") in PURE_MODULES
     used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
     assert used & FORBIDDEN_NAMES == set()
+    attributes = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    assert attributes & FORBIDDEN_ATTRIBUTES == set()
 
 
 def test_pure_modules_load_without_the_io_modules():
@@ -77,3 +89,20 @@ def test_no_module_of_the_simulator_imports_gateway():
     for path in sorted(PACKAGE.glob("*.py")):
         modules = imported_modules(ast.parse(path.read_text()))
         assert not {m for m in modules if m == "gateway" or m.startswith("gateway.")}, path
+
+
+def test_no_test_of_the_simulator_imports_gateway_or_the_repos_tests():
+    paths = sorted(TESTS.rglob("*.py"))
+    assert TESTS / "reference_receiver.py" in paths and pathlib.Path(__file__) in paths
+    for path in paths:
+        modules = imported_modules(ast.parse(path.read_text()))
+        reaching_gateway = {
+            m for m in modules if m.split(".")[0] in ("gateway", "tests", "web", "hil", "bench")
+        }
+        assert reaching_gateway == set(), path
+
+
+@pytest.mark.parametrize("helper", ["reference_receiver.py", "pty_reading.py"])
+def test_the_tests_helpers_owe_nothing_to_the_simulator(helper):
+    modules = imported_modules(ast.parse((TESTS / helper).read_text()))
+    assert {m for m in modules if m.split(".")[0] == "firmware_sim"} == set()
