@@ -8,6 +8,8 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 # Debian packages the project needs at run or test time.
 DEBS := socat strace nodejs chromium redis-server postgresql
+# promtool checks the shipped alert rules, node_exporter reads `gateway metrics --textfile`.
+DEBS += prometheus prometheus-node-exporter
 # systemd/, ansible/ and the image: root file systems, systemd in a container, arm64 emulation,
 # a partitioned image without loop devices.
 DEBS += mmdebstrap systemd-container qemu-user-static dosfstools mtools e2fsprogs fdisk

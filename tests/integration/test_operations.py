@@ -2,12 +2,15 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
+import urllib.request
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.processes import GATEWAY, run_gateway, wait_for
+from tests.support.processes import GATEWAY, LoggedProcess, free_port, run_gateway, wait_for
 from tests.support.s3 import (  # noqa: F401 (fixtures: moto, uploader_env)
     moto_fixture,
     uploader_env_fixture,
@@ -162,3 +165,42 @@ def test_metrics_say_what_reader_and_uploader_did_in_prometheus_text(
     families = _families(textfile.read_text())
     assert _value(families, "fieldgate_service_up", service="reader") == 0
     assert [p.name for p in textfile.parent.iterdir()] == ["fieldgate.prom"]  # no temp left
+
+
+NODE_EXPORTER = shutil.which("prometheus-node-exporter")  # Debian's; `make setup` installs it
+
+
+@pytest.mark.skipif(NODE_EXPORTER is None, reason="prometheus-node-exporter missing: make setup")
+def test_node_exporter_serves_the_textfile_gateway_metrics_writes(processes, reader_env, tmp_path):
+    env = reader_env()
+    folder = tmp_path / "textfile"
+    folder.mkdir()
+    written = run_gateway(env, "metrics", "--textfile", str(folder / "fieldgate.prom"))
+    assert written.returncode == 0, written.stderr
+    port = free_port()
+    exporter = LoggedProcess(
+        [
+            NODE_EXPORTER,
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--collector.disable-defaults",
+            "--collector.textfile",
+            f"--collector.textfile.directory={folder}",
+        ],
+        tmp_path / "node-exporter.log",
+    )
+    try:
+
+        def scraped():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    return r.read().decode()
+            except OSError:
+                return None
+
+        text = wait_for(scraped, 20, message="node_exporter's /metrics")
+        families = _families(text)
+        assert "fieldgate_data_dirs" in families
+        assert "node_textfile_scrape_error 0" in text
+        assert _value(families, "node_textfile_mtime_seconds") > 1e9
+    finally:
+        exporter.stop()
