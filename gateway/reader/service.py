@@ -25,7 +25,15 @@ from gateway.core.intake import CounterReset, CounterTracker, DeviceGap, Intake,
 from gateway.core.records import make_codec
 from gateway.logs import log_event
 from gateway.notify import Notifier
-from gateway.reader.handoff import Handoff, Item, coalesce
+from gateway.reader.handoff import (
+    Data,
+    Handoff,
+    HandoffEvent,
+    Overflow,
+    PortLost,
+    PortOpened,
+    coalesce,
+)
 from gateway.reader.port import open_port
 from gateway.reader.portreader import PortReader
 from gateway.reader.sink import NullSink, StreamSink
@@ -192,8 +200,8 @@ class ReaderService:
                         time.sleep(3600)
                 now = time.monotonic()
                 taken = self.handoff.take(self._wait_seconds(now), TAKE_MAX_BYTES)
-                for item in coalesce(taken):
-                    self._handle(item)
+                for event in coalesce(taken):
+                    self._dispatch(event)
                 self._on_tick(time.monotonic())
         finally:
             self._shutdown(reader)
@@ -236,8 +244,8 @@ class ReaderService:
             self.cleanup.stop()
         reader.stop()
         reader.join(timeout=5)
-        for item in coalesce(self.handoff.take(0)):
-            self._handle(item)
+        for event in coalesce(self.handoff.take(0)):
+            self._dispatch(event)
         now = time.monotonic()
         if self.store is not None:
             self._save_fragment(self.intake.framer.take_pending())
@@ -277,26 +285,29 @@ class ReaderService:
         self._publish_status(now)
         self.notifier.watchdog(now)
 
-    def _handle(self, item: Item) -> None:
-        if item.kind == "data":
-            self.counters.bytes_read += len(item.data)
-            self._store_intake(self.intake.feed(item.data), item.at)
-        elif item.kind == "opened":
-            self._port_opened(item)
-        elif item.kind == "lost":
-            self._port_lost(item)
-        elif item.kind == "overflow":
-            # Totals are counted by the handoff; here the stream has a hole.
-            self.counters.partial_bytes_dropped += self.intake.port_lost()
-            log_event(
-                log,
-                logging.ERROR,
-                "handoff_overflow",
-                dropped_bytes=item.count,
-                queue_bytes=self.settings.queue_bytes,
-            )
+    def _dispatch(self, event: HandoffEvent) -> None:
+        match event:
+            case Data(at=at, data=data):
+                self.counters.bytes_read += len(data)
+                self._store_intake(self.intake.feed(data), at)
+            case PortOpened():
+                self._port_opened(event)
+            case PortLost():
+                self._port_lost(event)
+            case Overflow(dropped_bytes=dropped_bytes):
+                # Totals are counted by the hand-off; here the stream has a hole.
+                self.counters.partial_bytes_dropped += self.intake.port_lost()
+                log_event(
+                    log,
+                    logging.ERROR,
+                    "handoff_overflow",
+                    dropped_bytes=dropped_bytes,
+                    queue_bytes=self.settings.queue_bytes,
+                )
+            case _:
+                raise TypeError(f"not a hand-off event: {event!r}")
 
-    def _port_opened(self, item: Item) -> None:
+    def _port_opened(self, opened: PortOpened) -> None:
         fragment = b""
         if not self._opened_once:
             fragment, self._fragment = self._fragment, b""
@@ -307,34 +318,34 @@ class ReaderService:
         if self._outage_started is not None:
             outage = {
                 "start": round(self._outage_started, 3),
-                "end": round(item.at, 3),
-                "seconds": round(item.at - self._outage_started, 3),
+                "end": round(opened.at, 3),
+                "seconds": round(opened.at - self._outage_started, 3),
                 "error": self._outage_error,
             }
             self.recent_outages.append(outage)
-            log_event(log, logging.WARNING, "port_back", port=item.detail, **outage)
+            log_event(log, logging.WARNING, "port_back", port=opened.port, **outage)
             self._outage_started = None
         else:
             log_event(
                 log,
                 logging.INFO,
                 "port_opened",
-                port=item.detail,
+                port=opened.port,
                 resumed_fragment_bytes=len(fragment),
             )
 
-    def _port_lost(self, item: Item) -> None:
+    def _port_lost(self, lost: PortLost) -> None:
         dropped = self.intake.port_lost()
         self.counters.partial_bytes_dropped += dropped
         self.counters.port_outages += 1
-        self._outage_started = item.at
-        self._outage_error = item.detail
+        self._outage_started = lost.at
+        self._outage_error = lost.error
         log_event(
             log,
             logging.WARNING,
             "port_lost",
             port=self.settings.port,
-            error=item.detail,
+            error=lost.error,
             partial_bytes_dropped=dropped,
         )
 
