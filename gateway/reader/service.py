@@ -10,21 +10,20 @@ line for the next start, seals the open batch and exits 0.
 
 from __future__ import annotations
 
-import collections
 import logging
 import os
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field
 
-from gateway.core.batchfile import column_names, device_field
-from gateway.core.batching import BatchPolicy
+from gateway.core.batchfile import column_names
 from gateway.core.framing import TERMINATORS, LineFramer
 from gateway.core.intake import CounterReset, CounterTracker, DeviceGap, Intake, LineIntake
 from gateway.core.records import make_codec
 from gateway.logs import log_event
 from gateway.notify import Notifier
+from gateway.reader.cleanup_loop import CleanupLoop
+from gateway.reader.counters import ReaderCounters, RecentEvents, reader_status
 from gateway.reader.handoff import (
     Data,
     Handoff,
@@ -36,88 +35,17 @@ from gateway.reader.handoff import (
 )
 from gateway.reader.port import open_port
 from gateway.reader.portreader import PortReader
+from gateway.reader.resume import leave_fragment, resume
 from gateway.reader.sink import NullSink, StreamSink
 from gateway.settings import Settings
 from gateway.store.batchstore import BatchStore
 from gateway.store.layout import DataDir
-from gateway.store.ledgers import (
-    Identity,
-    RunRecord,
-    publish_status,
-    runs,
-    save_fragment,
-    take_fragment,
-    write_identity,
-)
-from gateway.store.recovery import read_last_row, sealed_batches
+from gateway.store.ledgers import publish_status
 
 log = logging.getLogger("gateway.reader")
 
-RECENT = 50  # events of each kind kept in the published status
 # The writer takes at most this much from the hand-off at a time (then decodes it in pieces).
 TAKE_MAX_BYTES = 1 << 20
-
-
-@dataclass
-class ReaderCounters:
-    bytes_read: int = 0
-    lines_read: int = 0
-    rows_accepted: int = 0
-    rows_rejected: int = 0
-    rejected_by_reason: dict[str, int] = field(default_factory=dict)
-    device_gaps: int = 0
-    device_lines_lost: int = 0
-    counter_resets: int = 0
-    partial_bytes_dropped: int = 0
-    overflow_events: int = 0
-    overflow_bytes: int = 0
-    reconnects: int = 0
-    port_outages: int = 0
-    batches_sealed: int = 0
-    rows_not_stored: int = 0  # accepted, but the disk refused them (ENOSPC, I/O error)
-    rows_refused_full: int = 0  # accepted, but not stored: a disk limit with on_full=stop-accepting
-    store_errors: int = 0
-
-
-class CleanupLoop(threading.Thread):
-    """Runs cleanup every GATEWAY_CLEANUP_SECONDS (and at once when asked) off the main loop.
-
-    It only deletes sealed batches and old quarantine files, never the open ``.part``, so it
-    needs no lock with the store; ``stop_accepting`` tells the main loop to store no rows.
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(name="cleanup", daemon=True)
-        self.settings = settings
-        self.stop_accepting = False
-        self.runs = 0
-        self.deleted = 0
-        self.last_error = ""
-        self._wake = threading.Event()
-        self._stop_event = threading.Event()
-
-    def check_now(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self._wake.set()
-
-    def run(self) -> None:
-        from gateway.store.cleanup import run_cleanup
-
-        while not self._stop_event.is_set():
-            try:
-                result = run_cleanup(self.settings)
-                self.stop_accepting = result.stop_accepting
-                self.deleted += len(result.deleted)
-                self.last_error = "; ".join(result.errors)
-            except Exception as error:  # a failed check must not stop reading; retry later
-                self.last_error = str(error)
-                log.exception("cleanup check failed")
-            self.runs += 1
-            self._wake.wait(self.settings.cleanup_seconds)
-            self._wake.clear()
 
 
 class ReaderService:
@@ -127,8 +55,7 @@ class ReaderService:
         self.sink = sink or NullSink()
         self.data_dir = DataDir(settings.data_dir)
         self.counters = ReaderCounters()
-        self.recent_gaps: collections.deque[dict] = collections.deque(maxlen=RECENT)
-        self.recent_outages: collections.deque[dict] = collections.deque(maxlen=RECENT)
+        self.recent = RecentEvents()
         self.notifier = Notifier()
         self.handoff = Handoff(settings.queue_bytes)
         framer = LineFramer(TERMINATORS[settings.line_terminator], settings.max_line_bytes)
@@ -141,13 +68,13 @@ class ReaderService:
         self.intake = LineIntake(framer, codec, CounterTracker())
         self.store: BatchStore | None = None
         self.cleanup: CleanupLoop | None = None
+        self.port_reader: PortReader | None = None
         self._refusing = False
         self.next_seq = 0
         self._stopping = threading.Event()
         self._fragment = b""
         self._opened_once = False
-        self._outage_started: float | None = None
-        self._outage_error = ""
+        self._outage_began: PortLost | None = None  # while the port is lost
         self._started_at = time.time()
         self._next_status = 0.0
         self._store_failing = False
@@ -210,32 +137,12 @@ class ReaderService:
     def _start_store(self) -> None:
         if not self.stores_files:
             return
-        settings = self.settings
-        self.store = BatchStore(
-            self.data_dir,
-            BatchPolicy(settings.batch_rows, settings.batch_bytes, settings.batch_seconds),
-            fsync_seconds=settings.fsync_seconds,
-            max_quarantine_bytes=settings.max_quarantine_bytes,
-        )
-        recovery = self.store.recover()
-        self.next_seq = recovery.next_seq
-        if recovery.sealed or recovery.removed_empty or recovery.quarantined_tails:
-            log_event(
-                log,
-                logging.WARNING,
-                "recovery_done",
-                sealed=len(recovery.sealed),
-                removed_empty=len(recovery.removed_empty),
-                tails_quarantined=len(recovery.quarantined_tails),
-                next_seq=recovery.next_seq,
-            )
-        write_identity(
-            self.data_dir, Identity(settings.gateway_id, settings.port, settings.line_format)
-        )
-        self._fragment = self._load_fragment()
-        self.intake.tracker.last = self._last_device_counter()
-        self._record_run(len(recovery.sealed))
-        self.cleanup = CleanupLoop(settings)
+        resumed = resume(self.settings, self.data_dir, self.intake.codec.counter_field)
+        self.store = resumed.store
+        self.next_seq = resumed.store.next_seq
+        self._fragment = resumed.fragment
+        self.intake.tracker.last = resumed.last_device_counter
+        self.cleanup = CleanupLoop(self.settings)
         self.cleanup.start()
 
     def _shutdown(self, reader: PortReader) -> None:
@@ -248,7 +155,7 @@ class ReaderService:
             self._dispatch(event)
         now = time.monotonic()
         if self.store is not None:
-            self._save_fragment(self.intake.framer.take_pending())
+            leave_fragment(self.data_dir, self.settings.port, self.intake.framer.take_pending())
             try:
                 self.store.close(now)
             except OSError as error:
@@ -315,16 +222,10 @@ class ReaderService:
             self.counters.reconnects += 1
         self._opened_once = True
         self.intake.port_opened(fragment)
-        if self._outage_started is not None:
-            outage = {
-                "start": round(self._outage_started, 3),
-                "end": round(opened.at, 3),
-                "seconds": round(opened.at - self._outage_started, 3),
-                "error": self._outage_error,
-            }
-            self.recent_outages.append(outage)
+        if self._outage_began is not None:
+            outage = self.recent.add_outage(self._outage_began, back_at=opened.at)
+            self._outage_began = None
             log_event(log, logging.WARNING, "port_back", port=opened.port, **outage)
-            self._outage_started = None
         else:
             log_event(
                 log,
@@ -338,8 +239,7 @@ class ReaderService:
         dropped = self.intake.port_lost()
         self.counters.partial_bytes_dropped += dropped
         self.counters.port_outages += 1
-        self._outage_started = lost.at
-        self._outage_error = lost.error
+        self._outage_began = lost
         log_event(
             log,
             logging.WARNING,
@@ -438,13 +338,7 @@ class ReaderService:
             if isinstance(event, DeviceGap):
                 self.counters.device_gaps += 1
                 self.counters.device_lines_lost += event.missing
-                gap = {
-                    "seq": seq,
-                    "after": event.after,
-                    "missing": event.missing,
-                    "at": round(at, 3),
-                }
-                self.recent_gaps.append(gap)
+                gap = self.recent.add_gap(event, seq, at)
                 log_event(log, logging.WARNING, "device_gap", **gap)
             elif isinstance(event, CounterReset):
                 self.counters.counter_resets += 1
@@ -457,42 +351,22 @@ class ReaderService:
                     first=event.first,
                 )
 
-    # -- state files ------------------------------------------------------------------------
+    # -- status -----------------------------------------------------------------------------
 
     def status(self) -> dict:
-        counters = asdict(self.counters)
-        counters["batches_sealed"] = self.store.sealed_total if self.store else 0
-        counters["overflow_bytes"] = self.handoff.overflow_bytes
-        counters["overflow_events"] = self.handoff.overflow_events
-        return {
-            "service": "reader",
-            "pid": os.getpid(),
-            "started_at": round(self._started_at, 3),
-            "updated_at": round(time.time(), 3),
-            "running": not self._stopping.is_set(),
-            "mode": self.settings.mode,
-            "port": self.settings.port,
-            "port_open": getattr(getattr(self, "port_reader", None), "is_open", False),
-            "format": self.settings.line_format,
-            "next_seq": self.next_seq,
-            "open_batch_rows": self.store.open_rows if self.store else 0,
-            "handoff_high_water_bytes": self.handoff.high_water_bytes,
-            "port_hand_offs": getattr(getattr(self, "port_reader", None), "hand_offs", 0),
-            "counters": counters,
-            "stream": self.sink.counters(),
-            "storing": not (self.cleanup and self.cleanup.stop_accepting),
-            "quarantine_entries_dropped": self.store.quarantine.dropped if self.store else 0,
-            "cleanup": {
-                "runs": self.cleanup.runs,
-                "deleted": self.cleanup.deleted,
-                "stop_accepting": self.cleanup.stop_accepting,
-                "last_error": self.cleanup.last_error,
-            }
-            if self.cleanup
-            else None,
-            "recent_gaps": list(self.recent_gaps),
-            "recent_outages": list(self.recent_outages),
-        }
+        return reader_status(
+            self.settings,
+            self.counters,
+            self.recent,
+            started_at=self._started_at,
+            running=not self._stopping.is_set(),
+            next_seq=self.next_seq,
+            handoff=self.handoff,
+            port_reader=self.port_reader,
+            store=self.store,
+            cleanup=self.cleanup,
+            stream=self.sink.counters(),
+        )
 
     def _publish_status(self, now: float, force: bool = False) -> None:
         if now < self._next_status and not force:
@@ -509,38 +383,3 @@ class ReaderService:
         )
         if self.stores_files:
             publish_status(self.data_dir, "reader", status)
-
-    def _record_run(self, recovered: int) -> None:
-        """Record this start: the audit tells a gap at a restart from one on the wire by it."""
-        entry = RunRecord(
-            round(time.time(), 3), os.getpid(), self.next_seq, recovered, self.settings.port
-        )
-        try:
-            runs(self.data_dir).append(entry)
-        except OSError as error:
-            log_event(log, logging.WARNING, "run_not_recorded", error=str(error))
-
-    def _load_fragment(self) -> bytes:
-        try:
-            return take_fragment(self.data_dir, self.settings.port)
-        except (ValueError, OSError) as error:
-            log_event(log, logging.WARNING, "fragment_unreadable", error=str(error))
-            return b""
-
-    def _save_fragment(self, fragment: bytes) -> None:
-        if not fragment:
-            return
-        try:
-            save_fragment(self.data_dir, self.settings.port, fragment)
-        except OSError as error:
-            log_event(log, logging.WARNING, "fragment_not_saved", error=str(error))
-
-    def _last_device_counter(self) -> int | None:
-        """The device counter of the newest stored row (csv-seq, json, nmea)."""
-        index = self.intake.codec.counter_field
-        batches = sealed_batches(self.data_dir) if index is not None else []
-        row = read_last_row(batches[-1].path) if batches else None
-        try:
-            return int(device_field(row, index)) if row else None
-        except (ValueError, IndexError):
-            return None
