@@ -11,6 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from gateway.core.intake import DeviceGap
+from gateway.core.reader_state import PortState, StorageState
 from gateway.reader.cleanup_loop import CleanupLoop
 from gateway.reader.handoff import Handoff, PortLost
 from gateway.reader.portreader import PortReader
@@ -73,6 +74,8 @@ def reader_status(
     *,
     started_at: float,
     running: bool,
+    port_state: PortState,
+    storage_state: StorageState,
     next_seq: int,
     handoff: Handoff,
     port_reader: PortReader | None,
@@ -91,6 +94,8 @@ def reader_status(
         "started_at": round(started_at, 3),
         "updated_at": round(time.time(), 3),
         "running": running,
+        "port_state": port_state.name,
+        "storage_state": storage_state.name,
         "mode": settings.mode,
         "port": settings.port,
         "port_open": port_reader.is_open if port_reader is not None else False,

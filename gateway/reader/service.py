@@ -1,4 +1,5 @@
-"""The reader service: the port thread feeds the intake; this loop stores, streams, reports.
+"""The reader service: a thin shell that moves hand-off events into the intake, the store and
+the stream, and keeps its state in two explicit machines (:mod:`gateway.core.reader_state`).
 
 Two threads and a helper process. A small relay process (:mod:`gateway.reader.relay`) drains
 the device into a pipe; :class:`PortReader` only reads that into a bounded :class:`Handoff`. This
@@ -19,6 +20,7 @@ import time
 from gateway.core.batchfile import column_names
 from gateway.core.framing import TERMINATORS, LineFramer
 from gateway.core.intake import CounterReset, CounterTracker, DeviceGap, Intake, LineIntake
+from gateway.core.reader_state import PortEvent, PortMachine, StorageEvent, StorageMachine
 from gateway.core.records import make_codec
 from gateway.logs import log_event
 from gateway.notify import Notifier
@@ -49,11 +51,16 @@ TAKE_MAX_BYTES = 1 << 20
 
 
 class ReaderService:
+    """The reader's main loop. Its state is ``port_machine`` and ``storage_machine``; the rest
+    is what it counts (``counters``, ``recent``) and the parts it drives."""
+
     def __init__(self, settings: Settings, sink: StreamSink | None = None) -> None:
         self.settings = settings
         self.stores_files = settings.mode in ("full", "local")
         self.sink = sink or NullSink()
         self.data_dir = DataDir(settings.data_dir)
+        self.port_machine = PortMachine()
+        self.storage_machine = StorageMachine(self.stores_files)
         self.counters = ReaderCounters()
         self.recent = RecentEvents()
         self.notifier = Notifier()
@@ -69,20 +76,20 @@ class ReaderService:
         self.store: BatchStore | None = None
         self.cleanup: CleanupLoop | None = None
         self.port_reader: PortReader | None = None
-        self._refusing = False
         self.next_seq = 0
-        self._stopping = threading.Event()
-        self._fragment = b""
-        self._opened_once = False
+        # Set by a signal handler, which may interrupt the loop anywhere: the loop reads it,
+        # and only the loop changes the state machines.
+        self._stop_requested = threading.Event()
+        self._fragment = b""  # the unfinished line the last clean stop left, for the first open
         self._outage_began: PortLost | None = None  # while the port is lost
         self._started_at = time.time()
         self._next_status = 0.0
-        self._store_failing = False
 
     # -- life cycle -------------------------------------------------------------------------
 
     def request_stop(self, signum: int | None = None, frame=None) -> None:
-        self._stopping.set()
+        """Stop at the loop's next turn. A signal handler: it sets a flag and never blocks."""
+        self._stop_requested.set()
         self.handoff.wake()
 
     def run(self) -> int:
@@ -120,7 +127,7 @@ class ReaderService:
         )
         self.notifier.ready(f"reading {settings.port}")
         try:
-            while not self._stopping.is_set():
+            while not self._stop_requested.is_set():
                 if hang.is_set():
                     log_event(log, logging.WARNING, "test_hook_hanging_main_loop")
                     while True:  # no watchdog pings from here on; systemd must step in
@@ -151,8 +158,11 @@ class ReaderService:
             self.cleanup.stop()
         reader.stop()
         reader.join(timeout=5)
+        # What the port thread handed over before it stopped, port events included, is
+        # handled as in the loop; only then is the port closed for good.
         for event in coalesce(self.handoff.take(0)):
             self._dispatch(event)
+        self.port_machine.process(PortEvent.CLOSED)
         now = time.monotonic()
         if self.store is not None:
             leave_fragment(self.data_dir, self.settings.port, self.intake.framer.take_pending())
@@ -160,6 +170,7 @@ class ReaderService:
                 self.store.close(now)
             except OSError as error:
                 log_event(log, logging.ERROR, "seal_at_stop_failed", error=str(error))
+        self.port_machine.process(PortEvent.FINISHED)
         self._publish_status(now, force=True)  # before the sink closes: the site hears "stopped"
         self.sink.close()
         log_event(
@@ -215,18 +226,16 @@ class ReaderService:
                 raise TypeError(f"not a hand-off event: {event!r}")
 
     def _port_opened(self, opened: PortOpened) -> None:
-        fragment = b""
-        if not self._opened_once:
-            fragment, self._fragment = self._fragment, b""
-        else:
+        change = self.port_machine.process(PortEvent.OPENED)
+        if change.reconnect:
             self.counters.reconnects += 1
-        self._opened_once = True
-        self.intake.port_opened(fragment)
-        if self._outage_began is not None:
+            self.intake.port_opened()
             outage = self.recent.add_outage(self._outage_began, back_at=opened.at)
             self._outage_began = None
             log_event(log, logging.WARNING, "port_back", port=opened.port, **outage)
-        else:
+        else:  # the first open: the line a clean stop left unfinished may continue here
+            fragment, self._fragment = self._fragment, b""
+            self.intake.port_opened(fragment)
             log_event(
                 log,
                 logging.INFO,
@@ -236,10 +245,11 @@ class ReaderService:
             )
 
     def _port_lost(self, lost: PortLost) -> None:
+        self.port_machine.process(PortEvent.LOST)
+        self._outage_began = lost
         dropped = self.intake.port_lost()
         self.counters.partial_bytes_dropped += dropped
         self.counters.port_outages += 1
-        self._outage_began = lost
         log_event(
             log,
             logging.WARNING,
@@ -278,10 +288,10 @@ class ReaderService:
     def _append(self, records: list[bytes], received_at: float) -> tuple[int, int]:
         """Store records; return the seq of the first and how many were stored."""
         store = self.store
-        now = time.monotonic()
         if self.cleanup is not None and self.cleanup.stop_accepting:
+            change = self.storage_machine.process(StorageEvent.DISK_LIMIT_REACHED)
             self.counters.rows_refused_full += len(records)
-            if not self._refusing:
+            if change.stopped_storing:
                 log_event(
                     log,
                     logging.ERROR,
@@ -290,10 +300,8 @@ class ReaderService:
                     next_seq=store.next_seq,
                     hint="upload or free space; see gateway cleanup --dry-run",
                 )
-                self._refusing = True
             return store.next_seq, 0
-        if self._refusing:
-            self._refusing = False
+        if self.storage_machine.process(StorageEvent.DISK_LIMIT_CLEARED).resumed_storing:
             log_event(
                 log,
                 logging.WARNING,
@@ -301,6 +309,7 @@ class ReaderService:
                 next_seq=store.next_seq,
                 rows_refused_full=self.counters.rows_refused_full,
             )
+        now = time.monotonic()
         first_seq = store.next_seq
         try:
             if store.columns is None:
@@ -311,17 +320,17 @@ class ReaderService:
             stored = store.next_seq - first_seq
             self._store_failed(error, rows=len(records) - stored)
             return first_seq, stored
-        if self._store_failing:
-            self._store_failing = False
+        if self.storage_machine.process(StorageEvent.ROWS_STORED).recovered:
             log_event(log, logging.WARNING, "store_recovered", next_seq=store.next_seq)
         return first_seq, len(records)
 
     def _store_failed(self, error: OSError, rows: int) -> None:
+        change = self.storage_machine.process(StorageEvent.WRITE_FAILED)
         self.counters.store_errors += 1
-        if self.cleanup is not None and not self._store_failing:
-            self.cleanup.check_now()  # the disk may be full: free what the policy allows
         self.counters.rows_not_stored += rows
-        if not self._store_failing:  # log the first failure loudly, not every one
+        if change.began_failing:  # say it once, not for every failed write
+            if self.cleanup is not None:
+                self.cleanup.check_now()  # the disk may be full: free what the policy allows
             log_event(
                 log,
                 logging.ERROR,
@@ -330,26 +339,26 @@ class ReaderService:
                 rows_lost=rows,
                 next_seq=self.store.next_seq if self.store else None,
             )
-        self._store_failing = True
 
     def _record_events(self, intake: Intake, first_seq: int, stored: int, at: float) -> None:
         for event in intake.events:
             seq = first_seq + event.index if event.index < stored else None
-            if isinstance(event, DeviceGap):
-                self.counters.device_gaps += 1
-                self.counters.device_lines_lost += event.missing
-                gap = self.recent.add_gap(event, seq, at)
-                log_event(log, logging.WARNING, "device_gap", **gap)
-            elif isinstance(event, CounterReset):
-                self.counters.counter_resets += 1
-                log_event(
-                    log,
-                    logging.WARNING,
-                    "device_counter_reset",
-                    seq=seq,
-                    last=event.last,
-                    first=event.first,
-                )
+            match event:
+                case DeviceGap():
+                    self.counters.device_gaps += 1
+                    self.counters.device_lines_lost += event.missing
+                    gap = self.recent.add_gap(event, seq, at)
+                    log_event(log, logging.WARNING, "device_gap", **gap)
+                case CounterReset():
+                    self.counters.counter_resets += 1
+                    log_event(
+                        log,
+                        logging.WARNING,
+                        "device_counter_reset",
+                        seq=seq,
+                        last=event.last,
+                        first=event.first,
+                    )
 
     # -- status -----------------------------------------------------------------------------
 
@@ -359,7 +368,9 @@ class ReaderService:
             self.counters,
             self.recent,
             started_at=self._started_at,
-            running=not self._stopping.is_set(),
+            running=not self._stop_requested.is_set(),
+            port_state=self.port_machine.state,
+            storage_state=self.storage_machine.state,
             next_seq=self.next_seq,
             handoff=self.handoff,
             port_reader=self.port_reader,
