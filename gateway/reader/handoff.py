@@ -167,7 +167,7 @@ def coalesce(events: list[HandoffEvent]) -> list[HandoffEvent]:
             continue
         if run:
             joined.append(_join(run))
-            run = []
+            run, size = [], 0
         joined.append(event)
     if run:
         joined.append(_join(run))

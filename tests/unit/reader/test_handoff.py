@@ -1,7 +1,7 @@
 import threading
 import time
 
-from gateway.reader.handoff import Data, Handoff, Overflow, PortLost, coalesce
+from gateway.reader.handoff import COALESCE_MAX_BYTES, Data, Handoff, Overflow, PortLost, coalesce
 
 
 def test_a_full_hand_off_drops_counts_and_marks_the_hole():
@@ -39,6 +39,18 @@ def test_coalesce_joins_runs_of_data_but_keeps_events_in_place():
         PortLost(3.0, error="x"),
         Data(4.0, b"c"),
     ]
+
+
+def test_coalesce_bounds_each_run_by_its_own_bytes_not_those_before_an_event():
+    half = b"x" * (COALESCE_MAX_BYTES // 2)
+    events = [Data(1.0, half + half), PortLost(2.0, "x"), Data(3.0, half), Data(4.0, half)]
+    joined = coalesce(events)
+    assert [(type(e).__name__, e.at) for e in joined] == [
+        ("Data", 1.0),
+        ("PortLost", 2.0),
+        ("Data", 4.0),  # both halves after the event, in one piece
+    ]
+    assert len(joined[2].data) == COALESCE_MAX_BYTES
 
 
 def test_a_bounded_take_returns_the_oldest_items_that_fit_and_frees_their_room():
