@@ -1,10 +1,11 @@
 """The reader's two state machines as tables: the life of its port and the life of its storage.
 
 Sans-I/O, in h11's manner: the service tells a machine what happened (``process(event)``) and
-gets back the change, which says what to log or count (a reconnect, storing resumed). The
-tables below are the whole truth about which changes can happen. An event a table does not list
-for the current state is a bug in the caller: ``process`` raises :class:`IllegalTransition` and
-leaves the state as it was.
+gets back the :class:`Transition`. The tables below are the whole truth about which transitions
+can happen. An event a table does not list for the current state is a bug in the caller:
+``process`` raises :class:`IllegalTransition` and leaves the state as it was. Many events keep
+the state (a self-loop: one more failed write while failing); the service logs only the ones
+that change it, so each log line says something new.
 
 The port machine follows the port thread's hand-off events (opened, lost) and the service's stop.
 The storage machine follows the disk: the limit cleanup enforces (``GATEWAY_ON_FULL=
@@ -64,14 +65,6 @@ class StorageState(enum.Enum):
     REFUSING_AND_FAILING = enum.auto()  # both: the limit clears first, then a write must succeed
     NOT_STORING = enum.auto()  # mode demo: no files at all
 
-    @property
-    def refuses_rows(self) -> bool:
-        return self in (StorageState.REFUSING, StorageState.REFUSING_AND_FAILING)
-
-    @property
-    def failing(self) -> bool:
-        return self in (StorageState.FAILING, StorageState.REFUSING_AND_FAILING)
-
 
 class StorageEvent(enum.Enum):
     DISK_LIMIT_REACHED = enum.auto()  # cleanup may not delete enough: store no more rows
@@ -111,76 +104,43 @@ State = TypeVar("State", PortState, StorageState)
 Event = TypeVar("Event", PortEvent, StorageEvent)
 
 
-class _Machine(Generic[State, Event]):
+@dataclass(frozen=True, slots=True)
+class Transition(Generic[State]):
+    before: State
+    after: State
+
+    @property
+    def changed(self) -> bool:
+        """False for a self-loop: nothing new to say."""
+        return self.before is not self.after
+
+
+class StateMachine(Generic[State, Event]):
+    """A state and its table; :meth:`process` is the only way to change the state."""
+
     def __init__(self, name: str, table: dict[State, dict[Event, State]], initial: State) -> None:
-        self._name = name
-        self._table = table
+        self.name = name
+        self.table = table
         self.state = initial
 
-    def _step(self, event: Event) -> tuple[State, State]:
+    def process(self, event: Event) -> Transition[State]:
         before = self.state
         try:
-            after = self._table[before][event]
+            after = self.table[before][event]
         except KeyError:
             raise IllegalTransition(
-                f"{self._name} cannot handle {event.name} in state {before.name}"
+                f"{self.name} cannot handle {event.name} in state {before.name}"
             ) from None
         self.state = after
-        return before, after
+        return Transition(before, after)
 
 
-@dataclass(frozen=True, slots=True)
-class PortChange:
-    before: PortState
-    after: PortState
-
-    @property
-    def first_open(self) -> bool:
-        """The first open of this run: the unfinished line a clean stop left may resume."""
-        return self.before is PortState.WAITING_FOR_PORT and self.after is PortState.READING
-
-    @property
-    def reconnect(self) -> bool:
-        """The port is back after a loss: an outage ends."""
-        return self.before is PortState.PORT_LOST and self.after is PortState.READING
-
-
-class PortMachine(_Machine[PortState, PortEvent]):
+class PortMachine(StateMachine[PortState, PortEvent]):
     def __init__(self) -> None:
         super().__init__("the port machine", PORT_TRANSITIONS, PortState.WAITING_FOR_PORT)
 
-    def process(self, event: PortEvent) -> PortChange:
-        return PortChange(*self._step(event))
 
-
-@dataclass(frozen=True, slots=True)
-class StorageChange:
-    before: StorageState
-    after: StorageState
-
-    @property
-    def stopped_storing(self) -> bool:
-        """The disk limit was just reached (say so once, not for every refused row)."""
-        return self.after.refuses_rows and not self.before.refuses_rows
-
-    @property
-    def resumed_storing(self) -> bool:
-        return self.before.refuses_rows and not self.after.refuses_rows
-
-    @property
-    def began_failing(self) -> bool:
-        """The first failed write since the last one that worked (say so once)."""
-        return self.after.failing and not self.before.failing
-
-    @property
-    def recovered(self) -> bool:
-        return self.before.failing and not self.after.failing
-
-
-class StorageMachine(_Machine[StorageState, StorageEvent]):
+class StorageMachine(StateMachine[StorageState, StorageEvent]):
     def __init__(self, stores_files: bool) -> None:
         initial = StorageState.STORING if stores_files else StorageState.NOT_STORING
         super().__init__("the storage machine", STORAGE_TRANSITIONS, initial)
-
-    def process(self, event: StorageEvent) -> StorageChange:
-        return StorageChange(*self._step(event))

@@ -20,7 +20,13 @@ import time
 from gateway.core.batchfile import column_names
 from gateway.core.framing import TERMINATORS, LineFramer
 from gateway.core.intake import CounterReset, CounterTracker, DeviceGap, Intake, LineIntake
-from gateway.core.reader_state import PortEvent, PortMachine, StorageEvent, StorageMachine
+from gateway.core.reader_state import (
+    PortEvent,
+    PortMachine,
+    PortState,
+    StorageEvent,
+    StorageMachine,
+)
 from gateway.core.records import make_codec
 from gateway.logs import log_event
 from gateway.notify import Notifier
@@ -227,7 +233,7 @@ class ReaderService:
 
     def _port_opened(self, opened: PortOpened) -> None:
         change = self.port_machine.process(PortEvent.OPENED)
-        if change.reconnect:
+        if change.before is PortState.PORT_LOST:  # a reconnect: the outage ends
             self.counters.reconnects += 1
             self.intake.port_opened()
             outage = self.recent.add_outage(self._outage_began, back_at=opened.at)
@@ -291,7 +297,7 @@ class ReaderService:
         if self.cleanup is not None and self.cleanup.stop_accepting:
             change = self.storage_machine.process(StorageEvent.DISK_LIMIT_REACHED)
             self.counters.rows_refused_full += len(records)
-            if change.stopped_storing:
+            if change.changed:  # storing stops now: say so once, not for every refused row
                 log_event(
                     log,
                     logging.ERROR,
@@ -301,7 +307,7 @@ class ReaderService:
                     hint="upload or free space; see gateway cleanup --dry-run",
                 )
             return store.next_seq, 0
-        if self.storage_machine.process(StorageEvent.DISK_LIMIT_CLEARED).resumed_storing:
+        if self.storage_machine.process(StorageEvent.DISK_LIMIT_CLEARED).changed:
             log_event(
                 log,
                 logging.WARNING,
@@ -320,7 +326,7 @@ class ReaderService:
             stored = store.next_seq - first_seq
             self._store_failed(error, rows=len(records) - stored)
             return first_seq, stored
-        if self.storage_machine.process(StorageEvent.ROWS_STORED).recovered:
+        if self.storage_machine.process(StorageEvent.ROWS_STORED).changed:  # after failures
             log_event(log, logging.WARNING, "store_recovered", next_seq=store.next_seq)
         return first_seq, len(records)
 
@@ -328,7 +334,7 @@ class ReaderService:
         change = self.storage_machine.process(StorageEvent.WRITE_FAILED)
         self.counters.store_errors += 1
         self.counters.rows_not_stored += rows
-        if change.began_failing:  # say it once, not for every failed write
+        if change.changed:  # the first failed write since one worked: say so once
             if self.cleanup is not None:
                 self.cleanup.check_now()  # the disk may be full: free what the policy allows
             log_event(
