@@ -73,19 +73,19 @@ class StorageEvent(enum.Enum):
     ROWS_STORED = enum.auto()  # an append went through
 
 
-_STORING_TABLE = {
-    StorageEvent.DISK_LIMIT_REACHED: StorageState.REFUSING,
-    StorageEvent.DISK_LIMIT_CLEARED: StorageState.STORING,
-    StorageEvent.WRITE_FAILED: StorageState.FAILING,
-    StorageEvent.ROWS_STORED: StorageState.STORING,
-}
 # Refusing, the reader appends nothing, so ROWS_STORED there is a bug in the caller.
 STORAGE_TRANSITIONS: dict[StorageState, dict[StorageEvent, StorageState]] = {
-    StorageState.STORING: _STORING_TABLE,
+    StorageState.STORING: {
+        StorageEvent.DISK_LIMIT_REACHED: StorageState.REFUSING,
+        StorageEvent.DISK_LIMIT_CLEARED: StorageState.STORING,
+        StorageEvent.WRITE_FAILED: StorageState.FAILING,
+        StorageEvent.ROWS_STORED: StorageState.STORING,
+    },
     StorageState.FAILING: {
-        **_STORING_TABLE,
         StorageEvent.DISK_LIMIT_REACHED: StorageState.REFUSING_AND_FAILING,
         StorageEvent.DISK_LIMIT_CLEARED: StorageState.FAILING,
+        StorageEvent.WRITE_FAILED: StorageState.FAILING,
+        StorageEvent.ROWS_STORED: StorageState.STORING,
     },
     StorageState.REFUSING: {
         StorageEvent.DISK_LIMIT_REACHED: StorageState.REFUSING,
