@@ -120,19 +120,22 @@ class StateMachine(Generic[State, Event]):
 
     def __init__(self, name: str, table: dict[State, dict[Event, State]], initial: State) -> None:
         self.name = name
-        self.table = table
         self.state = initial
+        # Built once: the reader processes events for every append, so this allocates nothing.
+        self._transitions = {
+            before: {event: Transition(before, after) for event, after in row.items()}
+            for before, row in table.items()
+        }
 
     def process(self, event: Event) -> Transition[State]:
-        before = self.state
         try:
-            after = self.table[before][event]
+            transition = self._transitions[self.state][event]
         except KeyError:
             raise IllegalTransition(
-                f"{self.name} cannot handle {event.name} in state {before.name}"
+                f"{self.name} cannot handle {event.name} in state {self.state.name}"
             ) from None
-        self.state = after
-        return Transition(before, after)
+        self.state = transition.after
+        return transition
 
 
 class PortMachine(StateMachine[PortState, PortEvent]):
