@@ -1,10 +1,11 @@
 """The reader's shell without a port: hand-off events in, counts, log events and status out."""
 
+import errno
 import logging
-from types import SimpleNamespace
 
 import pytest
 
+import gateway.reader.service
 from gateway.core.reader_state import IllegalTransition, PortState
 from gateway.reader.handoff import Data, Overflow, PortLost, PortOpened
 from gateway.reader.service import ReaderService
@@ -19,6 +20,24 @@ def make_service(tmp_path, mode):
 
 def logged(caplog):
     return [r.getMessage() for r in caplog.records if r.name == "gateway.reader"]
+
+
+class CleanupStandIn:
+    """The cleanup thread without a thread: the test says when a disk limit holds."""
+
+    def __init__(self, settings):
+        self.stop_accepting = False
+        self.runs = self.deleted = 0
+        self.last_error = ""
+
+    def start(self):
+        pass
+
+    def stop(self):
+        pass
+
+    def check_now(self):
+        pass
 
 
 class StoppedPortThread:
@@ -67,19 +86,11 @@ def test_a_port_event_the_port_thread_cannot_send_is_a_bug_that_raises(tmp_path)
     assert service.port_machine.state is PortState.WAITING_FOR_PORT
 
 
-def test_a_disk_limit_stops_and_resumes_storing_and_says_so_once(tmp_path, caplog):
+def test_a_disk_limit_stops_and_resumes_storing_and_says_so_once(tmp_path, caplog, monkeypatch):
     caplog.set_level(logging.INFO, logger="gateway.reader")
+    monkeypatch.setattr(gateway.reader.service, "CleanupLoop", CleanupStandIn)
     service = make_service(tmp_path, "local")
     service._start_store()
-    service.cleanup.stop()
-    service.cleanup = SimpleNamespace(
-        stop_accepting=False,
-        runs=0,
-        deleted=0,
-        last_error="",
-        check_now=lambda: None,
-        stop=lambda: None,
-    )
     service._dispatch(PortOpened(1.0, "sim0"))
     service._dispatch(Data(1.1, b"0,0.1,1.0\n"))
     service.cleanup.stop_accepting = True
@@ -99,3 +110,27 @@ def test_a_disk_limit_stops_and_resumes_storing_and_says_so_once(tmp_path, caplo
     assert service.port_machine.state is PortState.STOPPED
     final = read_status(service.data_dir, "reader")
     assert (final["running"], final["port_state"], final["next_seq"]) == (False, "STOPPED", 2)
+
+
+def test_a_full_disk_is_said_once_and_so_is_the_recovery(tmp_path, caplog, monkeypatch):
+    caplog.set_level(logging.INFO, logger="gateway.reader")
+    monkeypatch.setattr(gateway.reader.service, "CleanupLoop", CleanupStandIn)
+    service = make_service(tmp_path, "local")
+    service._start_store()
+    service._dispatch(PortOpened(1.0, "sim0"))
+
+    def full_disk(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(service.store, "append", full_disk)
+        service._dispatch(Data(1.1, b"0,0.1,1.0\n"))
+        service._dispatch(Data(1.2, b"1,0.2,1.0\n2,0.3,1.0\n"))
+        assert service.status()["storage_state"] == "FAILING"
+    service._dispatch(Data(1.3, b"3,0.4,1.0\n"))
+
+    status = service.status()
+    assert status["storage_state"] == "STORING"
+    counters = status["counters"]
+    assert (counters["store_errors"], counters["rows_not_stored"], status["next_seq"]) == (2, 3, 1)
+    assert logged(caplog) == ["port_opened", "store_failed", "store_recovered"]
