@@ -40,6 +40,17 @@ class CleanupStandIn:
         pass
 
 
+@pytest.fixture
+def storing_service(tmp_path, caplog, monkeypatch):
+    """A reader in mode local with its store recovered and its port open."""
+    caplog.set_level(logging.INFO, logger="gateway.reader")
+    monkeypatch.setattr(gateway.reader.service, "CleanupLoop", CleanupStandIn)
+    service = make_service(tmp_path, "local")
+    service._start_store()
+    service._dispatch(PortOpened(1.0, "sim0"))
+    return service
+
+
 class StoppedPortThread:
     def stop(self):
         pass
@@ -86,12 +97,8 @@ def test_a_port_event_the_port_thread_cannot_send_is_a_bug_that_raises(tmp_path)
     assert service.port_machine.state is PortState.WAITING_FOR_PORT
 
 
-def test_a_disk_limit_stops_and_resumes_storing_and_says_so_once(tmp_path, caplog, monkeypatch):
-    caplog.set_level(logging.INFO, logger="gateway.reader")
-    monkeypatch.setattr(gateway.reader.service, "CleanupLoop", CleanupStandIn)
-    service = make_service(tmp_path, "local")
-    service._start_store()
-    service._dispatch(PortOpened(1.0, "sim0"))
+def test_a_disk_limit_stops_and_resumes_storing_and_says_so_once(storing_service, caplog):
+    service = storing_service
     service._dispatch(Data(1.1, b"0,0.1,1.0\n"))
     service.cleanup.stop_accepting = True
     service._dispatch(Data(1.2, b"1,0.2,1.0\n"))
@@ -104,7 +111,7 @@ def test_a_disk_limit_stops_and_resumes_storing_and_says_so_once(tmp_path, caplo
     status = service.status()
     assert status["storage_state"] == "STORING"
     assert (status["next_seq"], status["counters"]["rows_refused_full"]) == (2, 3)
-    assert logged(caplog) == ["port_opened", "storing_stopped_disk_limit", "storing_resumed"]
+    assert logged(caplog) == ["storing_stopped_disk_limit", "storing_resumed"]
 
     service._shutdown(StoppedPortThread())
     assert service.port_machine.state is PortState.STOPPED
@@ -112,12 +119,8 @@ def test_a_disk_limit_stops_and_resumes_storing_and_says_so_once(tmp_path, caplo
     assert (final["running"], final["port_state"], final["next_seq"]) == (False, "STOPPED", 2)
 
 
-def test_a_full_disk_is_said_once_and_so_is_the_recovery(tmp_path, caplog, monkeypatch):
-    caplog.set_level(logging.INFO, logger="gateway.reader")
-    monkeypatch.setattr(gateway.reader.service, "CleanupLoop", CleanupStandIn)
-    service = make_service(tmp_path, "local")
-    service._start_store()
-    service._dispatch(PortOpened(1.0, "sim0"))
+def test_a_full_disk_is_said_once_and_so_is_the_recovery(storing_service, caplog, monkeypatch):
+    service = storing_service
 
     def full_disk(*args):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -133,4 +136,4 @@ def test_a_full_disk_is_said_once_and_so_is_the_recovery(tmp_path, caplog, monke
     assert status["storage_state"] == "STORING"
     counters = status["counters"]
     assert (counters["store_errors"], counters["rows_not_stored"], status["next_seq"]) == (2, 3, 1)
-    assert logged(caplog) == ["port_opened", "store_failed", "store_recovered"]
+    assert logged(caplog) == ["store_failed", "store_recovered"]
