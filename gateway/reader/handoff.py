@@ -1,9 +1,11 @@
 """The bounded hand-off between the thread that reads the port and the one that writes.
 
-Reading must never wait on disk or network, so ``put_data`` never blocks: when the writer has
-fallen ``max_bytes`` behind, the chunk is dropped and counted, and the next chunk that fits is
-preceded by an ``overflow`` item so the writer knows the stream has a hole (its unfinished line
-is then incomplete).
+What crosses it are small events, oldest first: :class:`Data` read from the port, the port
+:class:`PortOpened` and :class:`PortLost`, and :class:`Overflow`. Reading must never wait on disk
+or network, so ``put_data`` never blocks for long: when the writer has fallen ``max_bytes``
+behind, the chunk is dropped and counted, and whatever is handed over next is preceded by an
+:class:`Overflow` so the writer knows the stream has a hole (its unfinished line is then
+incomplete). Every event carries ``at``, the Unix time it happened.
 """
 
 from __future__ import annotations
@@ -14,18 +16,38 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
-class Item:
-    kind: str  # "data", "opened", "lost", "overflow"
-    at: float  # Unix time
-    data: bytes = b""
-    detail: str = ""
-    count: int = 0
+class Data:
+    at: float  # when it was read
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PortOpened:
+    at: float
+    port: str  # the path or URL, as configured
+
+
+@dataclass(frozen=True, slots=True)
+class PortLost:
+    at: float
+    error: str  # why, as the port said it
+
+
+@dataclass(frozen=True, slots=True)
+class Overflow:
+    """Chunks were dropped before the next event: the writer's unfinished line is broken."""
+
+    at: float
+    dropped_bytes: int
+
+
+HandoffEvent = Data | PortOpened | PortLost | Overflow
 
 
 class Handoff:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._items: deque[Item] = deque()
+        self._events: deque[HandoffEvent] = deque()
         self._bytes = 0
         lock = threading.Lock()
         self._ready = threading.Condition(lock)  # something to take
@@ -56,46 +78,48 @@ class Handoff:
                 self._dropped_chunks += 1
                 self.overflow_bytes += len(data)
                 return False
-            if self._dropped_bytes:
-                self._items.append(Item("overflow", at, count=self._dropped_bytes))
-                self._dropped_bytes = self._dropped_chunks = 0
-            self._items.append(Item("data", at, data))
+            self._mark_hole(at)
+            self._events.append(Data(at, data))
             self._bytes += len(data)
             self.high_water_bytes = max(self.high_water_bytes, self._bytes)
             self._ready.notify()
             return True
 
-    def put_event(self, kind: str, at: float, detail: str = "") -> None:
+    def put_event(self, event: PortOpened | PortLost) -> None:
         with self._ready:
-            if self._dropped_bytes:
-                self._items.append(Item("overflow", at, count=self._dropped_bytes))
-                self._dropped_bytes = self._dropped_chunks = 0
-            self._items.append(Item(kind, at, detail=detail))
+            self._mark_hole(event.at)
+            self._events.append(event)
             self._ready.notify()
 
-    def take(self, timeout: float, max_bytes: int | None = None) -> list[Item]:
-        """What was handed over, oldest first: all of it, or as many items as fit in
+    def _mark_hole(self, at: float) -> None:
+        """Before what follows a drop, say how much was dropped. Holds the lock."""
+        if self._dropped_bytes:
+            self._events.append(Overflow(at, self._dropped_bytes))
+            self._dropped_bytes = self._dropped_chunks = 0
+
+    def take(self, timeout: float, max_bytes: int | None = None) -> list[HandoffEvent]:
+        """What was handed over, oldest first: all of it, or as many events as fit in
         ``max_bytes`` (at least one); waits up to ``timeout`` seconds for something.
 
         Taking a bounded piece lets the port thread refill the room it frees while the writer
         works, instead of holding a second full queue's worth in memory.
         """
         with self._ready:
-            if not self._items:
+            if not self._events:
                 self._ready.wait(timeout)
             if max_bytes is None:
-                items = list(self._items)
-                self._items.clear()
+                events = list(self._events)
+                self._events.clear()
                 self._bytes = 0
             else:
-                items, taken = [], 0
-                while self._items and (not items or taken + len(self._items[0].data) <= max_bytes):
-                    item = self._items.popleft()
-                    items.append(item)
-                    taken += len(item.data)
+                events, taken = [], 0
+                while self._events and (not events or taken + _size(self._events[0]) <= max_bytes):
+                    event = self._events.popleft()
+                    events.append(event)
+                    taken += _size(event)
                 self._bytes -= taken
             self._room.notify_all()
-            return items
+            return events
 
     def wake(self) -> None:
         """Make a waiting :meth:`take` return. Safe from a signal handler: it never blocks.
@@ -115,37 +139,42 @@ class Handoff:
         return self._bytes
 
 
+def _size(event: HandoffEvent) -> int:
+    """Bytes an event holds in the hand-off (only data counts towards its bound)."""
+    return len(event.data) if type(event) is Data else 0
+
+
 # Bounds one decode call, so the port thread never waits long for the interpreter lock.
 COALESCE_MAX_BYTES = 256 * 1024
 
 
-def coalesce(items: list[Item]) -> list[Item]:
-    """Join runs of data items into one: a backlog is then decoded in few large pieces.
+def coalesce(events: list[HandoffEvent]) -> list[HandoffEvent]:
+    """Join runs of :class:`Data` into one: a backlog is then decoded in few large pieces.
 
-    A joined item carries the latest read time of its run, so no line is said to have
+    A joined chunk carries the latest read time of its run, so no line is said to have
     arrived before it did.
     """
-    joined: list[Item] = []
-    run: list[Item] = []
+    joined: list[HandoffEvent] = []
+    run: list[Data] = []
     size = 0
-    for item in items:
-        if item.kind == "data":
-            if run and size + len(item.data) > COALESCE_MAX_BYTES:
+    for event in events:
+        if type(event) is Data:
+            if run and size + len(event.data) > COALESCE_MAX_BYTES:
                 joined.append(_join(run))
                 run, size = [], 0
-            run.append(item)
-            size += len(item.data)
+            run.append(event)
+            size += len(event.data)
             continue
         if run:
             joined.append(_join(run))
-            run = []
-        joined.append(item)
+            run, size = [], 0
+        joined.append(event)
     if run:
         joined.append(_join(run))
     return joined
 
 
-def _join(run: list[Item]) -> Item:
+def _join(run: list[Data]) -> Data:
     if len(run) == 1:
         return run[0]
-    return Item("data", run[-1].at, b"".join(item.data for item in run))
+    return Data(run[-1].at, b"".join(chunk.data for chunk in run))

@@ -20,7 +20,7 @@ import serial
 
 from gateway.core.backoff import Backoff, Jitter
 from gateway.logs import log_event
-from gateway.reader.handoff import Handoff
+from gateway.reader.handoff import Handoff, PortLost, PortOpened
 from gateway.reader.port import chunk_reader
 
 log = logging.getLogger("gateway.reader.port")
@@ -93,7 +93,7 @@ class PortReader(threading.Thread):
             missing_logged = False
             self._port = port
             self.is_open = True
-            self._handoff.put_event("opened", time.time(), self._port_name)
+            self._handoff.put_event(PortOpened(time.time(), self._port_name))
             try:
                 self._read_until_lost(port)
             finally:
@@ -143,7 +143,7 @@ class PortReader(threading.Thread):
                 pieces.append(read.close())
             if any(pieces):
                 self._hand_over(b"".join(pieces))
-            self._handoff.put_event("lost", time.time(), str(error))
+            self._handoff.put_event(PortLost(time.time(), str(error)))
         else:
             # Stopped: what the relay had taken from the device is handed over; the rest
             # stays in the kernel's buffer for the next reader.

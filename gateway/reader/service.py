@@ -1,4 +1,5 @@
-"""The reader service: the port thread feeds the intake; this loop stores, streams, reports.
+"""The reader service: a thin shell that moves hand-off events into the intake, the store and
+the stream, and keeps its state in two explicit machines (:mod:`gateway.core.reader_state`).
 
 Two threads and a helper process. A small relay process (:mod:`gateway.reader.relay`) drains
 the device into a pipe; :class:`PortReader` only reads that into a bounded :class:`Handoff`. This
@@ -10,117 +11,64 @@ line for the next start, seals the open batch and exits 0.
 
 from __future__ import annotations
 
-import collections
 import logging
 import os
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field
 
-from gateway.core.batchfile import column_names, device_field
-from gateway.core.batching import BatchPolicy
+from gateway.core.batchfile import column_names
 from gateway.core.framing import TERMINATORS, LineFramer
 from gateway.core.intake import CounterReset, CounterTracker, DeviceGap, Intake, LineIntake
+from gateway.core.reader_state import (
+    PortEvent,
+    PortMachine,
+    PortState,
+    StorageEvent,
+    StorageMachine,
+)
 from gateway.core.records import make_codec
 from gateway.logs import log_event
 from gateway.notify import Notifier
-from gateway.reader.handoff import Handoff, Item, coalesce
+from gateway.reader.cleanup_loop import CleanupLoop
+from gateway.reader.counters import ReaderCounters, RecentEvents, reader_status
+from gateway.reader.handoff import (
+    Data,
+    Handoff,
+    HandoffEvent,
+    Overflow,
+    PortLost,
+    PortOpened,
+    coalesce,
+)
 from gateway.reader.port import open_port
 from gateway.reader.portreader import PortReader
+from gateway.reader.resume import leave_fragment, resume
 from gateway.reader.sink import NullSink, StreamSink
 from gateway.settings import Settings
 from gateway.store.batchstore import BatchStore
 from gateway.store.layout import DataDir
-from gateway.store.ledgers import (
-    Identity,
-    RunRecord,
-    publish_status,
-    runs,
-    save_fragment,
-    take_fragment,
-    write_identity,
-)
-from gateway.store.recovery import read_last_row, sealed_batches
+from gateway.store.ledgers import publish_status
 
 log = logging.getLogger("gateway.reader")
 
-RECENT = 50  # events of each kind kept in the published status
 # The writer takes at most this much from the hand-off at a time (then decodes it in pieces).
 TAKE_MAX_BYTES = 1 << 20
 
 
-@dataclass
-class ReaderCounters:
-    bytes_read: int = 0
-    lines_read: int = 0
-    rows_accepted: int = 0
-    rows_rejected: int = 0
-    rejected_by_reason: dict[str, int] = field(default_factory=dict)
-    device_gaps: int = 0
-    device_lines_lost: int = 0
-    counter_resets: int = 0
-    partial_bytes_dropped: int = 0
-    overflow_events: int = 0
-    overflow_bytes: int = 0
-    reconnects: int = 0
-    port_outages: int = 0
-    batches_sealed: int = 0
-    rows_not_stored: int = 0  # accepted, but the disk refused them (ENOSPC, I/O error)
-    rows_refused_full: int = 0  # accepted, but not stored: a disk limit with on_full=stop-accepting
-    store_errors: int = 0
-
-
-class CleanupLoop(threading.Thread):
-    """Runs cleanup every GATEWAY_CLEANUP_SECONDS (and at once when asked) off the main loop.
-
-    It only deletes sealed batches and old quarantine files, never the open ``.part``, so it
-    needs no lock with the store; ``stop_accepting`` tells the main loop to store no rows.
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(name="cleanup", daemon=True)
-        self.settings = settings
-        self.stop_accepting = False
-        self.runs = 0
-        self.deleted = 0
-        self.last_error = ""
-        self._wake = threading.Event()
-        self._stop_event = threading.Event()
-
-    def check_now(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self._wake.set()
-
-    def run(self) -> None:
-        from gateway.store.cleanup import run_cleanup
-
-        while not self._stop_event.is_set():
-            try:
-                result = run_cleanup(self.settings)
-                self.stop_accepting = result.stop_accepting
-                self.deleted += len(result.deleted)
-                self.last_error = "; ".join(result.errors)
-            except Exception as error:  # a failed check must not stop reading; retry later
-                self.last_error = str(error)
-                log.exception("cleanup check failed")
-            self.runs += 1
-            self._wake.wait(self.settings.cleanup_seconds)
-            self._wake.clear()
-
-
 class ReaderService:
+    """The reader's main loop. Its state is ``port_machine`` and ``storage_machine``; the rest
+    is what it counts (``counters``, ``recent``) and the parts it drives."""
+
     def __init__(self, settings: Settings, sink: StreamSink | None = None) -> None:
         self.settings = settings
         self.stores_files = settings.mode in ("full", "local")
         self.sink = sink or NullSink()
         self.data_dir = DataDir(settings.data_dir)
+        self.port_machine = PortMachine()
+        self.storage_machine = StorageMachine(self.stores_files)
         self.counters = ReaderCounters()
-        self.recent_gaps: collections.deque[dict] = collections.deque(maxlen=RECENT)
-        self.recent_outages: collections.deque[dict] = collections.deque(maxlen=RECENT)
+        self.recent = RecentEvents()
         self.notifier = Notifier()
         self.handoff = Handoff(settings.queue_bytes)
         framer = LineFramer(TERMINATORS[settings.line_terminator], settings.max_line_bytes)
@@ -133,21 +81,21 @@ class ReaderService:
         self.intake = LineIntake(framer, codec, CounterTracker())
         self.store: BatchStore | None = None
         self.cleanup: CleanupLoop | None = None
-        self._refusing = False
+        self.port_reader: PortReader | None = None
         self.next_seq = 0
-        self._stopping = threading.Event()
-        self._fragment = b""
-        self._opened_once = False
-        self._outage_started: float | None = None
-        self._outage_error = ""
+        # Set by a signal handler, which may interrupt the loop anywhere: the loop reads it,
+        # and only the loop changes the state machines.
+        self._stop_requested = threading.Event()
+        self._fragment = b""  # the unfinished line the last clean stop left, for the first open
+        self._outage_began: PortLost | None = None  # while the port is lost
         self._started_at = time.time()
         self._next_status = 0.0
-        self._store_failing = False
 
     # -- life cycle -------------------------------------------------------------------------
 
     def request_stop(self, signum: int | None = None, frame=None) -> None:
-        self._stopping.set()
+        """Stop at the loop's next turn. A signal handler: it sets a flag and never blocks."""
+        self._stop_requested.set()
         self.handoff.wake()
 
     def run(self) -> int:
@@ -185,15 +133,15 @@ class ReaderService:
         )
         self.notifier.ready(f"reading {settings.port}")
         try:
-            while not self._stopping.is_set():
+            while not self._stop_requested.is_set():
                 if hang.is_set():
                     log_event(log, logging.WARNING, "test_hook_hanging_main_loop")
                     while True:  # no watchdog pings from here on; systemd must step in
                         time.sleep(3600)
                 now = time.monotonic()
                 taken = self.handoff.take(self._wait_seconds(now), TAKE_MAX_BYTES)
-                for item in coalesce(taken):
-                    self._handle(item)
+                for event in coalesce(taken):
+                    self._dispatch(event)
                 self._on_tick(time.monotonic())
         finally:
             self._shutdown(reader)
@@ -202,32 +150,12 @@ class ReaderService:
     def _start_store(self) -> None:
         if not self.stores_files:
             return
-        settings = self.settings
-        self.store = BatchStore(
-            self.data_dir,
-            BatchPolicy(settings.batch_rows, settings.batch_bytes, settings.batch_seconds),
-            fsync_seconds=settings.fsync_seconds,
-            max_quarantine_bytes=settings.max_quarantine_bytes,
-        )
-        recovery = self.store.recover()
-        self.next_seq = recovery.next_seq
-        if recovery.sealed or recovery.removed_empty or recovery.quarantined_tails:
-            log_event(
-                log,
-                logging.WARNING,
-                "recovery_done",
-                sealed=len(recovery.sealed),
-                removed_empty=len(recovery.removed_empty),
-                tails_quarantined=len(recovery.quarantined_tails),
-                next_seq=recovery.next_seq,
-            )
-        write_identity(
-            self.data_dir, Identity(settings.gateway_id, settings.port, settings.line_format)
-        )
-        self._fragment = self._load_fragment()
-        self.intake.tracker.last = self._last_device_counter()
-        self._record_run(len(recovery.sealed))
-        self.cleanup = CleanupLoop(settings)
+        resumed = resume(self.settings, self.data_dir, self.intake.codec.counter_field)
+        self.store = resumed.store
+        self.next_seq = resumed.store.next_seq
+        self._fragment = resumed.fragment
+        self.intake.tracker.last = resumed.last_device_counter
+        self.cleanup = CleanupLoop(self.settings)
         self.cleanup.start()
 
     def _shutdown(self, reader: PortReader) -> None:
@@ -236,15 +164,19 @@ class ReaderService:
             self.cleanup.stop()
         reader.stop()
         reader.join(timeout=5)
-        for item in coalesce(self.handoff.take(0)):
-            self._handle(item)
+        # What the port thread handed over before it stopped, port events included, is
+        # handled as in the loop; only then is the port closed for good.
+        for event in coalesce(self.handoff.take(0)):
+            self._dispatch(event)
+        self.port_machine.process(PortEvent.CLOSED)
         now = time.monotonic()
         if self.store is not None:
-            self._save_fragment(self.intake.framer.take_pending())
+            leave_fragment(self.data_dir, self.settings.port, self.intake.framer.take_pending())
             try:
                 self.store.close(now)
             except OSError as error:
                 log_event(log, logging.ERROR, "seal_at_stop_failed", error=str(error))
+        self.port_machine.process(PortEvent.FINISHED)
         self._publish_status(now, force=True)  # before the sink closes: the site hears "stopped"
         self.sink.close()
         log_event(
@@ -277,64 +209,59 @@ class ReaderService:
         self._publish_status(now)
         self.notifier.watchdog(now)
 
-    def _handle(self, item: Item) -> None:
-        if item.kind == "data":
-            self.counters.bytes_read += len(item.data)
-            self._store_intake(self.intake.feed(item.data), item.at)
-        elif item.kind == "opened":
-            self._port_opened(item)
-        elif item.kind == "lost":
-            self._port_lost(item)
-        elif item.kind == "overflow":
-            # Totals are counted by the handoff; here the stream has a hole.
-            self.counters.partial_bytes_dropped += self.intake.port_lost()
-            log_event(
-                log,
-                logging.ERROR,
-                "handoff_overflow",
-                dropped_bytes=item.count,
-                queue_bytes=self.settings.queue_bytes,
-            )
+    def _dispatch(self, event: HandoffEvent) -> None:
+        match event:
+            case Data(at=at, data=data):
+                self.counters.bytes_read += len(data)
+                self._store_intake(self.intake.feed(data), at)
+            case PortOpened():
+                self._port_opened(event)
+            case PortLost():
+                self._port_lost(event)
+            case Overflow(dropped_bytes=dropped_bytes):
+                # Totals are counted by the hand-off; here the stream has a hole.
+                self.counters.partial_bytes_dropped += self.intake.port_lost()
+                log_event(
+                    log,
+                    logging.ERROR,
+                    "handoff_overflow",
+                    dropped_bytes=dropped_bytes,
+                    queue_bytes=self.settings.queue_bytes,
+                )
+            case _:
+                raise TypeError(f"not a hand-off event: {event!r}")
 
-    def _port_opened(self, item: Item) -> None:
-        fragment = b""
-        if not self._opened_once:
-            fragment, self._fragment = self._fragment, b""
-        else:
+    def _port_opened(self, opened: PortOpened) -> None:
+        change = self.port_machine.process(PortEvent.OPENED)
+        if change.before is PortState.PORT_LOST:  # a reconnect: the outage ends
             self.counters.reconnects += 1
-        self._opened_once = True
-        self.intake.port_opened(fragment)
-        if self._outage_started is not None:
-            outage = {
-                "start": round(self._outage_started, 3),
-                "end": round(item.at, 3),
-                "seconds": round(item.at - self._outage_started, 3),
-                "error": self._outage_error,
-            }
-            self.recent_outages.append(outage)
-            log_event(log, logging.WARNING, "port_back", port=item.detail, **outage)
-            self._outage_started = None
-        else:
+            self.intake.port_opened()
+            outage = self.recent.add_outage(self._outage_began, back_at=opened.at)
+            self._outage_began = None
+            log_event(log, logging.WARNING, "port_back", port=opened.port, **outage)
+        else:  # the first open: the line a clean stop left unfinished may continue here
+            fragment, self._fragment = self._fragment, b""
+            self.intake.port_opened(fragment)
             log_event(
                 log,
                 logging.INFO,
                 "port_opened",
-                port=item.detail,
+                port=opened.port,
                 resumed_fragment_bytes=len(fragment),
             )
 
-    def _port_lost(self, item: Item) -> None:
+    def _port_lost(self, lost: PortLost) -> None:
+        self.port_machine.process(PortEvent.LOST)
+        self._outage_began = lost
         dropped = self.intake.port_lost()
         self.counters.partial_bytes_dropped += dropped
         self.counters.port_outages += 1
-        self._outage_started = item.at
-        self._outage_error = item.detail
         log_event(
             log,
             logging.WARNING,
             "port_lost",
             port=self.settings.port,
-            error=item.detail,
+            error=lost.error,
             partial_bytes_dropped=dropped,
         )
 
@@ -367,10 +294,10 @@ class ReaderService:
     def _append(self, records: list[bytes], received_at: float) -> tuple[int, int]:
         """Store records; return the seq of the first and how many were stored."""
         store = self.store
-        now = time.monotonic()
         if self.cleanup is not None and self.cleanup.stop_accepting:
+            change = self.storage_machine.process(StorageEvent.DISK_LIMIT_REACHED)
             self.counters.rows_refused_full += len(records)
-            if not self._refusing:
+            if change.changed:  # storing stops now: say so once, not for every refused row
                 log_event(
                     log,
                     logging.ERROR,
@@ -379,10 +306,8 @@ class ReaderService:
                     next_seq=store.next_seq,
                     hint="upload or free space; see gateway cleanup --dry-run",
                 )
-                self._refusing = True
             return store.next_seq, 0
-        if self._refusing:
-            self._refusing = False
+        if self.storage_machine.process(StorageEvent.DISK_LIMIT_CLEARED).changed:
             log_event(
                 log,
                 logging.WARNING,
@@ -390,6 +315,7 @@ class ReaderService:
                 next_seq=store.next_seq,
                 rows_refused_full=self.counters.rows_refused_full,
             )
+        now = time.monotonic()
         first_seq = store.next_seq
         try:
             if store.columns is None:
@@ -400,17 +326,17 @@ class ReaderService:
             stored = store.next_seq - first_seq
             self._store_failed(error, rows=len(records) - stored)
             return first_seq, stored
-        if self._store_failing:
-            self._store_failing = False
+        if self.storage_machine.process(StorageEvent.ROWS_STORED).changed:  # after failures
             log_event(log, logging.WARNING, "store_recovered", next_seq=store.next_seq)
         return first_seq, len(records)
 
     def _store_failed(self, error: OSError, rows: int) -> None:
+        change = self.storage_machine.process(StorageEvent.WRITE_FAILED)
         self.counters.store_errors += 1
-        if self.cleanup is not None and not self._store_failing:
-            self.cleanup.check_now()  # the disk may be full: free what the policy allows
         self.counters.rows_not_stored += rows
-        if not self._store_failing:  # log the first failure loudly, not every one
+        if change.changed:  # the first failed write since one worked: say so once
+            if self.cleanup is not None:
+                self.cleanup.check_now()  # the disk may be full: free what the policy allows
             log_event(
                 log,
                 logging.ERROR,
@@ -419,69 +345,45 @@ class ReaderService:
                 rows_lost=rows,
                 next_seq=self.store.next_seq if self.store else None,
             )
-        self._store_failing = True
 
     def _record_events(self, intake: Intake, first_seq: int, stored: int, at: float) -> None:
         for event in intake.events:
             seq = first_seq + event.index if event.index < stored else None
-            if isinstance(event, DeviceGap):
-                self.counters.device_gaps += 1
-                self.counters.device_lines_lost += event.missing
-                gap = {
-                    "seq": seq,
-                    "after": event.after,
-                    "missing": event.missing,
-                    "at": round(at, 3),
-                }
-                self.recent_gaps.append(gap)
-                log_event(log, logging.WARNING, "device_gap", **gap)
-            elif isinstance(event, CounterReset):
-                self.counters.counter_resets += 1
-                log_event(
-                    log,
-                    logging.WARNING,
-                    "device_counter_reset",
-                    seq=seq,
-                    last=event.last,
-                    first=event.first,
-                )
+            match event:
+                case DeviceGap():
+                    self.counters.device_gaps += 1
+                    self.counters.device_lines_lost += event.missing
+                    gap = self.recent.add_gap(event, seq, at)
+                    log_event(log, logging.WARNING, "device_gap", **gap)
+                case CounterReset():
+                    self.counters.counter_resets += 1
+                    log_event(
+                        log,
+                        logging.WARNING,
+                        "device_counter_reset",
+                        seq=seq,
+                        last=event.last,
+                        first=event.first,
+                    )
 
-    # -- state files ------------------------------------------------------------------------
+    # -- status -----------------------------------------------------------------------------
 
     def status(self) -> dict:
-        counters = asdict(self.counters)
-        counters["batches_sealed"] = self.store.sealed_total if self.store else 0
-        counters["overflow_bytes"] = self.handoff.overflow_bytes
-        counters["overflow_events"] = self.handoff.overflow_events
-        return {
-            "service": "reader",
-            "pid": os.getpid(),
-            "started_at": round(self._started_at, 3),
-            "updated_at": round(time.time(), 3),
-            "running": not self._stopping.is_set(),
-            "mode": self.settings.mode,
-            "port": self.settings.port,
-            "port_open": getattr(getattr(self, "port_reader", None), "is_open", False),
-            "format": self.settings.line_format,
-            "next_seq": self.next_seq,
-            "open_batch_rows": self.store.open_rows if self.store else 0,
-            "handoff_high_water_bytes": self.handoff.high_water_bytes,
-            "port_hand_offs": getattr(getattr(self, "port_reader", None), "hand_offs", 0),
-            "counters": counters,
-            "stream": self.sink.counters(),
-            "storing": not (self.cleanup and self.cleanup.stop_accepting),
-            "quarantine_entries_dropped": self.store.quarantine.dropped if self.store else 0,
-            "cleanup": {
-                "runs": self.cleanup.runs,
-                "deleted": self.cleanup.deleted,
-                "stop_accepting": self.cleanup.stop_accepting,
-                "last_error": self.cleanup.last_error,
-            }
-            if self.cleanup
-            else None,
-            "recent_gaps": list(self.recent_gaps),
-            "recent_outages": list(self.recent_outages),
-        }
+        return reader_status(
+            self.settings,
+            self.counters,
+            self.recent,
+            started_at=self._started_at,
+            running=not self._stop_requested.is_set(),
+            port_state=self.port_machine.state,
+            storage_state=self.storage_machine.state,
+            next_seq=self.next_seq,
+            handoff=self.handoff,
+            port_reader=self.port_reader,
+            store=self.store,
+            cleanup=self.cleanup,
+            stream=self.sink.counters(),
+        )
 
     def _publish_status(self, now: float, force: bool = False) -> None:
         if now < self._next_status and not force:
@@ -498,38 +400,3 @@ class ReaderService:
         )
         if self.stores_files:
             publish_status(self.data_dir, "reader", status)
-
-    def _record_run(self, recovered: int) -> None:
-        """Record this start: the audit tells a gap at a restart from one on the wire by it."""
-        entry = RunRecord(
-            round(time.time(), 3), os.getpid(), self.next_seq, recovered, self.settings.port
-        )
-        try:
-            runs(self.data_dir).append(entry)
-        except OSError as error:
-            log_event(log, logging.WARNING, "run_not_recorded", error=str(error))
-
-    def _load_fragment(self) -> bytes:
-        try:
-            return take_fragment(self.data_dir, self.settings.port)
-        except (ValueError, OSError) as error:
-            log_event(log, logging.WARNING, "fragment_unreadable", error=str(error))
-            return b""
-
-    def _save_fragment(self, fragment: bytes) -> None:
-        if not fragment:
-            return
-        try:
-            save_fragment(self.data_dir, self.settings.port, fragment)
-        except OSError as error:
-            log_event(log, logging.WARNING, "fragment_not_saved", error=str(error))
-
-    def _last_device_counter(self) -> int | None:
-        """The device counter of the newest stored row (csv-seq, json, nmea)."""
-        index = self.intake.codec.counter_field
-        batches = sealed_batches(self.data_dir) if index is not None else []
-        row = read_last_row(batches[-1].path) if batches else None
-        try:
-            return int(device_field(row, index)) if row else None
-        except (ValueError, IndexError):
-            return None

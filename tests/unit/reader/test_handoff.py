@@ -1,7 +1,7 @@
 import threading
 import time
 
-from gateway.reader.handoff import Handoff, Item, coalesce
+from gateway.reader.handoff import COALESCE_MAX_BYTES, Data, Handoff, Overflow, PortLost, coalesce
 
 
 def test_a_full_hand_off_drops_counts_and_marks_the_hole():
@@ -12,7 +12,7 @@ def test_a_full_hand_off_drops_counts_and_marks_the_hole():
     assert (handoff.overflow_bytes, handoff.overflow_events) == (9, 1)
     assert [i.data for i in handoff.take(0)] == [b"12345678"]
     assert handoff.put_data(4.0, b"xy")
-    assert handoff.take(0) == [Item("overflow", 4.0, count=9), Item("data", 4.0, b"xy")]
+    assert handoff.take(0) == [Overflow(4.0, dropped_bytes=9), Data(4.0, b"xy")]
 
 
 def test_a_short_wait_lets_the_writer_make_room_first():
@@ -28,37 +28,45 @@ def test_a_short_wait_lets_the_writer_make_room_first():
 
 
 def test_coalesce_joins_runs_of_data_but_keeps_events_in_place():
-    items = [
-        Item("data", 1.0, b"a"),
-        Item("data", 2.0, b"b"),
-        Item("lost", 3.0, detail="x"),
-        Item("data", 4.0, b"c"),
+    events = [
+        Data(1.0, b"a"),
+        Data(2.0, b"b"),
+        PortLost(3.0, error="x"),
+        Data(4.0, b"c"),
     ]
-    assert coalesce(items) == [
-        Item("data", 2.0, b"ab"),
-        Item("lost", 3.0, detail="x"),
-        Item("data", 4.0, b"c"),
+    assert coalesce(events) == [
+        Data(2.0, b"ab"),
+        PortLost(3.0, error="x"),
+        Data(4.0, b"c"),
     ]
+
+
+def test_coalesce_bounds_each_run_by_its_own_bytes_not_those_before_an_event():
+    half = b"x" * (COALESCE_MAX_BYTES // 2)
+    events = [Data(1.0, half + half), PortLost(2.0, "x"), Data(3.0, half), Data(4.0, half)]
+    joined = coalesce(events)
+    assert [(type(e).__name__, e.at) for e in joined] == [
+        ("Data", 1.0),
+        ("PortLost", 2.0),
+        ("Data", 4.0),  # both halves after the event, in one piece
+    ]
+    assert len(joined[2].data) == COALESCE_MAX_BYTES
 
 
 def test_a_bounded_take_returns_the_oldest_items_that_fit_and_frees_their_room():
     handoff = Handoff(max_bytes=10)
     handoff.put_data(1.0, b"aaaa")
-    handoff.put_event("lost", 2.0, "gone")
+    handoff.put_event(PortLost(2.0, "gone"))
     handoff.put_data(3.0, b"bbbb")
     handoff.put_data(4.0, b"cc")
     assert not handoff.put_data(5.0, b"d")  # full: 10 bytes queued
     first = handoff.take(0, max_bytes=5)
-    assert [(i.kind, i.data) for i in first] == [("data", b"aaaa"), ("lost", b"")]
+    assert first == [Data(1.0, b"aaaa"), PortLost(2.0, "gone")]
     assert handoff.queued_bytes == 6
     assert handoff.put_data(6.0, b"eeee")  # the room the take freed
     rest = handoff.take(0, max_bytes=1)  # at least one item, even when it is bigger
     assert [i.data for i in rest] == [b"bbbb"]
-    assert [(i.kind, i.data, i.count) for i in handoff.take(0)] == [
-        ("data", b"cc", 0),
-        ("overflow", b"", 1),
-        ("data", b"eeee", 0),
-    ]
+    assert handoff.take(0) == [Data(4.0, b"cc"), Overflow(6.0, dropped_bytes=1), Data(6.0, b"eeee")]
     assert handoff.queued_bytes == 0
 
 

@@ -1,0 +1,139 @@
+"""The reader's shell without a port: hand-off events in, counts, log events and status out."""
+
+import errno
+import logging
+
+import pytest
+
+import gateway.reader.service
+from gateway.core.reader_state import IllegalTransition, PortState
+from gateway.reader.handoff import Data, Overflow, PortLost, PortOpened
+from gateway.reader.service import ReaderService
+from gateway.settings import Settings
+from gateway.store.ledgers import read_status
+
+
+def make_service(tmp_path, mode):
+    settings = Settings(data_dir=tmp_path / "data", mode=mode, port="sim0", line_format="csv-seq")
+    return ReaderService(settings)
+
+
+def logged(caplog):
+    return [r.getMessage() for r in caplog.records if r.name == "gateway.reader"]
+
+
+class CleanupStandIn:
+    """The cleanup thread without a thread: the test says when a disk limit holds."""
+
+    def __init__(self, settings):
+        self.stop_accepting = False
+        self.runs = self.deleted = 0
+        self.last_error = ""
+
+    def start(self):
+        pass
+
+    def stop(self):
+        pass
+
+    def check_now(self):
+        pass
+
+
+@pytest.fixture
+def storing_service(tmp_path, caplog, monkeypatch):
+    """A reader in mode local with its store recovered and its port open."""
+    caplog.set_level(logging.INFO, logger="gateway.reader")
+    monkeypatch.setattr(gateway.reader.service, "CleanupLoop", CleanupStandIn)
+    service = make_service(tmp_path, "local")
+    service._start_store()
+    service._dispatch(PortOpened(1.0, "sim0"))
+    return service
+
+
+class StoppedPortThread:
+    def stop(self):
+        pass
+
+    def join(self, timeout=None):
+        pass
+
+
+def test_a_lost_port_and_its_return_are_counted_logged_and_shown(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="gateway.reader")
+    service = make_service(tmp_path, "demo")
+    assert service.status()["port_state"] == "WAITING_FOR_PORT"
+    service._dispatch(PortOpened(1.0, "sim0"))
+    service._dispatch(Data(1.5, b"0,0.1,1.0\n1,0.2,2.0\n2,0.3"))
+    service._dispatch(PortLost(2.0, "device reports readiness to read but returned no data"))
+    assert service.status()["port_state"] == "PORT_LOST"
+    service._dispatch(PortOpened(5.5, "sim0"))
+    service._dispatch(Overflow(6.0, dropped_bytes=10))
+
+    status = service.status()
+    assert (status["port_state"], status["storage_state"]) == ("READING", "NOT_STORING")
+    counters = status["counters"]
+    assert (counters["reconnects"], counters["port_outages"], counters["rows_accepted"]) == (
+        1,
+        1,
+        2,
+    )
+    assert counters["partial_bytes_dropped"] == len(b"2,0.3")
+    assert status["recent_outages"] == [
+        {
+            "start": 2.0,
+            "end": 5.5,
+            "seconds": 3.5,
+            "error": "device reports readiness to read but returned no data",
+        }
+    ]
+    assert logged(caplog) == ["port_opened", "port_lost", "port_back", "handoff_overflow"]
+
+
+def test_a_port_event_the_port_thread_cannot_send_is_a_bug_that_raises(tmp_path):
+    service = make_service(tmp_path, "demo")
+    with pytest.raises(IllegalTransition, match="cannot handle LOST in state WAITING_FOR_PORT"):
+        service._dispatch(PortLost(1.0, "gone"))
+    assert service.port_machine.state is PortState.WAITING_FOR_PORT
+
+
+def test_a_disk_limit_stops_and_resumes_storing_and_says_so_once(storing_service, caplog):
+    service = storing_service
+    service._dispatch(Data(1.1, b"0,0.1,1.0\n"))
+    service.cleanup.stop_accepting = True
+    service._dispatch(Data(1.2, b"1,0.2,1.0\n"))
+    service._dispatch(Data(1.3, b"2,0.3,1.0\n3,0.4,1.0\n"))
+    assert service.status()["storage_state"] == "REFUSING"
+    assert service.status()["storing"] is False
+    service.cleanup.stop_accepting = False
+    service._dispatch(Data(1.4, b"4,0.5,1.0\n"))
+
+    status = service.status()
+    assert status["storage_state"] == "STORING"
+    assert (status["next_seq"], status["counters"]["rows_refused_full"]) == (2, 3)
+    assert logged(caplog) == ["storing_stopped_disk_limit", "storing_resumed"]
+
+    service._shutdown(StoppedPortThread())
+    assert service.port_machine.state is PortState.STOPPED
+    final = read_status(service.data_dir, "reader")
+    assert (final["running"], final["port_state"], final["next_seq"]) == (False, "STOPPED", 2)
+
+
+def test_a_full_disk_is_said_once_and_so_is_the_recovery(storing_service, caplog, monkeypatch):
+    service = storing_service
+
+    def full_disk(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(service.store, "append", full_disk)
+        service._dispatch(Data(1.1, b"0,0.1,1.0\n"))
+        service._dispatch(Data(1.2, b"1,0.2,1.0\n2,0.3,1.0\n"))
+        assert service.status()["storage_state"] == "FAILING"
+    service._dispatch(Data(1.3, b"3,0.4,1.0\n"))
+
+    status = service.status()
+    assert status["storage_state"] == "STORING"
+    counters = status["counters"]
+    assert (counters["store_errors"], counters["rows_not_stored"], status["next_seq"]) == (2, 3, 1)
+    assert logged(caplog) == ["store_failed", "store_recovered"]
