@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.core.records import CODECS
+from gateway.core.textcodecs import DELIMITERS
 
 MiB = 1024 * 1024
 PREFIX = "GATEWAY_"
@@ -347,6 +348,14 @@ class Settings:
         NAMES,
         (),
         "CSV column names for the device fields (default `f0, f1, ...`).",
+    )
+    delimiter: str = setting(
+        Section.LINES,
+        "GATEWAY_DELIMITER",
+        TEXT,
+        "auto",
+        "Field separator of `delimited` lines (`space`: runs of spaces); `auto` learns it.",
+        choices=("auto", *DELIMITERS),  # the codec owns the separators
     )
     numeric_fields: bool = setting(
         Section.LINES,

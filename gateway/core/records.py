@@ -9,8 +9,9 @@ Decoding works on a list of lines at a time: when every line of a read is well-f
 usual case) one compiled regular expression checks them all at C speed, and only a read that
 holds a bad line is examined line by line.
 
-The shared parts (reasons, rejections, layouts, shapes, the codec base) are in
-:mod:`gateway.core.codec`; the names used elsewhere are re-exported here.
+The numeric formats here (``csv``, ``csv-seq``, ``json``, ``nmea``) are the simulator's
+dialects; ``nmea0183``, ``delimited``, ``keyvalue`` and ``raw`` read what real devices print
+(:mod:`gateway.core.nmea0183`, :mod:`gateway.core.textcodecs`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from gateway.core.codec import (
     show,
     utf8,
 )
+from gateway.core.nmea0183 import Nmea0183Codec
+from gateway.core.textcodecs import DELIMITERS, DelimitedCodec, KeyValueCodec, RawCodec
 
 __all__ = [
     "CODECS",
@@ -243,6 +246,10 @@ CODECS: dict[str, type[Codec]] = {
     "csv-seq": CsvSeqCodec,
     "json": JsonCodec,
     "nmea": NmeaCodec,
+    "nmea0183": Nmea0183Codec,
+    "delimited": DelimitedCodec,
+    "keyvalue": KeyValueCodec,
+    "raw": RawCodec,
 }
 
 
@@ -253,11 +260,14 @@ def make_codec(
     numeric: bool = True,
     sentence: str = "",
     names: Sequence[str] = (),
+    delimiter: str = "auto",
 ) -> Codec:
     """The codec for a line format name (docs/formats.md).
 
-    ``field_count`` / ``names`` fix the layout; ``sentence`` filters NMEA sentence names;
-    ``numeric`` False lets fields be text.
+    ``field_count`` / ``names`` fix the layout (no learning); ``sentence`` filters NMEA
+    sentence names (``nmea``, ``nmea0183``); ``delimiter`` is ``auto`` or one of
+    :data:`~gateway.core.textcodecs.DELIMITERS` (``delimited``); ``numeric`` False lets
+    ``csv``, ``csv-seq`` and ``nmea`` fields be text.
     """
     try:
         kind = CODECS[line_format]
@@ -265,8 +275,20 @@ def make_codec(
         raise ValueError(
             f"unknown line format {line_format!r}; expected one of {', '.join(CODECS)}"
         ) from None
+    if delimiter != "auto" and delimiter not in DELIMITERS:
+        raise ValueError(
+            f"unknown delimiter {delimiter!r}; expected auto or one of {', '.join(DELIMITERS)}"
+        )
     if kind is NmeaCodec:
         return NmeaCodec(field_count, numeric=numeric, sentence=sentence, names=names)
+    if kind is Nmea0183Codec:
+        return Nmea0183Codec(sentence=sentence)
+    if kind is DelimitedCodec:
+        return DelimitedCodec(field_count, names=names, delimiter=delimiter)
+    if kind is KeyValueCodec:
+        return KeyValueCodec(field_count, names=names)
+    if kind is RawCodec:
+        return RawCodec()
     return kind(field_count, numeric=numeric, names=names)
 
 
