@@ -339,7 +339,7 @@ class Settings:
         "GATEWAY_FIELD_COUNT",
         WHOLE,
         0,
-        "Device fields per line; 0 learns it from the first valid line.",
+        "Device fields per line; 0 learns it from several consistent lines.",
         bounds=NON_NEGATIVE,
     )
     field_names: tuple[str, ...] = setting(

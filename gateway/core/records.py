@@ -11,7 +11,8 @@ holds a bad line is examined line by line.
 
 The numeric formats here (``csv``, ``csv-seq``, ``json``, ``nmea``) are the simulator's
 dialects; ``nmea0183``, ``delimited``, ``keyvalue`` and ``raw`` read what real devices print
-(:mod:`gateway.core.nmea0183`, :mod:`gateway.core.textcodecs`).
+(:mod:`gateway.core.nmea0183`, :mod:`gateway.core.textcodecs`); ``auto`` picks one of them from
+the first complete lines (:mod:`gateway.core.detect`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from gateway.core.codec import (
     show,
     utf8,
 )
+from gateway.core.detect import AutoCodec
 from gateway.core.nmea0183 import Nmea0183Codec
 from gateway.core.textcodecs import DELIMITERS, DelimitedCodec, KeyValueCodec, RawCodec
 
@@ -242,6 +244,7 @@ class NmeaCodec(Codec):
 
 
 CODECS: dict[str, type[Codec]] = {
+    "auto": AutoCodec,
     "csv": CsvCodec,
     "csv-seq": CsvSeqCodec,
     "json": JsonCodec,
@@ -266,8 +269,9 @@ def make_codec(
 
     ``field_count`` / ``names`` fix the layout (no learning); ``sentence`` filters NMEA
     sentence names (``nmea``, ``nmea0183``); ``delimiter`` is ``auto`` or one of
-    :data:`~gateway.core.textcodecs.DELIMITERS` (``delimited``); ``numeric`` False lets
-    ``csv``, ``csv-seq`` and ``nmea`` fields be text.
+    :data:`~gateway.core.textcodecs.DELIMITERS` (``delimited``, also when ``auto`` picks
+    it); ``numeric`` False lets ``csv``, ``csv-seq`` and ``nmea`` fields be text (``auto``
+    leaves text to ``delimited``).
     """
     try:
         kind = CODECS[line_format]
@@ -279,6 +283,8 @@ def make_codec(
         raise ValueError(
             f"unknown delimiter {delimiter!r}; expected auto or one of {', '.join(DELIMITERS)}"
         )
+    if kind is AutoCodec:
+        return AutoCodec(_candidates(field_count, sentence, names, delimiter), RawCodec())
     if kind is NmeaCodec:
         return NmeaCodec(field_count, numeric=numeric, sentence=sentence, names=names)
     if kind is Nmea0183Codec:
@@ -290,6 +296,31 @@ def make_codec(
     if kind is RawCodec:
         return RawCodec()
     return kind(field_count, numeric=numeric, names=names)
+
+
+def _candidates(
+    field_count: int | None, sentence: str, names: Sequence[str], delimiter: str
+) -> list[Codec]:
+    """The formats ``auto`` tries (:data:`~gateway.core.detect.ORDER` says in which order).
+
+    A fixed field count rules out the formats that need more fields than that.
+    """
+    count = field_count or (len(names) or None)
+    counted: list[tuple[type[Codec], dict]] = [
+        (NmeaCodec, {"sentence": sentence}),
+        (JsonCodec, {}),
+        (KeyValueCodec, {}),
+        (CsvSeqCodec, {}),
+        (CsvCodec, {}),
+        (DelimitedCodec, {"delimiter": delimiter}),
+    ]
+    candidates: list[Codec] = [Nmea0183Codec(sentence=sentence)]  # a fixed shape
+    candidates += [
+        kind(count, names=names, **options)
+        for kind, options in counted
+        if count is None or count >= kind.min_fields
+    ]
+    return candidates
 
 
 def counter_field(line_format: str) -> int | None:

@@ -153,7 +153,7 @@ def test_nmea_sentence_filter():
 
 def test_unknown_format_is_refused_by_name():
     with pytest.raises(
-        ValueError, match="unknown line format 'xml'; expected one of csv, csv-seq, json, nmea, "
+        ValueError, match="unknown line format 'xml'; expected one of auto, csv, csv-seq, "
     ):
         make_codec("xml")
 
