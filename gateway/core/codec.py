@@ -306,13 +306,19 @@ class Codec:
                 decoded.counters.append(counter)
         return decoded
 
-    def decode_fast(self, lines: list[bytes]) -> tuple[list[bytes], Sequence[int] | None] | None:
+    def decode_fast(
+        self, lines: list[bytes], *, lf_free: bool = False
+    ) -> tuple[list[bytes], Sequence[int] | None] | None:
         """Records and counters of a read whose every line is well-formed, checked at C speed
-        (one regular expression over the joined lines); None when a line needs a closer look."""
+        (one regular expression over the joined lines); None when a line needs a closer look.
+
+        ``lf_free``: the caller knows no line holds a line feed (they were split at one), so
+        the joined read need not be searched for one.
+        """
         if self._chunk_re is None or not lines:
             return None
         joined = b"\n".join(lines)
-        if joined.count(b"\n") != len(lines) - 1:
+        if not lf_free and joined.count(b"\n") != len(lines) - 1:
             return None  # a line holds a line feed (terminator cr or crlf): look closer
         if not self._chunk_re.fullmatch(joined):
             return None

@@ -334,6 +334,8 @@ class LineIntake:
         self._misfit_layouts: list[tuple[int, Layout]] = []
         self._first_line_suspect = False
         self._legacy_shape: Shape | None = None
+        # Lines split at a line feed hold none: the whole-read path need not look for one.
+        self._lf_free = framer.terminator == b"\n"
 
     # -- what the shell asks ----------------------------------------------------------------
 
@@ -601,7 +603,7 @@ class LineIntake:
                 return
         if self.phase is Phase.READING:
             codec = self._codec
-            fast = codec.decode_fast(lines)
+            fast = codec.decode_fast(lines, lf_free=self._lf_free)
             if fast is not None and (codec.header is None or codec.header not in lines):
                 out.accept_read(fast[0], fast[1], at, self._shape)
                 return

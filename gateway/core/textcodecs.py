@@ -156,13 +156,17 @@ class DelimitedCodec(Codec):
         other = re.escape(separator)
         self._comma_field_re = re.compile(rb"[^" + other + rb"\n]*,[^" + other + rb"\n]*")
 
-    def decode_fast(self, lines: list[bytes]) -> tuple[list[bytes], None] | None:
+    def decode_fast(
+        self, lines: list[bytes], *, lf_free: bool = False
+    ) -> tuple[list[bytes], None] | None:
         """A read split by ``,``, ``;`` or tab with no quote, CR or bad UTF-8, at C speed."""
         layout = self.layout
         if layout is None or layout.separator == b" " or not lines or not all(lines):
             return None
         joined = b"\n".join(lines)
-        if b'"' in joined or b"\r" in joined or joined.count(b"\n") != len(lines) - 1:
+        if b'"' in joined or b"\r" in joined:
+            return None
+        if not lf_free and joined.count(b"\n") != len(lines) - 1:
             return None
         if not joined.isascii():
             try:
@@ -287,12 +291,14 @@ class RawCodec(Codec):
             raise problem
         return [quote_field(line)]
 
-    def decode_fast(self, lines: list[bytes]) -> tuple[list[bytes], None] | None:
+    def decode_fast(
+        self, lines: list[bytes], *, lf_free: bool = False
+    ) -> tuple[list[bytes], None] | None:
         """A read of valid UTF-8 lines, at C speed; each line is quoted only if it must be."""
         if not lines:
             return None
         joined = b"\n".join(lines)
-        if joined.count(b"\n") != len(lines) - 1:
+        if not lf_free and joined.count(b"\n") != len(lines) - 1:
             return None  # a line holds a line feed
         if not joined.isascii():
             try:
