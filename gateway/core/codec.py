@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from gateway.core.batchfile import FIXED_COLUMNS
+from gateway.core.csvfields import split_row
 
 NUMBER = rb"-?\d+(?:\.\d+)?"
 #: A device counter is a machine integer: 20 digits hold any unsigned 64-bit value. The limit
@@ -169,6 +170,13 @@ def wire_names(fields: Sequence[bytes]) -> tuple[str, ...] | None:
     return tuple(names)
 
 
+def _quoted_fields(line: bytes) -> list[bytes] | None:
+    try:
+        return split_row(line)
+    except ValueError:
+        return None
+
+
 def default_names(count: int) -> tuple[str, ...]:
     return tuple(f"f{index}" for index in range(count))
 
@@ -268,6 +276,10 @@ class Codec:
         if not self.has_header_lines:
             return None
         fields = self.split(line, layout)
+        if fields is None and layout.separator == b"," and b'"' in line:
+            fields = _quoted_fields(line)  # "Pressure, abs [hPa]": instruments quote names
+            if fields is not None and len(fields) != layout.count:
+                fields = None
         return wire_names(fields) if fields is not None else None
 
     def header_candidate(self, line: bytes) -> tuple[str, ...] | None:
@@ -275,7 +287,7 @@ class Codec:
         device that changes shape may print a new header before its new lines."""
         if not self.has_header_lines:
             return None
-        fields = line.split(b",")
+        fields = (_quoted_fields(line) if b'"' in line else None) or line.split(b",")
         return wire_names(fields) if len(fields) >= self.min_fields else None
 
     # -- decoding ---------------------------------------------------------------------------

@@ -310,3 +310,29 @@ def test_a_line_feed_inside_a_cr_terminated_line_never_splits_a_row():
         feeder.flush(2.0)
         assert all(b"\n" not in record for record in feeder.records), line_format
         assert len(feeder.records) + len(feeder.rejections) == 13, line_format
+
+
+def test_a_lab_instrument_export_with_a_comment_and_a_quoted_header_under_auto():
+    lines = [
+        b"# Model 2700 export, firmware 1.2",
+        '"Time [s]","Temp [\u00b0C]","Pressure, abs [hPa]"'.encode(),
+        *[b"%.1f,%.2f,%.1f" % (n / 10, 21.5 + n / 100, 1013 - n / 10) for n in range(12)],
+    ]
+    feeder = Feeder.open("auto")
+    feeder.feed(b"\r\n".join(lines) + b"\r\n", at=1.0)
+    assert feeder.rows[0].shape.names == ("Time [s]", "Temp [\u00b0C]", "Pressure, abs [hPa]")
+    assert feeder.records == lines[2:]
+    assert sorted(reason for reason, _ in feeder.reasons) == [
+        Reason.HEADER,
+        Reason.PARTIAL_FIRST_LINE,
+    ]
+
+
+def test_an_arduino_plotter_stream_under_auto():
+    lines = [b"temp:%d.5 humidity:4%d" % (20 + n % 3, n % 10) for n in range(10)]
+    lines[6] = b"humidity:46 temp:20.5"  # the same names in another order
+    feeder = Feeder.open("auto", fragment=b"t")
+    feeder.feed(b"\n".join(lines)[1:] + b"\n", at=1.0)
+    assert feeder.rows[0].shape == Shape("keyvalue", ("temp", "humidity"))
+    assert feeder.records[6] == b"20.5,46"
+    assert len(feeder.records) == 10
