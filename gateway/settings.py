@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.core.records import CODECS
+from gateway.core.textcodecs import DELIMITERS
 
 MiB = 1024 * 1024
 PREFIX = "GATEWAY_"
@@ -338,7 +339,7 @@ class Settings:
         "GATEWAY_FIELD_COUNT",
         WHOLE,
         0,
-        "Device fields per line; 0 learns it from the first valid line.",
+        "Device fields per line; 0 learns it from several consistent lines.",
         bounds=NON_NEGATIVE,
     )
     field_names: tuple[str, ...] = setting(
@@ -347,6 +348,14 @@ class Settings:
         NAMES,
         (),
         "CSV column names for the device fields (default `f0, f1, ...`).",
+    )
+    delimiter: str = setting(
+        Section.LINES,
+        "GATEWAY_DELIMITER",
+        TEXT,
+        "auto",
+        "Field separator of `delimited` lines (`space`: runs of spaces); `auto` learns it.",
+        choices=("auto", *DELIMITERS),  # the codec owns the separators
     )
     numeric_fields: bool = setting(
         Section.LINES,

@@ -2,8 +2,9 @@
 
 UTF-8, a header row, then one row per accepted line: ``seq,received_at,<device fields>``.
 ``received_at`` is the reader's Unix time (6 decimals) when the read holding the line returned;
-the device fields are the line's text exactly. Rows never need CSV quoting: the codecs accept
-no field holding a comma, a quote or a control character.
+the device fields are the line's text exactly. A field that holds a comma, a double quote or a
+carriage return is quoted as RFC 4180 says (:mod:`gateway.core.csvfields`); a row is always one
+physical line. Rows of the numeric formats never need quoting and are checked by the fast path.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from gateway.core.csvfields import join_fields, split_row
+
 FIXED_COLUMNS = ("seq", "received_at")
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 _TIME_RE = re.compile(rb"\d+(?:\.\d+)?")
+#: Digits a seq may have (a machine integer), so no row can make int() refuse or crawl.
+MAX_SEQ_DIGITS = 20
 
 
 def column_names(field_count: int, configured: Sequence[str] = ()) -> list[str]:
@@ -34,9 +39,13 @@ def column_names(field_count: int, configured: Sequence[str] = ()) -> list[str]:
 
 
 def device_field(row: bytes, index: int) -> bytes:
-    """The ``index``-th device field of a batch row (after ``seq`` and ``received_at``)."""
+    """The ``index``-th device field of a batch row (after ``seq`` and ``received_at``), its
+    quotes removed. Raises IndexError past the last field, ValueError on a malformed quote."""
     column = len(FIXED_COLUMNS) + index
-    return row.split(b",", column + 1)[column]
+    row = row.rstrip(b"\n")
+    if b'"' not in row:
+        return row.split(b",", column + 1)[column]
+    return split_row(row)[column]
 
 
 def row_seq(row: bytes) -> int:
@@ -44,7 +53,14 @@ def row_seq(row: bytes) -> int:
 
 
 def header_row(names: Sequence[str]) -> bytes:
-    return ",".join((*FIXED_COLUMNS, *names)).encode() + b"\n"
+    """The header row: ``seq,received_at`` and the names (quoted where a name must be)."""
+    return join_fields(name.encode() for name in (*FIXED_COLUMNS, *names)) + b"\n"
+
+
+def header_columns(header: bytes) -> tuple[str, ...]:
+    """The column names of a header row (without its newline); ValueError if it is not
+    UTF-8 or a quote is misplaced."""
+    return tuple(name.decode("utf-8") for name in split_row(header))
 
 
 def received_at_text(unix_time: float) -> bytes:
@@ -88,8 +104,8 @@ def check_batch(data: bytes, expected_first_seq: int | None = None) -> BatchChec
     columns: tuple[str, ...] = ()
     if end >= 0:
         try:
-            columns = tuple(data[:end].decode("utf-8").split(","))
-        except UnicodeDecodeError:
+            columns = header_columns(data[:end])
+        except ValueError:  # not UTF-8, or a misplaced quote
             columns = ()
     if end < 0 or columns[:2] != FIXED_COLUMNS or len(columns) < 3:
         problem = "no header row" if end < 0 else "header row does not start with seq,received_at"
@@ -107,12 +123,24 @@ def check_batch(data: bytes, expected_first_seq: int | None = None) -> BatchChec
         if end < 0:
             problem = f"row {rows + 1} is incomplete ({size - position} bytes, no newline)"
             break
-        fields = data[position:end].split(b",")
-        if len(fields) != width:
-            problem = f"row {rows + 1} has {len(fields)} fields, header has {width}"
+        row = data[position:end]
+        if b'"' in row:
+            try:
+                count = len(split_row(row))
+            except ValueError as error:
+                problem = f"row {rows + 1} has a {error}"
+                break
+        else:
+            count = row.count(b",") + 1
+        if count != width:
+            problem = f"row {rows + 1} has {count} fields, header has {width}"
             break
-        seq_text, time_text = fields[0], fields[1]
-        if not seq_text.isdigit() or not _TIME_RE.fullmatch(time_text):
+        seq_text, time_text, _ = row.split(b",", 2)  # never quoted: checked just below
+        if (
+            not seq_text.isdigit()
+            or len(seq_text) > MAX_SEQ_DIGITS
+            or not _TIME_RE.fullmatch(time_text)
+        ):
             problem = f"row {rows + 1} has no valid seq and received_at"
             break
         seq = int(seq_text)

@@ -16,7 +16,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from itertools import repeat
 
-from gateway.core.batchfile import FIXED_COLUMNS, BatchCheck
+from gateway.core.batchfile import FIXED_COLUMNS, MAX_SEQ_DIGITS, BatchCheck, header_columns
+from gateway.core.csvfields import QUOTED_FIELD_RE
 from gateway.core.keys import BatchName, day_of
 
 _TIMES_RE = re.compile(rb"\d+(?:\.\d+)?(?:,\d+(?:\.\d+)?)*")
@@ -61,6 +62,9 @@ def quick_check(data: bytes, expected_first_seq: int) -> BatchCheck | None:
     """What :func:`~gateway.core.batchfile.check_batch` says of a batch with nothing wrong, found
     with C-level loops over whole columns (map, zip, join; no Python code per row); None as
     soon as anything is off, and then ``check_batch`` finds the problem and words it.
+
+    Quoted fields (text formats) are removed with one substitution per block first, so the
+    comma counts hold; a quote left over is misplaced, and the block is not passed.
     """
     blocks = (data[i : i + QUICK_BLOCK] for i in range(0, len(data), QUICK_BLOCK))
     return quick_check_blocks(blocks, expected_first_seq)
@@ -99,7 +103,10 @@ def _quick_check(blocks: Iterable[bytes], expected_first_seq: int) -> BatchCheck
             return None
         if columns is None:
             header, _, lines = lines.partition(b"\n")
-            columns = tuple(header.decode("utf-8").split(","))
+            try:
+                columns = header_columns(header)
+            except ValueError:
+                return None
             if columns[:2] != FIXED_COLUMNS or len(columns) < 3:
                 return None
             rest_commas = len(columns) - 3
@@ -128,6 +135,10 @@ def _quick_check(blocks: Iterable[bytes], expected_first_seq: int) -> BatchCheck
 
 def _quick_rows(block: bytes, first: int, rest_commas: int) -> tuple[int, float, float] | None:
     """(rows, earliest, latest) of rows ``first, first + 1, ...`` or None."""
+    if b'"' in block:
+        block = QUOTED_FIELD_RE.sub(b"", block)
+        if b'"' in block:
+            return None
     rows = block.split(b"\n")
     count = len(rows)
     split = map(bytes.split, rows, repeat(b",", count), repeat(2, count))
@@ -138,6 +149,8 @@ def _quick_rows(block: bytes, first: int, rest_commas: int) -> tuple[int, float,
     if set(map(bytes.count, rests, repeat(b",", count))) != {rest_commas}:
         return None
     if not all(seq_texts) or not b"".join(seq_texts).isdigit():
+        return None
+    if max(map(len, seq_texts)) > MAX_SEQ_DIGITS:
         return None
     if not _TIMES_RE.fullmatch(b",".join(time_texts)):
         return None

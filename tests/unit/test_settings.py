@@ -58,7 +58,8 @@ def test_command_line_overrides_win():
         ({"GATEWAY_BATCH_ROWS": "0"}, "GATEWAY_BATCH_ROWS=0: expected a value above 0"),
         (
             {"GATEWAY_LINE_FORMAT": "xml"},
-            "GATEWAY_LINE_FORMAT='xml': expected one of csv, csv-seq, json, nmea",
+            "GATEWAY_LINE_FORMAT='xml': expected one of auto, csv, csv-seq, json, nmea, "
+            "nmea0183, delimited, keyvalue, raw",
         ),
         (
             {"GATEWAY_NUMERIC_FIELDS": "maybe"},

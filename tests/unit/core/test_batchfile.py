@@ -2,7 +2,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.core.batchfile import check_batch, column_names, format_rows, header_row
+from gateway.core.batchfile import (
+    check_batch,
+    column_names,
+    device_field,
+    format_rows,
+    header_columns,
+    header_row,
+)
+from gateway.core.csvfields import join_fields
 
 
 def make_batch(first, records, at=b"1700000000.000001", names=("f0", "f1")):
@@ -71,3 +79,77 @@ def test_any_cut_keeps_exactly_the_complete_rows(first, records, data):
     if check.rows:
         assert check.last_seq == first + check.rows - 1
         assert whole[: check.good_bytes].endswith(b"\n")
+
+
+# -- quoted fields (text formats) -------------------------------------------------------------
+
+NMEA_RECORDS = [
+    b'GPGGA,"123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,"',
+    b"GPTXT,",
+    b'PXYZ,"say ""hi"",1"',
+]
+
+
+def test_quoted_rows_are_checked_like_plain_ones():
+    data = make_batch(7, NMEA_RECORDS, names=("record_type", "fields"))
+    check = check_batch(data, expected_first_seq=7)
+    assert check.ok, check.problem
+    assert (check.rows, check.first_seq, check.last_seq) == (3, 7, 9)
+    assert check.columns == ("seq", "received_at", "record_type", "fields")
+
+
+def test_device_field_removes_quotes():
+    rows = format_rows(7, b"1.5", NMEA_RECORDS)
+    assert device_field(rows[0], 0) == b"GPGGA"
+    assert device_field(rows[0], 1) == b"123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,"
+    assert device_field(rows[1], 1) == b""
+    assert device_field(rows[2], 1) == b'say "hi",1'
+    assert device_field(b"5,1.5,17,0.5\n", 0) == b"17"  # the plain fast path
+
+
+def test_header_names_from_the_wire_are_quoted_where_they_must_be():
+    header = header_row(["Temp, C", 'say "x"', "plain"])
+    assert header == b'seq,received_at,"Temp, C","say ""x""",plain\n'
+    assert header_columns(header[:-1]) == ("seq", "received_at", "Temp, C", 'say "x"', "plain")
+    assert check_batch(header + b"0,1.5,1,2,3\n").columns[2] == "Temp, C"
+
+
+@pytest.mark.parametrize(
+    ("tail", "problem"),
+    [
+        (b'3,1.0,GPGGA,"1,2\n', "row 2 has a malformed quoted field at byte 12"),
+        (b'3,1.0,GPGGA,"1,2"x\n', "row 2 has a malformed quoted field at byte 12"),
+        (b'3,1.0,GPGGA,"1,2",3\n', "row 2 has 5 fields, header has 4"),
+        (b'"3",1.0,GPGGA,x\n', "row 2 has no valid seq and received_at"),
+        (b"3" * 21 + b",1.0,GPGGA,x\n", "row 2 has no valid seq and received_at"),
+    ],
+)
+def test_misquoted_rows_stop_the_check(tail, problem):
+    good = make_batch(2, [b'GPGGA,"1,2"'], names=("record_type", "fields"))
+    check = check_batch(good + tail, expected_first_seq=2)
+    assert check.problem == problem
+    assert check.good_bytes == len(good)
+
+
+TEXT_FIELD = st.binary(max_size=10).filter(lambda b: b"\n" not in b)
+
+
+@given(st.integers(0, 10**6), st.lists(st.lists(TEXT_FIELD, min_size=2, max_size=2), max_size=30))
+def test_any_text_records_round_trip_through_a_batch(first, rows):
+    records = [join_fields(fields) for fields in rows]
+    data = make_batch(first, records)
+    check = check_batch(data, expected_first_seq=first)
+    if any(b"\xff" in r or not _utf8(r) for r in records):
+        return  # a batch holds UTF-8 only; the codecs refuse anything else
+    assert check.ok, check.problem
+    assert check.rows == len(rows)
+    written = format_rows(first, b"1700000000.000001", records)
+    assert [[device_field(row, 0), device_field(row, 1)] for row in written] == rows
+
+
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

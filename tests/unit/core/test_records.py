@@ -4,7 +4,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.core.records import CsvCodec, CsvSeqCodec, JsonCodec, NmeaCodec, Reason, make_codec
+from gateway.core.records import (
+    CsvCodec,
+    CsvSeqCodec,
+    JsonCodec,
+    NmeaCodec,
+    Reason,
+    leading_counter,
+    make_codec,
+)
 
 
 def nmea(body: bytes) -> bytes:
@@ -144,7 +152,9 @@ def test_nmea_sentence_filter():
 
 
 def test_unknown_format_is_refused_by_name():
-    with pytest.raises(ValueError, match="unknown line format 'xml'; expected one of csv, "):
+    with pytest.raises(
+        ValueError, match="unknown line format 'xml'; expected one of auto, csv, csv-seq, "
+    ):
         make_codec("xml")
 
 
@@ -192,4 +202,43 @@ def test_every_format_decodes_to_the_same_fields(n, values):
     assert NmeaCodec().decode([sentence]).records == expected
     assert CsvCodec().decode([",".join([t, *values]).encode()]).records == [
         ",".join([t, *values]).encode()
+    ]
+
+
+@pytest.mark.parametrize(
+    ("codec", "line"),
+    [
+        (CsvSeqCodec(3), b"9" * 5000 + b",0.1,1"),
+        (JsonCodec(3), b'{"n": ' + b"9" * 5000 + b', "t": 0.1, "ch": [1]}'),
+        (NmeaCodec(3), nmea(b"FGDAT," + b"9" * 5000 + b",0.1,1")),
+    ],
+)
+def test_a_counter_of_any_length_is_a_counted_rejection_not_an_exception(codec, line):
+    assert reasons(codec.decode([line])) == [
+        (Reason.BAD_COUNTER, "counter has 5000 digits; at most 20 are read")
+    ]
+
+
+def test_a_counter_of_20_digits_is_read():
+    top = b"18446744073709551615"  # 2**64 - 1
+    assert list(CsvSeqCodec(3).decode([top + b",0.1,1"]).counters) == [2**64 - 1]
+    assert list(CsvSeqCodec(3).decode([top + b",0.1,1"] * 2).counters) == [2**64 - 1] * 2
+
+
+def test_leading_counters_of_any_length_are_no_exception():
+    assert leading_counter("csv-seq", b"17,x") == 17
+    assert leading_counter("csv-seq", b"9" * 5000 + b",x") is None
+    assert leading_counter("json", b'{"n": 17, "t": 1}') == 17
+    assert leading_counter("raw", b"17,x") is None
+    assert leading_counter("xml", b"17,x") is None
+
+
+def test_a_lone_number_cannot_teach_csv_seq_one_field():
+    """``5000`` alone once taught the codec 1 field and crashed the whole-read path."""
+    codec = CsvSeqCodec()
+    decoded = codec.decode([b"5000", b"5001,0.1,1", b"5002,0.2,1"])
+    assert reasons(decoded) == [(Reason.FIELD_COUNT, "expected at least 2 fields, got 1")]
+    assert codec.decode([b"5003,0.3,1", b"5004,0.4,1"]).records == [
+        b"5003,0.3,1",
+        b"5004,0.4,1",
     ]

@@ -298,3 +298,53 @@ def test_quick_check_handles_blocks_of_rows_across_its_block_size():
     assert quick_check(data, 5) == check_batch(data, 5)
     broken = data.replace(b"\n40000,", b"\n40001,")
     assert quick_check(broken, 5) is None
+
+
+# Quoted fields, as the text formats write them (nmea0183, delimited, keyvalue, raw).
+quoted_rows_strategy = st.lists(
+    st.tuples(
+        st.floats(1e9, 2e9, allow_nan=False),
+        st.lists(
+            st.sampled_from(['"1,2"', '""', '"say ""hi"""', "GPGGA", '"a\rb"', "x", ""]),
+            min_size=2,
+            max_size=2,
+        ),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@given(st.integers(0, 10**6), quoted_rows_strategy)
+def test_quick_check_equals_check_batch_on_good_quoted_batches(first, rows):
+    data = batch_text(first, rows)
+    quick = quick_check(data, first)
+    assert quick is not None and quick == check_batch(data, first)
+
+
+@given(
+    st.integers(0, 10**6),
+    quoted_rows_strategy,
+    st.integers(0, 10**6),
+    st.sampled_from([b"", b",", b"\n", b'"', b'""', b"a", b"\xff"]),
+    st.integers(0, 2),
+)
+def test_quick_check_never_passes_a_quoted_batch_check_batch_refuses(first, rows, where, byte, cut):
+    data = bytearray(batch_text(first, rows))
+    position = where % len(data)
+    data[position : position + cut] = byte
+    data = bytes(data)
+    quick = quick_check(data, first)
+    assert quick is None or quick == check_batch(data, first)
+
+
+def test_quick_check_reads_quoted_header_names():
+    data = b'seq,received_at,"Temp, C",b\n0,1700000000.5,"21,5",x\n'
+    assert quick_check(data, 0) == check_batch(data, 0)
+    assert quick_check(data, 0).columns == ("seq", "received_at", "Temp, C", "b")
+
+
+def test_a_seq_too_long_for_a_machine_integer_is_no_crash():
+    data = b"seq,received_at,f0\n" + b"1" * 5000 + b",1700000000.5,x\n"
+    assert quick_check(data, 0) is None
+    assert check_batch(data, 0).problem == "row 1 has no valid seq and received_at"
