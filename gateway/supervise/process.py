@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-STOP_SECONDS = 10.0  # how long SIGTERM may take before SIGKILL
+STOP_SECONDS = 15.0  # how long SIGTERM may take before SIGKILL
 GROUP_GRACE_SECONDS = 2.0  # how long the rest of a group may take to follow its leader
 
 T = TypeVar("T")
@@ -53,7 +53,6 @@ class Service:
         self.process: subprocess.Popen | None = None
         self.started_at = 0.0  # time.monotonic() when the current process started
         self.starts = 0
-        self.kills = 0
         self._log_offset = 0  # where the current process's output begins in the log
         self._group: int | None = None  # the current process's group, until it is empty
         self._exit_expected = False
@@ -136,7 +135,6 @@ class Service:
         self._exit_expected = True
         if self.process.poll() is None:
             self.process.kill()
-            self.kills += 1
         status = self.process.wait()
         self._end_group()
         return status

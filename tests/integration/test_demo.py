@@ -8,6 +8,7 @@ from pathlib import Path
 
 from gateway.supervise import Supervisor, free_port, wait_for, wait_http
 from gateway.supervise.chain import read_status
+from tests.support.procstat import alive
 
 
 def descendants(pid: int) -> set[int]:
@@ -24,14 +25,6 @@ def descendants(pid: int) -> set[int]:
             parents += children - found
             found |= children
     return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_make_demo_serves_the_site_uploads_and_ctrl_c_stops_every_process(tmp_path):
