@@ -4,7 +4,6 @@ what ``make demo``, ``pytest hil/``, the soak and crash campaigns and the tests 
 from gateway.supervise.process import (
     Service,
     Supervisor,
-    answers,
     free_port,
     listening,
     wait_for,
@@ -14,7 +13,6 @@ from gateway.supervise.process import (
 __all__ = [
     "Service",
     "Supervisor",
-    "answers",
     "free_port",
     "listening",
     "wait_for",

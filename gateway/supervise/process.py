@@ -103,7 +103,9 @@ class Service:
     def wait(self, timeout: float | None = None) -> int:
         """Wait for an exit the caller expects (a command that finishes): its status. Raises
         ``subprocess.TimeoutExpired`` if it still runs after ``timeout`` seconds."""
-        status = self._started().wait(timeout)
+        if self.process is None:
+            raise RuntimeError(f"{self.name} was never started")
+        status = self.process.wait(timeout)
         self._exit_expected = True
         self._end_group()
         return status
@@ -161,11 +163,6 @@ class Service:
 
     def log_tail(self, lines: int = 25) -> str:
         return "\n".join(self.log().splitlines()[-lines:])
-
-    def _started(self) -> subprocess.Popen:
-        if self.process is None:
-            raise RuntimeError(f"{self.name} was never started")
-        return self.process
 
     def _end_group(self) -> None:
         """After the leader's exit: give the rest of its group a moment to end by itself, then
