@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 import time
 from contextlib import contextmanager
 from pathlib import Path
+
+from gateway.supervise import Supervisor, wait_for
 
 RESULTS = Path(__file__).with_name("results")
 
@@ -17,20 +18,13 @@ RESULTS = Path(__file__).with_name("results")
 def pty_pair(directory: Path):
     """A socat PTY pair: write to ``device``, read from ``port`` (both raw, no echo)."""
     device, port = directory / "device", directory / "port"
-    socat = subprocess.Popen(
-        ["socat", "-b", "65536", f"pty,raw,echo=0,link={device}", f"pty,raw,echo=0,link={port}"],
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while not (device.exists() and port.exists()):
-            if time.monotonic() > deadline or socat.poll() is not None:
-                raise RuntimeError("socat did not create the PTY pair")
-            time.sleep(0.01)
+    with Supervisor(directory / "logs") as supervisor:
+        end = "pty,raw,echo=0,link={}"
+        socat = supervisor.start(
+            "socat", ["socat", "-b", "65536", end.format(device), end.format(port)]
+        )
+        wait_for(lambda: device.exists() and port.exists(), 10, "the PTY pair", service=socat)
         yield device, port
-    finally:
-        socat.terminate()
-        socat.wait(10)
 
 
 def write_file_to(path: Path, data: bytes, chunk: int = 65536) -> float:

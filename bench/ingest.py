@@ -22,10 +22,8 @@ import time
 from pathlib import Path
 
 from bench.common import pty_pair, save, tree_cpu_seconds, tree_rss_bytes, write_file_to
-
-GATEWAY = str(Path(sys.executable).with_name("gateway"))
-SIM = str(Path(sys.executable).with_name("firmware-sim"))
-
+from gateway.supervise import Supervisor
+from gateway.supervise.chain import GATEWAY, read_status, start_simulator
 
 BATCH_ROWS = 50_000
 
@@ -60,10 +58,7 @@ def raw_copy(stream: bytes, work: Path) -> float:
 
 
 def status(data_dir: Path) -> dict:
-    try:
-        return json.loads((data_dir / "state" / "reader.status.json").read_text())
-    except (FileNotFoundError, ValueError):
-        return {}
+    return read_status(data_dir) or {}
 
 
 def reader_env(data_dir: Path) -> dict:
@@ -96,24 +91,22 @@ def reader_copy(stream: bytes, lines: int, work: Path) -> tuple[float, float, in
     (the reader's and its serial relay's, summed)."""
     data_dir = work / "data"
     shutil.rmtree(data_dir, ignore_errors=True)
-    with pty_pair(work) as (device, port):
-        reader = subprocess.Popen(
-            [GATEWAY, "reader", "--port", str(port), "--mode", "local"], env=reader_env(data_dir)
+    with pty_pair(work) as (device, port), Supervisor(work / "logs") as supervisor:
+        reader = supervisor.start(
+            "reader",
+            [GATEWAY, "reader", "--port", str(port), "--mode", "local"],
+            env=reader_env(data_dir),
         )
-        try:
-            wait_until(lambda: status(data_dir).get("port_open"), 30)
-            cpu_before = tree_cpu_seconds(reader.pid)
-            start = time.perf_counter()
-            write_file_to(device, stream)
-            wait_until(lambda: last_batch_sealed(data_dir, lines), 120)
-            elapsed = time.perf_counter() - start
-            cpu = tree_cpu_seconds(reader.pid) - cpu_before
-            peak = tree_rss_bytes(reader.pid, peak=True)
-            counters = status(data_dir)["counters"]
-            assert counters["rows_rejected"] == 0 and counters["overflow_bytes"] == 0, counters
-        finally:
-            reader.terminate()
-            reader.wait(30)
+        wait_until(lambda: status(data_dir).get("port_open"), 30)
+        cpu_before = tree_cpu_seconds(reader.pid)
+        start = time.perf_counter()
+        write_file_to(device, stream)
+        wait_until(lambda: last_batch_sealed(data_dir, lines), 120)
+        elapsed = time.perf_counter() - start
+        cpu = tree_cpu_seconds(reader.pid) - cpu_before
+        peak = tree_rss_bytes(reader.pid, peak=True)
+        counters = status(data_dir)["counters"]
+        assert counters["rows_rejected"] == 0 and counters["overflow_bytes"] == 0, counters
     return elapsed, cpu, peak
 
 
@@ -122,49 +115,31 @@ def steady_rate(work: Path, seconds: float) -> dict:
     8 channels at 1 kHz."""
     data_dir = work / "rate-data"
     link = work / "sim-port"
-    sim = subprocess.Popen(
-        [
-            SIM,
-            "--link",
-            str(link),
-            "--rate",
-            "1000",
-            "--channels",
-            "8",
-            "--waveform",
-            "ecg",
-            "--seed",
-            "1",
-        ],
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until(link.exists, 20)
-        reader = subprocess.Popen(
+    with Supervisor(work / "logs") as supervisor:
+        start_simulator(
+            supervisor,
+            link,
+            *("--rate", "1000", "--channels", "8", "--waveform", "ecg", "--seed", "1"),
+        )
+        reader = supervisor.start(
+            "reader",
             [GATEWAY, "reader", "--port", str(link), "--mode", "local"],
             env={**reader_env(data_dir), "GATEWAY_STATUS_SECONDS": "0.5"},
         )
-        try:
-            wait_until(lambda: status(data_dir).get("next_seq", 0) > 1000, 30)
-            cpu_before, rows_before = tree_cpu_seconds(reader.pid), status(data_dir)["next_seq"]
-            start = time.perf_counter()
-            time.sleep(seconds)
-            cpu = tree_cpu_seconds(reader.pid) - cpu_before
-            elapsed = time.perf_counter() - start
-            rows = status(data_dir)["next_seq"] - rows_before
-            return {
-                "cpu_percent_of_one_core": round(100 * cpu / elapsed, 2),
-                "rss_mib": round(tree_rss_bytes(reader.pid) / 2**20, 1),
-                "peak_rss_mib": round(tree_rss_bytes(reader.pid, peak=True) / 2**20, 1),
-                "rows_per_second": round(rows / elapsed),
-                "seconds": round(elapsed, 1),
-            }
-        finally:
-            reader.terminate()
-            reader.wait(30)
-    finally:
-        sim.terminate()
-        sim.wait(30)
+        wait_until(lambda: status(data_dir).get("next_seq", 0) > 1000, 30)
+        cpu_before, rows_before = tree_cpu_seconds(reader.pid), status(data_dir)["next_seq"]
+        start = time.perf_counter()
+        time.sleep(seconds)
+        cpu = tree_cpu_seconds(reader.pid) - cpu_before
+        elapsed = time.perf_counter() - start
+        rows = status(data_dir)["next_seq"] - rows_before
+        return {
+            "cpu_percent_of_one_core": round(100 * cpu / elapsed, 2),
+            "rss_mib": round(tree_rss_bytes(reader.pid) / 2**20, 1),
+            "peak_rss_mib": round(tree_rss_bytes(reader.pid, peak=True) / 2**20, 1),
+            "rows_per_second": round(rows / elapsed),
+            "seconds": round(elapsed, 1),
+        }
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -25,8 +25,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.common import rss_bytes, save
+from gateway.supervise import Supervisor
+from gateway.supervise.chain import GATEWAY, LocalS3
 
-GATEWAY = str(Path(sys.executable).with_name("gateway"))
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 THREADS = 4  # the uploader's GATEWAY_UPLOAD_THREADS default, and the bare loop's pool
 BUCKET = "fieldgate-bench"
 DAY = dt.date(2024, 5, 1)
@@ -86,9 +92,7 @@ def uploader_run(data_dir: Path, endpoint: str, prefix: str, extra: dict) -> tup
     reset_marks(data_dir)
     env = {
         **os.environ,
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
+        **CREDENTIALS,
         "GATEWAY_ID": "bench",
         "GATEWAY_DATA_DIR": str(data_dir),
         "GATEWAY_S3_BUCKET": BUCKET,
@@ -183,16 +187,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--small", type=int, default=1000)
     parser.add_argument("--large", type=int, default=20)
     args = parser.parse_args(argv)
-    from tests.support.s3 import MotoServer, client
-
     sets = {"small_64KiB": (args.small, 64 << 10), "large_16MiB": (args.large, 16 << 20)}
     result: dict = {"threads": THREADS, "sets": {}}
     with tempfile.TemporaryDirectory(prefix="bench-upload-") as tmp:
         work_dir = Path(tmp)
-        server = MotoServer(work_dir / "moto.log")
-        try:
-            s3 = client(server.url)
-            s3.create_bucket(Bucket=BUCKET)
+        with Supervisor(work_dir) as supervisor:
+            server = LocalS3(supervisor, BUCKET, CREDENTIALS)
+            s3 = server.client
             for name, (count, size) in sets.items():
                 data_dir = work_dir / name
                 make_batches(data_dir, count, size, 0, seed=len(name))
@@ -230,8 +231,6 @@ def main(argv: list[str] | None = None) -> dict:
                 }
                 if name == "large_16MiB":
                     result["processing_16MiB"] = processing_modes(data_dir)
-        finally:
-            server.stop()
     sets_ = result["sets"].values()
     result["targets"] = {"ratio_at_least": 0.8, "rss_mib_below": 150}
     result["meets_targets"] = all(

@@ -26,25 +26,13 @@ import time
 from pathlib import Path
 
 from bench.common import save
-from tests.support.web import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    PYTHON,
-    REPO,
-    Processes,
-    free_port,
-    login_cookie,
-    manage,
-    start_site,
-    wait_for_port,
-    web_env,
-)
+from gateway.supervise import Supervisor, free_port, listening, wait_for
+from gateway.supervise.chain import GATEWAY, LocalSite, manage, start_simulator
+from tests.support.web import CHROMIUM, CHROMIUM_ARGS, REPO, login_cookie, web_env
 
 WINDOW = 50  # messages the sender may be ahead of the slowest viewer
 TOKEN = "fgt_bench-token-0123456789abcdef"
 DEMO = ("--gateway", "bench", "--token", TOKEN, "--password", "bench-pw-1")
-SIM = str(Path(sys.executable).with_name("firmware-sim"))
-GATEWAY = str(Path(sys.executable).with_name("gateway"))
 
 
 def p99(values: list[float]) -> float:
@@ -168,15 +156,14 @@ async def fan_out(
 
 
 def run_fan_out(kind: str, viewer_counts: list[int], seconds: float, work: Path) -> list[dict]:
-    processes = Processes(work)
     results = []
-    try:
+    with Supervisor(work) as supervisor:
         if kind == "plain":
             port = free_port()
-            server = processes.start(
-                "plain", [PYTHON, "-m", "bench.web", "--plain-server", str(port)], cwd=REPO
+            server = supervisor.start(
+                "plain", [sys.executable, "-m", "bench.web", "--plain-server", str(port)], cwd=REPO
             )
-            wait_for_port(port, 20, server.process)
+            wait_for(lambda: listening(port), 20, f"port {port}", service=server)
             sender, viewer, headers, sender_headers = (
                 f"ws://127.0.0.1:{port}/send",
                 f"ws://127.0.0.1:{port}/view",
@@ -187,17 +174,17 @@ def run_fan_out(kind: str, viewer_counts: list[int], seconds: float, work: Path)
             env = web_env(work / kind)
             manage(env, "demo_setup", *DEMO)
             if kind == "uvicorn":
-                _, port = start_site(processes, env, name=kind)
+                port = LocalSite(supervisor, env, name=kind).port
             else:
                 port = free_port()
                 daphne = str(Path(sys.executable).with_name("daphne"))
-                server = processes.start(
+                server = supervisor.start(
                     kind,
                     [daphne, "-b", "127.0.0.1", "-p", str(port), "web.asgi:application"],
-                    env,
+                    env=env,
                     cwd=REPO,
                 )
-                wait_for_port(port, 30, server.process)
+                wait_for(lambda: listening(port), 30, f"port {port}", service=server)
             base = f"http://127.0.0.1:{port}"
             headers = {"Cookie": login_cookie(base, "demo", "bench-pw-1"), "Origin": base}
             sender_headers = {"Authorization": f"Bearer {TOKEN}", "X-Fieldgate-Gateway": "bench"}
@@ -210,8 +197,6 @@ def run_fan_out(kind: str, viewer_counts: list[int], seconds: float, work: Path)
             result["server"] = kind
             print(f"  fan-out {kind:8s} {count:3d} viewers: {result}", flush=True)
             results.append(result)
-    finally:
-        processes.stop_all()
     return results
 
 
@@ -221,19 +206,18 @@ def run_fan_out(kind: str, viewer_counts: list[int], seconds: float, work: Path)
 def serial_to_viewer(seconds: float, work: Path) -> dict:
     from tests.support.web import Viewer
 
-    processes = Processes(work)
-    try:
+    with Supervisor(work) as supervisor:
         env = web_env(work / "site")
         manage(env, "demo_setup", *DEMO)
-        _, port = start_site(processes, env, name="site")
+        port = LocalSite(supervisor, env).port
         base = f"http://127.0.0.1:{port}"
         viewer = Viewer(base, "/ws/live/bench/", login_cookie(base, "demo", "bench-pw-1"))
         link = work / "tty"
         samples = int(seconds * 1000)
-        processes.start(
-            "sim",
-            [SIM, "--link", str(link), "--rate", "1000", "--channels", "8"]
-            + ["--samples", str(samples), "--waveform", "ecg"],
+        start_simulator(
+            supervisor,
+            link,
+            *("--rate", "1000", "--channels", "8", "--samples", str(samples), "--waveform", "ecg"),
         )
         reader_env = {
             "GATEWAY_ID": "bench",
@@ -242,7 +226,7 @@ def serial_to_viewer(seconds: float, work: Path) -> dict:
             "GATEWAY_STREAM_TOKEN": TOKEN,
             "GATEWAY_LOG_LEVEL": "warning",
         }
-        processes.start("reader", [GATEWAY, "reader", "--port", str(link)], reader_env)
+        supervisor.start("reader", [GATEWAY, "reader", "--port", str(link)], env=reader_env)
         deadline = time.monotonic() + seconds + 20
         while time.monotonic() < deadline and (viewer.seqs()[-1:] or [-1])[0] < samples - 1:
             time.sleep(0.1)
@@ -259,8 +243,6 @@ def serial_to_viewer(seconds: float, work: Path) -> dict:
             "p99_ms": round(p99(latencies) * 1000, 1),
             "max_ms": round(max(latencies) * 1000, 1),
         }
-    finally:
-        processes.stop_all()
 
 
 # -- the browser's chart ------------------------------------------------------------------------

@@ -23,15 +23,18 @@ from pathlib import Path
 
 import pytest
 
+from gateway.supervise import Supervisor
+from gateway.supervise.chain import SiteLogin
 from tests.support.chain import (
     ExternalS3,
     Gateway,
-    LocalS3,
-    LocalSite,
+    RelayedS3,
     StreamWatcher,
     base_gateway_env,
+    chain_site,
     read_env_file,
 )
+from tests.support.web import viewer_cookie
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "artifacts" / "hil"
@@ -157,17 +160,18 @@ def hil_s3(hil, tmp_path_factory):
     if hil.file_settings.get("GATEWAY_S3_BUCKET"):
         base = hil.file_settings.get("GATEWAY_S3_PREFIX", "").strip("/")
         prefix = "/".join(p for p in (base, f"hil-{hil.run_id}") if p)
-        s3 = ExternalS3(hil.file_settings, prefix)
-    else:
-        s3 = LocalS3(tmp_path_factory.mktemp("s3"), prefix=f"hil-{hil.run_id}")
-    yield s3
-    s3.stop()
+        yield ExternalS3(hil.file_settings, prefix)
+        return
+    with Supervisor(tmp_path_factory.mktemp("s3")) as supervisor:
+        s3 = RelayedS3(supervisor, prefix=f"hil-{hil.run_id}")
+        yield s3
+        s3.close()
 
 
 class ExternalSite:
     """The site the settings file streams to; viewed only with --site-login."""
 
-    def __init__(self, settings: dict[str, str], login: tuple[str, str] | None) -> None:
+    def __init__(self, settings: dict[str, str], login: SiteLogin | None) -> None:
         self.ingest_url = settings["GATEWAY_STREAM_URL"]
         scheme = "https://" if self.ingest_url.startswith("wss://") else "http://"
         host = self.ingest_url.split("://", 1)[1].split("/", 1)[0]
@@ -178,23 +182,19 @@ class ExternalSite:
     def gateway_env(self) -> dict[str, str]:
         return {}
 
-    def cookie(self) -> str:
-        from tests.support.web import login_cookie
-
-        return login_cookie(self.base, *self.login)
-
-    def stop(self) -> None:
-        pass
-
 
 @pytest.fixture(scope="session")
 def hil_site(hil, tmp_path_factory):
     if hil.file_settings.get("GATEWAY_STREAM_URL"):
-        site = ExternalSite(hil.file_settings, hil.site_login)
-    else:
-        site = LocalSite(tmp_path_factory.mktemp("site"), hil.gateway_id)
-    yield site
-    site.stop()
+        login = None
+        if hil.site_login:  # to view; streaming is the settings file's business
+            token = hil.file_settings.get("GATEWAY_STREAM_TOKEN", "")
+            login = SiteLogin(hil.gateway_id, token, *hil.site_login)
+        yield ExternalSite(hil.file_settings, login)
+        return
+    directory = tmp_path_factory.mktemp("site")
+    with Supervisor(directory) as supervisor:
+        yield chain_site(supervisor, directory, hil.gateway_id)
 
 
 # -- one gateway per test -----------------------------------------------------------------------
@@ -204,8 +204,8 @@ class HilGateway(Gateway):
     """A gateway for one test: reader and uploader on the monitor (``sim`` is the simulator,
     None on a real device), with the session's S3 endpoint and site."""
 
-    def __init__(self, directory, env, port, *, hil, sim, s3, site, audit_env) -> None:
-        super().__init__(directory, env, port, mode="full", baud=hil.baud, audit_env=audit_env)
+    def __init__(self, supervisor, env, port, *, hil, sim, s3, site, audit_env) -> None:
+        super().__init__(supervisor, env, port, mode="full", baud=hil.baud, audit_env=audit_env)
         self.port = port
         self.sim = sim
         self.s3 = s3
@@ -215,23 +215,24 @@ class HilGateway(Gateway):
 
     def watcher(self) -> StreamWatcher | None:
         """A viewer socket on the site, when we can log in there."""
-        if isinstance(self.site, ExternalSite) and self.site.login is None:
+        if self.site.login is None:
             return None
-        watcher = StreamWatcher(self.site.base, self.gateway_id, self.site.cookie())
+        watcher = StreamWatcher(self.site.base, self.gateway_id, viewer_cookie(self.site))
         self.watchers.append(watcher)
         return watcher
 
-    def stop(self) -> None:
+    def stop_watchers(self) -> None:
         for watcher in self.watchers:
             watcher.stop()
-        super().stop()
 
 
 @pytest.fixture
 def gateway(request, hil, hil_s3, hil_site, firmware_sim, tmp_path):
     """A factory: ``gateway(*sim_args, **settings)`` starts the simulator (with --monitor=sim,
-    adding ``sim_args``) and returns a :class:`HilGateway`; the test starts its services."""
+    adding ``sim_args``) and returns a :class:`HilGateway`; the test starts its services,
+    which are stopped by PID when it ends."""
     made: list[HilGateway] = []
+    supervisor = Supervisor(tmp_path / "logs")
 
     def make(*sim_args: str, **settings) -> HilGateway:
         if hil.simulated:
@@ -257,7 +258,7 @@ def gateway(request, hil, hil_s3, hil_site, firmware_sim, tmp_path):
         env.update({f"GATEWAY_{k.upper()}": str(v) for k, v in settings.items()})
         made.append(
             HilGateway(
-                tmp_path / f"logs-{len(made)}",
+                supervisor,
                 env,
                 port,
                 hil=hil,
@@ -269,9 +270,10 @@ def gateway(request, hil, hil_s3, hil_site, firmware_sim, tmp_path):
         )
         return made[-1]
 
-    yield make
-    for made_gateway in made:
-        made_gateway.stop()
+    with supervisor:
+        yield make
+        for made_gateway in made:
+            made_gateway.stop_watchers()
 
 
 # -- the report ---------------------------------------------------------------------------------

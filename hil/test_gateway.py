@@ -9,8 +9,8 @@ import json
 import statistics
 import time
 
+from gateway.supervise import wait_for
 from tests.support.batches import read_rows, sealed_files, seqs
-from tests.support.processes import wait_for
 from tests.support.uploads import object_bytes, touched_marks
 
 
@@ -41,7 +41,7 @@ def wait_uploaded(gateway, timeout: float = 120) -> None:
         sealed = sealed_files(gateway.data_dir)
         return sealed and len(touched_marks(gateway.data_dir)) == len(sealed)
 
-    wait_for(done, timeout, 0.2, message="every sealed batch uploaded")
+    wait_for(done, timeout, "every sealed batch uploaded", interval=0.2)
 
 
 def test_the_port_opens_and_lines_arrive(gateway, figures):
@@ -51,7 +51,7 @@ def test_the_port_opens_and_lines_arrive(gateway, figures):
     start = time.monotonic()
     wait_for(lambda: counters(gw).get("rows_accepted", 0) > 0, 30, message="a first valid line")
     figures("first_line_seconds", time.monotonic() - start, "s")
-    assert gw.reader.terminate() == 0, gw.reader.log_tail()
+    assert gw.reader.stop() == 0, gw.reader.log_tail()
     assert read_rows(gw.data_dir), "no row was stored"
 
 
@@ -60,7 +60,7 @@ def test_data_flows_into_sealed_batches_at_a_plausible_rate(gateway, hil, figure
     gw.reader.start()
     gw.wait_recovered(gw.reader, 30)
     time.sleep(hil.seconds)
-    assert gw.reader.terminate() == 0, gw.reader.log_tail()
+    assert gw.reader.stop() == 0, gw.reader.log_tail()
     rows = read_rows(gw.data_dir)  # every file parses; every file's seq matches its name
     assert len(rows) > 1, "fewer than two rows stored"
     assert seqs(rows) == list(range(len(rows))), "seq has a gap or a duplicate"
@@ -107,9 +107,9 @@ def test_sealed_batches_reach_the_s3_endpoint(gateway, figures):
     gw.reader.start()
     gw.wait_all_recovered([gw.reader, gw.uploader])
     time.sleep(6)
-    assert gw.reader.terminate() == 0, gw.reader.log_tail()
+    assert gw.reader.stop() == 0, gw.reader.log_tail()
     wait_uploaded(gw)
-    assert gw.uploader.terminate() == 0
+    assert gw.uploader.stop() == 0
     sealed = sealed_files(gw.data_dir)
     marks = touched_marks(gw.data_dir)
     for path in sealed:
@@ -144,7 +144,7 @@ def test_the_stream_reaches_the_site(gateway, figures):
     time.sleep(5)
     stream = gw.status()["stream"]
     assert stream["connected"], f"the stream is not connected: {stream['last_error']}"
-    assert gw.reader.terminate() == 0, gw.reader.log_tail()
+    assert gw.reader.stop() == 0, gw.reader.log_tail()
     figures("frames_sent", stream["frames_sent"])
     figures("frames_dropped_by_reader", stream["frames_dropped"])
     if watcher is None:
@@ -166,7 +166,7 @@ def test_unplug_and_replug_recover_by_themselves(gateway, hil, figures):
     gw.reader.start()
     wait_for(lambda: counters(gw).get("reconnects", 0) >= 1, 30, message="the port back")
     wait_for(lambda: counters(gw).get("device_gaps", 0) >= 1, 10, message="the first line back")
-    assert gw.reader.terminate() == 0, gw.reader.log_tail()
+    assert gw.reader.stop() == 0, gw.reader.log_tail()
     (unplug,) = [e for e in gw.sim.fault_entries() if e["fault"] == "unplug"]
     (outage,) = gw.status()["recent_outages"]
     figures("port_outage_seconds", outage["seconds"], "s")
@@ -222,9 +222,9 @@ def test_a_power_cut_kills_every_service_and_the_restart_passes_the_audit(gatewa
     for name, seconds in back.items():
         figures(name, seconds, "s")
     time.sleep(3)
-    assert gw.reader.terminate() == 0, gw.reader.log_tail()
+    assert gw.reader.stop() == 0, gw.reader.log_tail()
     wait_uploaded(gw)
-    assert gw.uploader.terminate() == 0
+    assert gw.uploader.stop() == 0
     code, report = gw.audit()
     assert code == 0, report["failures"]
     assert report["rows_in_s3"] == report["seq_last"] + 1 and not report["duplicates"]

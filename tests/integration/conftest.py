@@ -5,9 +5,8 @@ from tests.support.processes import ProcessGroup
 
 @pytest.fixture
 def processes(tmp_path):
-    group = ProcessGroup(tmp_path)
-    yield group
-    group.stop_all()
+    with ProcessGroup(tmp_path / "logs") as group:
+        yield group
 
 
 @pytest.fixture

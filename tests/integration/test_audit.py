@@ -61,8 +61,8 @@ def test_audit_fails_on_missing_objects_and_missing_batches(
     assert audit(env)[0] == 0
     batches = sealed_files(Path(env["GATEWAY_DATA_DIR"]))
     mark = json.loads(batches[2].with_name(batches[2].name + ".touched").read_text())
-    for version in moto.s3.list_object_versions(Bucket=BUCKET, Prefix=mark["key"])["Versions"]:
-        moto.s3.delete_object(Bucket=BUCKET, Key=mark["key"], VersionId=version["VersionId"])
+    for version in moto.client.list_object_versions(Bucket=BUCKET, Prefix=mark["key"])["Versions"]:
+        moto.client.delete_object(Bucket=BUCKET, Key=mark["key"], VersionId=version["VersionId"])
     code, report = audit(env)
     assert code == 1
     assert report["failures"] == [
@@ -72,8 +72,8 @@ def test_audit_fails_on_missing_objects_and_missing_batches(
     # Batch 5 gone from the disk and from the bucket: its seq range has no trace anywhere.
     key5 = json.loads(batches[5].with_name(batches[5].name + ".touched").read_text())["key"]
     assert "000000001500-000000001799" in key5
-    for version in moto.s3.list_object_versions(Bucket=BUCKET, Prefix=key5)["Versions"]:
-        moto.s3.delete_object(Bucket=BUCKET, Key=key5, VersionId=version["VersionId"])
+    for version in moto.client.list_object_versions(Bucket=BUCKET, Prefix=key5)["Versions"]:
+        moto.client.delete_object(Bucket=BUCKET, Key=key5, VersionId=version["VersionId"])
     batches[5].with_name(batches[5].name + ".touched").unlink()
     batches[5].unlink()
     code, report = audit(env)

@@ -60,7 +60,7 @@ def setup(moto, uploader_env, monkeypatch):
     )
     batches = [seal(data_dir, first) for first in range(0, 500, 100)]
     for path in batches:
-        upload(moto.s3, data_dir, path)
+        upload(moto.client, data_dir, path)
     return settings, data_dir, batches
 
 

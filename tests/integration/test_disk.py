@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from gateway.supervise import wait_for
+from gateway.supervise.chain import GATEWAY, read_status
 from tests.support.batches import part_files, read_rows, sealed_files, seqs
-from tests.support.processes import GATEWAY, read_status, wait_for
 
 
 @pytest.fixture
@@ -61,7 +62,7 @@ def make_batches(firmware_sim, processes, env, samples=3000):
         "reader", "--port", str(sim.port), "--mode", "local", env=env, name="reader"
     )
     assert sim.wait(60) == 0, sim.stderr()
-    assert reader.terminate() == 0
+    assert reader.stop() == 0
     return sealed_files(Path(env["GATEWAY_DATA_DIR"]))
 
 
@@ -121,7 +122,7 @@ def test_keep_free_mark_with_only_unuploaded_data_stops_storing_without_losing_a
         message="storing to resume once uploaded data can go",
     )
     sim.stop()
-    assert reader.terminate() == 0
+    assert reader.stop() == 0
     status = read_status(data_dir)
     assert status["counters"]["store_errors"] == 0, "hit ENOSPC although the policy stopped first"
     assert "event=storing_stopped_disk_limit" in reader.log()
@@ -167,7 +168,7 @@ def test_disk_full_from_outside_is_survived_counted_and_recovered(
         message="rows stored again after space returned",
     )
     assert sim.wait(60) == 0, sim.stderr()
-    assert reader.terminate() == 0
+    assert reader.stop() == 0
     counters = read_status(data_dir)["counters"]
     assert counters["rows_not_stored"] >= not_stored and counters["store_errors"] > 0
     assert part_files(data_dir) == []

@@ -11,8 +11,9 @@ import os
 import time
 from pathlib import Path
 
+from gateway.supervise import wait_for
+from gateway.supervise.chain import read_status
 from tests.support.batches import device_fields, read_rows
-from tests.support.processes import read_status, wait_for
 
 
 def tty_bytes_read(pid: int) -> int:
@@ -71,7 +72,7 @@ def test_lines_read_just_before_the_port_vanishes_are_stored(processes, reader_e
                 10,
                 message=f"the reader to notice loss {loss}",
             )
-            assert reader.terminate() == 0
+            assert reader.stop() == 0
         finally:
             for fd in still_open:
                 os.close(fd)

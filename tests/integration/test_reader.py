@@ -9,8 +9,9 @@ from pathlib import Path
 import serial
 
 from gateway.reader.port import open_port
+from gateway.supervise import wait_for
+from gateway.supervise.chain import read_status
 from tests.support.batches import device_fields, part_files, read_rows, sealed_files, seqs
-from tests.support.processes import read_status, wait_for
 
 
 def write_recording(path: Path, lines: int, seed: int = 7) -> list[bytes]:
@@ -52,7 +53,7 @@ def test_20000_lines_at_2khz_become_exactly_20000_rows(
     sim = firmware_sim("--replay", str(tmp_path / "recording.csv"), "--rate", "2000")
     reader, data_dir = start_reader(processes, reader_env, sim.port, batch_rows=3000)
     assert sim.wait(60) == 0, sim.stderr()
-    assert reader.terminate() == 0
+    assert reader.stop() == 0
     rows = read_rows(data_dir)
     assert seqs(rows) == list(range(20_000))
     assert device_fields(rows) == sent
@@ -79,7 +80,7 @@ def test_reader_counters_match_the_simulator_fault_log(firmware_sim, processes, 
     )
     reader, data_dir = start_reader(processes, reader_env, sim.port)
     assert sim.wait(60) == 0, sim.stderr()
-    assert reader.terminate() == 0
+    assert reader.stop() == 0
     faults = sim.fault_entries()
     kinds = {entry["fault"] for entry in faults}
     assert kinds == {"garbage", "truncated", "overlong", "utf8"}, kinds
@@ -116,7 +117,7 @@ def test_unplug_and_replug_resume_by_themselves(firmware_sim, processes, reader_
     )
     reader, data_dir = start_reader(processes, reader_env, sim.port)
     assert sim.wait(60) == 0, sim.stderr()
-    assert reader.terminate() == 0
+    assert reader.stop() == 0
     unplugs = [entry for entry in sim.fault_entries() if entry["fault"] == "unplug"]
     assert len(unplugs) == 2
     status = final_status(data_dir)
@@ -142,7 +143,7 @@ def test_sigterm_seals_the_open_batch_and_exits_0(firmware_sim, processes, reade
         message="rows in the open batch",
     )
     assert part_files(data_dir), "expected an open .part before SIGTERM"
-    assert reader.terminate() == 0
+    assert reader.stop() == 0
     assert part_files(data_dir) == []
     rows = read_rows(data_dir)
     assert len(rows) > 200
@@ -157,11 +158,11 @@ def test_a_restart_keeps_what_the_device_sent_meanwhile(firmware_sim, processes,
     wait_for(
         lambda: (read_status(data_dir) or {}).get("next_seq", 0) > 300, 20, message="first rows"
     )
-    assert reader.terminate() == 0
+    assert reader.stop() == 0
     time.sleep(1.5)  # ~450 lines (about 16 KiB) wait in the PTY meanwhile
     reader, data_dir = start_reader(processes, reader_env, sim.port)
     assert sim.wait(30) == 0, sim.stderr()
-    assert reader.terminate() == 0
+    assert reader.stop() == 0
     counters = final_status(data_dir)["counters"]
     assert counters["device_gaps"] == 0
     assert counters["rejected_by_reason"] == {}
@@ -195,7 +196,7 @@ def test_a_port_missing_at_start_is_waited_for(firmware_sim, processes, reader_e
     assert reader.poll() is None, "reader exited although the port is only missing"
     sim = firmware_sim("--rate", "1000", "--samples", "1000", link=link)
     assert sim.wait(30) == 0, sim.stderr()
-    assert reader.terminate() == 0
+    assert reader.stop() == 0
     assert len(read_rows(data_dir)) == 1000
     assert "event=port_unavailable" in reader.log()
 
@@ -204,7 +205,7 @@ def test_a_writer_falling_behind_is_counted_never_silent(firmware_sim, processes
     sim = firmware_sim("--rate", "5000", "--samples", "5000", "--seed", "1")
     reader, data_dir = start_reader(processes, reader_env, sim.port, queue_bytes=64)
     assert sim.wait(60) == 0, sim.stderr()
-    assert reader.terminate() == 0
+    assert reader.stop() == 0
     counters = final_status(data_dir)["counters"]
     assert counters["overflow_bytes"] > 0 and counters["overflow_events"] > 0
     rows = read_rows(data_dir)
@@ -235,7 +236,7 @@ def test_pyserial_urls_work_as_ports(processes, reader_env):
         20,
         message="500 rows over socket://",
     )
-    assert reader.terminate() == 0
+    assert reader.stop() == 0
     server.close()
     assert device_fields(read_rows(data_dir)) == lines
 
@@ -263,7 +264,7 @@ def test_status_json_works_with_and_without_services(firmware_sim, processes, re
     wait_for(lambda: accepted() > 0, 20, message="a running reader in gateway status")
     assert status()["services"]["reader"]["alive"] is True
     assert sim.wait(30) == 0
-    assert reader.terminate() == 0
+    assert reader.stop() == 0
     after = status()
     assert after["inventory"]["sealed_batches"] == 2
     assert (after["inventory"]["first_seq"], after["inventory"]["last_seq"]) == (0, 1499)

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from gateway.supervise import wait_for
+from gateway.supervise.chain import GATEWAY, read_status
 from tests.support.batches import part_files, read_rows, seqs
-from tests.support.processes import GATEWAY, read_status, wait_for
 
 KILLS = int(os.environ.get("FIELDGATE_CRASH_KILLS", "50"))
 
@@ -41,7 +42,7 @@ def test_sigkill_at_random_moments_keeps_seq_gap_free(firmware_sim, processes, r
         20,
         message="the last reader to publish its status",
     )
-    assert reader.terminate() == 0
+    assert reader.stop() == 0
     sim.stop()
 
     assert part_files(data_dir) == [], "recovery left a .part behind"
@@ -63,38 +64,18 @@ def test_every_commit_fsyncs_file_before_rename_and_folder_after(
     firmware_sim, processes, reader_env, tmp_path
 ):
     sim = firmware_sim("--rate", "2000", "--samples", "3000", "--seed", "4")
-    env = {**os.environ, **reader_env(batch_rows=500)}
     trace = tmp_path / "strace.txt"
-    reader = subprocess.Popen(
-        [
-            STRACE,
-            "-f",
-            "-y",
-            "-qq",
-            "-e",
-            "trace=fsync,fdatasync,rename,renameat,renameat2",
-            "-o",
-            str(trace),
-            GATEWAY,
-            "reader",
-            "--port",
-            str(sim.port),
-            "--mode",
-            "local",
-        ],
-        env=env,
-        stderr=subprocess.DEVNULL,
+    strace = [STRACE, "-f", "-y", "-qq", "-e", "trace=fsync,fdatasync,rename,renameat,renameat2"]
+    reader = processes.start(
+        "strace",
+        [*strace, "-o", str(trace), GATEWAY, "reader", "--port", str(sim.port), "--mode", "local"],
+        env=reader_env(batch_rows=500),
     )
-    try:
-        assert sim.wait(60) == 0, sim.stderr()
-        traced = Path(f"/proc/{reader.pid}/task/{reader.pid}/children").read_text().split()
-        assert len(traced) == 1, traced
-        os.kill(int(traced[0]), signal.SIGTERM)  # the reader, not strace
-        assert reader.wait(20) == 0  # strace exits with its tracee's status
-    finally:
-        if reader.poll() is None:
-            reader.kill()
-            reader.wait()
+    assert sim.wait(60) == 0, sim.stderr()
+    traced = Path(f"/proc/{reader.pid}/task/{reader.pid}/children").read_text().split()
+    assert len(traced) == 1, traced
+    os.kill(int(traced[0]), signal.SIGTERM)  # the reader, not strace
+    assert reader.wait(20) == 0  # strace exits with its tracee's status
     events = []  # ("fsync", path) or ("rename", old, new), in order
     for line in trace.read_text().splitlines():
         match = _SYSCALL.match(line)

@@ -14,7 +14,7 @@ import pytest
 import serial
 
 from gateway.reader.port import RelayedReader, open_port
-from tests.support.processes import wait_for
+from gateway.supervise import wait_for
 
 
 def proc_io(pid: int, field: str = "rchar") -> int:

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from gateway.commands.cli import main
+from gateway.supervise import free_port
 from tests.support.batches import read_rows
 from tests.support.dask import dask_cluster as start_dask_cluster
 from tests.support.processes import record_and_upload, run_gateway
 from tests.support.s3 import (  # noqa: F401 (fixtures: moto, uploader_env)
     BUCKET,
     CREDENTIALS,
-    free_port,
     moto_fixture,
     uploader_env_fixture,
 )
@@ -133,18 +133,20 @@ def test_days_gateways_duplicates_and_bad_objects(
     for key, value in uploader_env(moto.url).items():
         monkeypatch.setenv(key, value)
     may1, may2 = dt.date(2024, 5, 1), dt.date(2024, 5, 2)
-    put_batch(moto.s3, "raw/test-gw/2024/05/01/000000000000-000000000099.csv.gz", 0, 100, may1)
-    put_batch(moto.s3, "raw/test-gw/2024/05/01/000000000100-000000000199.csv.gz", 100, 100, may1)
+    put_batch(moto.client, "raw/test-gw/2024/05/01/000000000000-000000000099.csv.gz", 0, 100, may1)
+    put_batch(
+        moto.client, "raw/test-gw/2024/05/01/000000000100-000000000199.csv.gz", 100, 100, may1
+    )
     # The same batch once more, uncompressed (a compression change): read once.
     put_batch(
-        moto.s3,
+        moto.client,
         "raw/test-gw/2024/05/01/000000000100-000000000199.csv",
         100,
         100,
         may1,
         compress=False,
     )
-    put_batch(moto.s3, "raw/test-gw/2024/05/02/000000000300-000000000349.csv.gz", 300, 50, may2)
+    put_batch(moto.client, "raw/test-gw/2024/05/02/000000000300-000000000349.csv.gz", 300, 50, may2)
 
     def report_json(*args):
         assert main(["report", "--json", "--out", str(tmp_path / "out"), *args]) == 0
@@ -165,7 +167,7 @@ def test_days_gateways_duplicates_and_bad_objects(
     assert report_json("--from-s3", "--until", "2000-01-01")["rows"] == 0
 
     # A second gateway in the bucket: the report asks which one.
-    moto.s3.put_object(
+    moto.client.put_object(
         Bucket=BUCKET,
         Key="raw/other-gw/2024/05/01/000000000000-000000000001.csv.gz",
         Body=b"not gzip",

@@ -9,8 +9,7 @@ from websockets.asyncio.server import serve
 
 from gateway.reader.stream import StreamClient
 from gateway.settings import Settings
-from tests.support.processes import wait_for
-from tests.support.web import free_port
+from gateway.supervise import free_port, wait_for
 
 
 class RecordingSite:

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from gateway.core.keys import object_key, parse_relative_path
-from tests.support.processes import GATEWAY, read_status, wait_for
+from gateway.supervise import free_port, wait_for, wait_http
+from gateway.supervise.chain import GATEWAY, MOTO_SERVER, read_status
 from tests.support.s3 import (  # noqa: F401 (fixtures: moto, uploader_env)
     BUCKET,
+    CREDENTIALS,
     CorruptingProxy,
-    MotoServer,
     Relay,
     all_versions,
     client,
@@ -62,9 +63,9 @@ def test_a_backlog_becomes_one_verified_object_per_batch_and_touched_marks(
     paths = write_batches(data_dir, 40, 300)
     status, log = run_once(env)
     assert status == 0, log
-    assert_exactly_once(moto.s3, data_dir, paths)
+    assert_exactly_once(moto.client, data_dir, paths)
     mark = touched_marks(data_dir)[paths[0]]
-    head = moto.s3.head_object(Bucket=BUCKET, Key=mark["key"], ChecksumMode="ENABLED")
+    head = moto.client.head_object(Bucket=BUCKET, Key=mark["key"], ChecksumMode="ENABLED")
     assert head["ChecksumSHA256"] == mark["checksum_sha256"]
     assert head["ContentLength"] == mark["size"]
     assert head["Metadata"]["first-seq"] == "0" and head["Metadata"]["last-seq"] == "299"
@@ -89,7 +90,7 @@ def test_a_backlog_becomes_one_verified_object_per_batch_and_touched_marks(
     status, log = run_once(env)
     assert status == 0, log
     assert read_status(data_dir, "uploader")["counters"]["uploaded"] == 0
-    assert_exactly_once(moto.s3, data_dir, paths)
+    assert_exactly_once(moto.client, data_dir, paths)
 
 
 def test_big_objects_go_up_in_parts_with_a_composite_checksum_verify_checks(moto, uploader_env):
@@ -102,10 +103,10 @@ def test_big_objects_go_up_in_parts_with_a_composite_checksum_verify_checks(moto
     mark = touched_marks(data_dir)[paths[0]]
     assert mark["key"] == "raw/test-gw/2024/05/01/000000000000-000000239999.csv"
     assert mark["parts"] == 3
-    head = moto.s3.head_object(Bucket=BUCKET, Key=mark["key"], ChecksumMode="ENABLED")
+    head = moto.client.head_object(Bucket=BUCKET, Key=mark["key"], ChecksumMode="ENABLED")
     assert head["ChecksumSHA256"].split("-")[0] == mark["checksum_sha256"]
     assert head["ETag"].strip('"').endswith("-3")
-    assert object_bytes(moto.s3, BUCKET, mark["key"]) == paths[0].read_bytes()
+    assert object_bytes(moto.client, BUCKET, mark["key"]) == paths[0].read_bytes()
 
 
 def test_invalid_batches_are_quarantined_locally_and_in_s3_with_their_reason(moto, uploader_env):
@@ -133,10 +134,10 @@ def test_invalid_batches_are_quarantined_locally_and_in_s3_with_their_reason(mot
         assert record["reason"].startswith(reason), record["reason"]
         key = f"raw/quarantine/test-gw/{batch}"
         assert record["key"] == key
-        head = moto.s3.head_object(Bucket=BUCKET, Key=key)
+        head = moto.client.head_object(Bucket=BUCKET, Key=key)
         assert head["Metadata"]["reason"].startswith(reason)
-        assert moto.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == originals[path]
-    assert_exactly_once(moto.s3, data_dir, [paths[0], paths[4]])
+        assert moto.client.get_object(Bucket=BUCKET, Key=key)["Body"].read() == originals[path]
+    assert_exactly_once(moto.client, data_dir, [paths[0], paths[4]])
     counters = read_status(data_dir, "uploader")["counters"]
     assert (counters["uploaded"], counters["quarantined"], counters["pending"]) == (2, 3, 0)
     assert "event=batch_quarantined" in log and "row 51 has seq 151, expected 150" in log
@@ -155,7 +156,7 @@ def test_the_same_batch_already_there_counts_as_done_and_other_content_is_never_
 
     def put(path, body, csv_sha256=None):
         metadata = {"csv-sha256": csv_sha256} if csv_sha256 else {}
-        moto.s3.put_object(
+        moto.client.put_object(
             Bucket=BUCKET, Key=key[path], Body=body, Metadata=metadata, ChecksumAlgorithm="SHA256"
         )
 
@@ -169,15 +170,15 @@ def test_the_same_batch_already_there_counts_as_done_and_other_content_is_never_
     marks = touched_marks(data_dir)
     assert set(marks) == {same, fresh}
     assert other.exists() and liar.exists()
-    body = moto.s3.get_object(Bucket=BUCKET, Key=key[other])["Body"].read()
+    body = moto.client.get_object(Bucket=BUCKET, Key=key[other])["Body"].read()
     assert body == b"someone else's bytes"
-    assert gzip.decompress(moto.s3.get_object(Bucket=BUCKET, Key=key[same])["Body"].read()) == (
+    assert gzip.decompress(moto.client.get_object(Bucket=BUCKET, Key=key[same])["Body"].read()) == (
         same.read_bytes()
     )
-    head = moto.s3.head_object(Bucket=BUCKET, Key=key[same], ChecksumMode="ENABLED")
+    head = moto.client.head_object(Bucket=BUCKET, Key=key[same], ChecksumMode="ENABLED")
     assert marks[same]["checksum_sha256"] == head["ChecksumSHA256"]
     assert marks[same]["size"] == head["ContentLength"]
-    assert all_versions(moto.s3, BUCKET) == {k: 1 for k in key.values()}
+    assert all_versions(moto.client, BUCKET) == {k: 1 for k in key.values()}
     published = read_status(data_dir, "uploader")
     assert published["counters"]["already_there"] == 1
     assert published["counters"]["failed"] == 2 and published["counters"]["pending"] == 2
@@ -226,7 +227,7 @@ def test_a_missing_bucket_is_a_clear_counted_error_and_nothing_is_lost(moto, upl
     )
     assert published["counters"]["failures"] == 6 and published["counters"]["pending"] == 3
     assert touched_marks(data_dir) == {} and all(p.exists() for p in paths)
-    moto.s3.create_bucket(Bucket="not-there-yet")
+    moto.client.create_bucket(Bucket="not-there-yet")
     status, log = run_once(env)
     assert status == 0, log
     assert len(touched_marks(data_dir)) == 3
@@ -237,60 +238,64 @@ def test_bad_credentials_are_counted_and_a_sighup_with_fixed_ones_uploads_everyt
 ):
     import boto3
 
-    server = MotoServer(tmp_path / "moto-auth.log", env={"INITIAL_NO_AUTH_ACTION_COUNT": "4"})
-    try:
-        iam = boto3.client(
-            "iam",
-            endpoint_url=server.url,
-            region_name="us-east-1",
-            aws_access_key_id="setup",
-            aws_secret_access_key="setup",
-        )
-        iam.create_user(UserName="gateway")
-        key = iam.create_access_key(UserName="gateway")["AccessKey"]
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
-        }
-        iam.put_user_policy(UserName="gateway", PolicyName="s3", PolicyDocument=json.dumps(policy))
-        client(server.url).create_bucket(Bucket=BUCKET)
-        env_file = tmp_path / "gateway.env"
-        env_file.write_text(
-            f"AWS_ACCESS_KEY_ID={key['AccessKeyId']}\nAWS_SECRET_ACCESS_KEY=wrong\n"
-        )
-        env = uploader_env(server.url, env_file=env_file)
-        data_dir = Path(env["GATEWAY_DATA_DIR"])
-        paths = write_batches(data_dir, 6, 100)
-        uploader = processes.gateway("uploader", "--foreground", env=env, name="uploader")
+    # Moto checks signatures from the fifth request on: the first four make a user, its key,
+    # its policy and the bucket.
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = processes.start(
+        "moto-auth",
+        [MOTO_SERVER, "-H", "127.0.0.1", "-p", str(port)],
+        env={**CREDENTIALS, "INITIAL_NO_AUTH_ACTION_COUNT": "4"},
+    )
+    wait_http(f"{url}/moto-api/", 30, service=server)
+    iam = boto3.client(
+        "iam",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="setup",
+        aws_secret_access_key="setup",
+    )
+    iam.create_user(UserName="gateway")
+    key = iam.create_access_key(UserName="gateway")["AccessKey"]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+    }
+    iam.put_user_policy(UserName="gateway", PolicyName="s3", PolicyDocument=json.dumps(policy))
+    client(url).create_bucket(Bucket=BUCKET)
+    env_file = tmp_path / "gateway.env"
+    env_file.write_text(f"AWS_ACCESS_KEY_ID={key['AccessKeyId']}\nAWS_SECRET_ACCESS_KEY=wrong\n")
+    env = uploader_env(url, env_file=env_file)
+    data_dir = Path(env["GATEWAY_DATA_DIR"])
+    paths = write_batches(data_dir, 6, 100)
+    uploader = processes.gateway("uploader", "--foreground", env=env, name="uploader")
 
-        def failing():
-            published = read_status(data_dir, "uploader")
-            return published and published["counters"]["failures"] >= 6 and published
+    def failing():
+        published = read_status(data_dir, "uploader")
+        return published and published["counters"]["failures"] >= 6 and published
 
-        published = wait_for(failing, 30, message="failures to be counted")
-        assert published["last_error"]["error"] == (
-            "SignatureDoesNotMatch: the secret key is wrong: check AWS_SECRET_ACCESS_KEY"
-        )
-        assert touched_marks(data_dir) == {}
-        env_file.write_text(
-            f"AWS_ACCESS_KEY_ID={key['AccessKeyId']}\nAWS_SECRET_ACCESS_KEY={key['SecretAccessKey']}\n"
-        )
-        os.kill(uploader.pid, signal.SIGHUP)
-        wait_for(lambda: len(touched_marks(data_dir)) == 6, 30, message="uploads after SIGHUP")
-        assert uploader.terminate() == 0
-        assert "event=settings_reloaded" in uploader.log()
-        good = boto3.client(
-            "s3",
-            endpoint_url=server.url,
-            region_name="us-east-1",
-            aws_access_key_id=key["AccessKeyId"],
-            aws_secret_access_key=key["SecretAccessKey"],
-        )
-        for path, mark in touched_marks(data_dir).items():
-            assert object_bytes(good, BUCKET, mark["key"]) == path.read_bytes()
-        assert set(touched_marks(data_dir)) == set(paths)
-    finally:
-        server.stop()
+    published = wait_for(failing, 30, message="failures to be counted")
+    assert published["last_error"]["error"] == (
+        "SignatureDoesNotMatch: the secret key is wrong: check AWS_SECRET_ACCESS_KEY"
+    )
+    assert touched_marks(data_dir) == {}
+    env_file.write_text(
+        f"AWS_ACCESS_KEY_ID={key['AccessKeyId']}\nAWS_SECRET_ACCESS_KEY={key['SecretAccessKey']}\n"
+    )
+    os.kill(uploader.pid, signal.SIGHUP)
+    wait_for(lambda: len(touched_marks(data_dir)) == 6, 30, message="uploads after SIGHUP")
+    assert uploader.stop() == 0
+    assert "event=settings_reloaded" in uploader.log()
+    good = boto3.client(
+        "s3",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+    )
+    for path, mark in touched_marks(data_dir).items():
+        assert object_bytes(good, BUCKET, mark["key"]) == path.read_bytes()
+    assert set(touched_marks(data_dir)) == set(paths)
 
 
 def test_several_data_dirs_under_one_parent_upload_under_their_own_gateway_ids(
@@ -308,9 +313,9 @@ def test_several_data_dirs_under_one_parent_upload_under_their_own_gateway_ids(
         for path in paths:
             key = object_key("raw", gateway_id, parse_relative_path(batch_of(path)), gzip=True)
             assert touched_marks(data_dir)[path]["key"] == key
-            assert object_bytes(moto.s3, BUCKET, key) == path.read_bytes()
+            assert object_bytes(moto.client, BUCKET, key) == path.read_bytes()
         assert read_status(data_dir, "uploader")["counters"]["uploaded"] == len(paths)
-    assert len(all_versions(moto.s3, BUCKET)) == 7
+    assert len(all_versions(moto.client, BUCKET)) == 7
 
 
 def test_an_outage_mid_backlog_delays_but_everything_arrives_exactly_once(
@@ -335,7 +340,7 @@ def test_an_outage_mid_backlog_delays_but_everything_arrives_exactly_once(
         assert during < len(paths)
         relay.restore()
         wait_for(lambda: len(touched_marks(data_dir)) == len(paths), 90, message="the backlog")
-        assert uploader.terminate() == 0
+        assert uploader.stop() == 0
     finally:
         relay.close()
     assert error["error"].split(":")[0] in (
@@ -346,7 +351,7 @@ def test_an_outage_mid_backlog_delays_but_everything_arrives_exactly_once(
     ), error
     final = read_status(data_dir, "uploader")["counters"]
     assert final["failures"] >= 1 and final["failed"] == 0 and final["pending"] == 0
-    assert_exactly_once(moto.s3, data_dir, paths)
+    assert_exactly_once(moto.client, data_dir, paths)
 
 
 def test_a_hung_server_times_out_and_its_late_answers_write_nothing_twice(
@@ -360,7 +365,7 @@ def test_a_hung_server_times_out_and_its_late_answers_write_nothing_twice(
     paths = write_batches(data_dir, 60, 100)
     uploader = processes.gateway("uploader", "--foreground", env=env, name="uploader")
     wait_for(lambda: len(touched_marks(data_dir)) >= 8, 60, interval=0.01, message="uploads")
-    os.kill(moto.process.pid, signal.SIGSTOP)
+    os.kill(moto.service.pid, signal.SIGSTOP)
     try:
         error = wait_for(
             lambda: (read_status(data_dir, "uploader") or {}).get("last_error"),
@@ -368,8 +373,8 @@ def test_a_hung_server_times_out_and_its_late_answers_write_nothing_twice(
             message="the timeouts to be seen",
         )
     finally:
-        os.kill(moto.process.pid, signal.SIGCONT)
+        os.kill(moto.service.pid, signal.SIGCONT)
     assert "timeout" in error["error"].lower() or "Timeout" in error["error"], error
     wait_for(lambda: len(touched_marks(data_dir)) == len(paths), 90, message="the backlog")
-    assert uploader.terminate() == 0
-    assert_exactly_once(moto.s3, data_dir, paths)
+    assert uploader.stop() == 0
+    assert_exactly_once(moto.client, data_dir, paths)

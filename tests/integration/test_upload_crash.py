@@ -59,14 +59,14 @@ def test_random_sigkills_lose_nothing_duplicate_nothing_and_mark_only_verified(
         time.sleep(moment)
         uploader.kill()
         moments.append(round(moment, 2))
-        if check_invariants(moto.s3, data_dir, paths) < len(paths):
+        if check_invariants(moto.client, data_dir, paths) < len(paths):
             interrupted += 1  # killed with work left: mid-cycle, not idle
     assert interrupted >= KILLS // 2, f"only {interrupted} kills found work left"
     # At the end, one clean run drains what is left.
     final = processes.gateway("uploader", "--once", env=env, name="final")
     assert final.wait(120) == 0, final.log()
-    assert check_invariants(moto.s3, data_dir, paths) == len(paths), moments
-    versions = all_versions(moto.s3, BUCKET)
+    assert check_invariants(moto.client, data_dir, paths) == len(paths), moments
+    versions = all_versions(moto.client, BUCKET)
     assert len(versions) == len(paths)
     for path in paths:
-        assert object_bytes(moto.s3, BUCKET, key_of(path)) == path.read_bytes()
+        assert object_bytes(moto.client, BUCKET, key_of(path)) == path.read_bytes()

@@ -11,7 +11,8 @@ import termios
 import threading
 from pathlib import Path
 
-from tests.support.processes import GATEWAY, read_status, wait_for
+from gateway.supervise import wait_for
+from gateway.supervise.chain import GATEWAY, read_status
 from tests.support.s3 import (  # noqa: F401 (fixtures: moto, uploader_env)
     BUCKET,
     moto_fixture,
@@ -128,7 +129,7 @@ def test_foreground_speaks_the_systemd_notify_protocol(moto, uploader_env, tmp_p
         write_batches(Path(env["GATEWAY_DATA_DIR"]), 2, 100)
         uploader = processes.gateway("uploader", "--foreground", env=env, name="uploader")
         wait_for(lambda: sum(m == "WATCHDOG=1" for m in messages) >= 3, 20, message="pings")
-        assert uploader.terminate() == 0
+        assert uploader.stop() == 0
         wait_for(lambda: "STOPPING=1" in messages, 5, message="STOPPING")
     finally:
         done.set()
@@ -191,13 +192,14 @@ def test_sigterm_mid_backlog_finishes_what_is_in_flight_and_exits_cleanly(
     paths = write_batches(data_dir, 400, 100)
     uploader = processes.gateway("uploader", "--foreground", env=env, name="uploader")
     wait_for(lambda: len(touched_marks(data_dir)) >= 20, 60, interval=0.01, message="uploads")
-    assert uploader.terminate(timeout=30) == 0
+    assert uploader.stop(timeout=30) == 0
     marks = touched_marks(data_dir)
     assert 20 <= len(marks) < len(paths), "SIGTERM came too late to test anything"
     # Every object that went up was verified and marked before the exit: none is left behind
     # unmarked (the next start would cope, but a clean stop does not leave it to it).
     keys = {
-        o["Key"] for o in moto.s3.list_objects_v2(Bucket=BUCKET, MaxKeys=1000).get("Contents", [])
+        o["Key"]
+        for o in moto.client.list_objects_v2(Bucket=BUCKET, MaxKeys=1000).get("Contents", [])
     }
     assert keys == {mark["key"] for mark in marks.values()}
     log = uploader.log()

@@ -2,19 +2,18 @@
 real scheduler and worker, as separate processes, reached at GATEWAY_DASK_SCHEDULER)."""
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from gateway.supervise import free_port, wait_for
+from gateway.supervise.chain import GATEWAY, read_status
 from tests.support.dask import dask_cluster as start_dask_cluster
-from tests.support.processes import GATEWAY, read_status, wait_for
 from tests.support.s3 import (  # noqa: F401 (fixtures: moto, uploader_env)
     BUCKET,
     all_versions,
-    free_port,
     moto_fixture,
     uploader_env_fixture,
 )
@@ -44,7 +43,7 @@ def upload_all(env, paths, s3):
 def test_processing_in_dask_processes(moto, uploader_env):
     env = uploader_env(moto.url, dask_mode="processes")
     paths = write_batches(Path(env["GATEWAY_DATA_DIR"]), 20, 500)
-    log = upload_all(env, paths, moto.s3)
+    log = upload_all(env, paths, moto.client)
     assert "dask=processes" in log
 
 
@@ -58,7 +57,7 @@ def dask_cluster(tmp_path):
 def test_processing_on_a_dask_distributed_cluster(moto, uploader_env, dask_cluster, tmp_path):
     env = uploader_env(moto.url, dask_scheduler=dask_cluster)
     paths = write_batches(Path(env["GATEWAY_DATA_DIR"]), 20, 500)
-    log = upload_all(env, paths, moto.s3)
+    log = upload_all(env, paths, moto.client)
     assert f"dask={dask_cluster}" in log
     # The work ran on the worker: it imported the uploader's core functions to run them.
     from distributed import Client
@@ -70,39 +69,27 @@ def test_processing_on_a_dask_distributed_cluster(moto, uploader_env, dask_clust
     assert list(loaded.values()) == [True]
 
 
-def test_a_central_luigi_scheduler_sees_the_dag(moto, uploader_env, tmp_path):
+def test_a_central_luigi_scheduler_sees_the_dag(moto, uploader_env, processes, tmp_path):
     port = free_port()
-    luigid = subprocess.Popen(
+    luigid = processes.start(
+        "luigid",
         [
             str(Path(sys.executable).with_name("luigid")),
-            "--address",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--state-path",
-            str(tmp_path / "luigi-state.pickle"),
+            *("--address", "127.0.0.1", "--port", str(port)),
+            *("--state-path", str(tmp_path / "luigi-state.pickle")),
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_for(lambda: _get(url + "api/task_list?data={}") is not None, 30, interval=0.2)
-        env = uploader_env(moto.url, luigi_scheduler_url=url, upload_chunk_batches=5)
-        paths = write_batches(Path(env["GATEWAY_DATA_DIR"]), 10, 100)
-        upload_all(env, paths, moto.s3)
-        done = _get(url + 'api/task_list?data={"status":"DONE"}')["response"]
-        families = sorted(task["name"] for task in done.values())
-        # Two chunks of five batches, each through the five steps.
-        assert families == sorted(["Validate", "Process", "Upload", "Verify", "Mark"] * 2)
-    finally:
-        luigid.send_signal(signal.SIGTERM)
-        try:
-            luigid.wait(10)
-        except subprocess.TimeoutExpired:
-            luigid.kill()
-            luigid.wait(10)
+    wait_for(
+        lambda: _get(url + "api/task_list?data={}") is not None, 30, interval=0.2, service=luigid
+    )
+    env = uploader_env(moto.url, luigi_scheduler_url=url, upload_chunk_batches=5)
+    paths = write_batches(Path(env["GATEWAY_DATA_DIR"]), 10, 100)
+    upload_all(env, paths, moto.client)
+    done = _get(url + 'api/task_list?data={"status":"DONE"}')["response"]
+    families = sorted(task["name"] for task in done.values())
+    # Two chunks of five batches, each through the five steps.
+    assert families == sorted(["Validate", "Process", "Upload", "Verify", "Mark"] * 2)
 
 
 def _get(url):

@@ -6,8 +6,9 @@ import subprocess
 from pathlib import Path
 
 from gateway.core.keys import object_key, parse_relative_path
+from gateway.supervise import wait_for
+from gateway.supervise.chain import GATEWAY, read_status
 from tests.support.batches import part_files, sealed_files
-from tests.support.processes import GATEWAY, read_status, wait_for
 from tests.support.s3 import (  # noqa: F401 (fixtures: moto, uploader_env)
     BUCKET,
     all_versions,
@@ -37,11 +38,11 @@ def test_batches_the_reader_seals_become_objects_equal_to_the_files(
         name="reader",
     )
     assert sim.wait(60) == 0, sim.stderr()
-    assert reader.terminate() == 0
+    assert reader.stop() == 0
     sealed = sealed_files(data_dir)
     assert len(sealed) == 9 and part_files(data_dir) == []
     wait_for(lambda: len(touched_marks(data_dir)) == len(sealed), 60, message="every batch touched")
-    assert uploader.terminate() == 0
+    assert uploader.stop() == 0
     # The gateway id comes from the reader's state/identity.json, not the uploader's GATEWAY_ID.
     assert json.loads((data_dir / "state" / "identity.json").read_text())["gateway_id"] == "ward-7"
     marks = touched_marks(data_dir)
@@ -49,8 +50,8 @@ def test_batches_the_reader_seals_become_objects_equal_to_the_files(
         relpath = path.relative_to(data_dir / "batches").as_posix()
         key = object_key("raw", "ward-7", parse_relative_path(relpath), gzip=True)
         assert marks[path]["key"] == key
-        assert object_bytes(moto.s3, BUCKET, key) == path.read_bytes()
-    assert all_versions(moto.s3, BUCKET) == {m["key"]: 1 for m in marks.values()}
+        assert object_bytes(moto.client, BUCKET, key) == path.read_bytes()
+    assert all_versions(moto.client, BUCKET) == {m["key"]: 1 for m in marks.values()}
     shown = subprocess.run(
         [GATEWAY, "status", "--json"],
         env={**os.environ, **env},

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from tests.support.processes import wait_for
-from tests.support.web import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Site
+from gateway.supervise import Supervisor, wait_for
+from tests.support.web import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, start_site
 
 playwright = pytest.importorskip("playwright.sync_api")  # make setup installs it (dev extra)
 if shutil.which(CHROMIUM) is None:  # make setup installs Debian's chromium
@@ -15,9 +15,8 @@ if shutil.which(CHROMIUM) is None:  # make setup installs Debian's chromium
 
 @pytest.fixture
 def site(tmp_path):
-    site = Site(tmp_path)
-    yield site
-    site.stop()
+    with Supervisor(tmp_path / "site") as supervisor:
+        yield start_site(supervisor, tmp_path)
 
 
 @pytest.fixture
@@ -40,16 +39,16 @@ def stats(page) -> dict:
 
 def test_the_gateway_page_draws_a_live_waveform(site, browser, firmware_sim, processes, reader_env):
     sim = firmware_sim("--rate", "1000", "--channels", "8", "--waveform", "ecg")
-    env = reader_env(stream_url=site.ingest_url, stream_token=site.token)
+    env = reader_env(stream_url=site.ingest_url, stream_token=site.login.token)
     processes.gateway("reader", "--port", str(sim.port), "--mode", "demo", env=env)
 
     page = browser.new_page(viewport={"width": 1280, "height": 800})
-    page.goto(f"{site.base}/gateways/{site.gateway}/")
+    page.goto(f"{site.base}/gateways/{site.login.gateway_id}/")
     assert "/accounts/login/" in page.url  # people log in to view
-    page.fill("input[name=username]", site.user)
-    page.fill("input[name=password]", site.password)
+    page.fill("input[name=username]", site.login.user)
+    page.fill("input[name=password]", site.login.password)
     page.click("button[type=submit]")
-    page.wait_for_url(f"**/gateways/{site.gateway}/")
+    page.wait_for_url(f"**/gateways/{site.login.gateway_id}/")
 
     page.wait_for_function(
         "() => window.fieldgate && window.fieldgate.stats.draws > 3", timeout=20_000
@@ -93,19 +92,19 @@ def test_the_fleet_page_shows_the_gateway_online_live(
 ):
     page = browser.new_page()
     page.goto(f"{site.base}/accounts/login/")
-    page.fill("input[name=username]", site.user)
-    page.fill("input[name=password]", site.password)
+    page.fill("input[name=username]", site.login.user)
+    page.fill("input[name=password]", site.login.password)
     page.click("button[type=submit]")
     page.wait_for_url(f"{site.base}/")
-    row = page.locator(f"tr[data-name='{site.gateway}']")
+    row = page.locator(f"tr[data-name='{site.login.gateway_id}']")
     assert row.locator(".state").inner_text() == "offline"
     sim = firmware_sim("--rate", "1000", "--channels", "4")
     env = reader_env(
-        stream_url=site.ingest_url, stream_token=site.token, stream_heartbeat_seconds=0.5
+        stream_url=site.ingest_url, stream_token=site.login.token, stream_heartbeat_seconds=0.5
     )
     processes.gateway("reader", "--port", str(sim.port), "--mode", "full", env=env)
     # No reload: the row changes through the fleet socket.
-    cell = f"document.querySelector(\"tr[data-name='{site.gateway}'] .%s\").textContent"
+    cell = f"document.querySelector(\"tr[data-name='{site.login.gateway_id}'] .%s\").textContent"
     page.wait_for_function(
         f"() => /^[1-9][0-9]* [/]s$/.test({cell % 'sample_rate'}) && {cell % 'rejects'} === '0'",
         timeout=20_000,

@@ -7,16 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.processes import wait_for
+from gateway.supervise import Supervisor, wait_for
+from gateway.supervise.chain import LocalSite, manage
 from tests.support.web import (
     PG_BIN,
-    Processes,
     Viewer,
     login_cookie,
-    manage,
     start_postgres,
     start_redis,
-    start_site,
     web_env,
 )
 
@@ -29,29 +27,29 @@ TOKEN = "fgt_central-token-0123456789abcdef"
 
 @pytest.fixture
 def central(tmp_path):
-    processes = Processes(tmp_path)
     # PostgreSQL runs as 'nobody' under root: its directory must be reachable, so not under
     # pytest's private tmp_path.
     pg_dir = Path(tempfile.mkdtemp(prefix="fieldgate-pg-"))
     try:
-        redis_port = start_redis(processes, tmp_path / "redis")
-        pg_port = start_postgres(processes, pg_dir)
-        env = web_env(
-            tmp_path / "web",
-            profile="central",
-            FIELDGATE_WEB_DB_PORT=str(pg_port),
-            FIELDGATE_WEB_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
-        )
-        manage(env, "migrate", "--noinput")
-        manage(
-            env,
-            "demo_setup",
-            *("--gateway", "remote-gw", "--token", TOKEN, "--user", "ann", "--password", "pw-123"),
-        )
-        workers = [start_site(processes, env, name=f"worker{i}")[1] for i in (1, 2)]
-        yield env, workers
+        with Supervisor(tmp_path / "central") as supervisor:
+            redis_port = start_redis(supervisor, tmp_path / "redis")
+            pg_port = start_postgres(supervisor, pg_dir)
+            env = web_env(
+                tmp_path / "web",
+                profile="central",
+                FIELDGATE_WEB_DB_PORT=str(pg_port),
+                FIELDGATE_WEB_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
+            )
+            manage(env, "migrate", "--noinput")
+            manage(
+                env,
+                "demo_setup",
+                *("--gateway", "remote-gw", "--token", TOKEN),
+                *("--user", "ann", "--password", "pw-123"),
+            )
+            workers = [LocalSite(supervisor, env, name=f"worker{i}").port for i in (1, 2)]
+            yield env, workers
     finally:
-        processes.stop_all()
         shutil.rmtree(pg_dir, ignore_errors=True)
 
 
@@ -75,7 +73,7 @@ def test_a_viewer_on_one_worker_sees_frames_ingested_on_the_other(
         assert sim.wait(60) == 0, sim.stderr()
         wait_for(lambda: viewer.seqs()[-1:] == [2999], 15, message="the last seq via Redis")
         status = [m for _, m in viewer.messages if m["type"] == "status"]
-        assert reader.terminate() == 0
+        assert reader.stop() == 0
     finally:
         viewer.stop()
     assert viewer.seqs() == list(range(3000))

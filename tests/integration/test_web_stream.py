@@ -4,29 +4,20 @@ from pathlib import Path
 
 import pytest
 
+from gateway.supervise import Supervisor, wait_for
 from tests.support.batches import read_rows, seqs
-from tests.support.processes import wait_for
-from tests.support.web import Processes, Viewer, login_cookie, manage, start_site, web_env
-
-TOKEN = "fgt_integration-token-0123456789abcdef"
+from tests.support.web import TEST_LOGIN, Viewer, start_site, viewer_cookie
 
 
 @pytest.fixture
 def site(tmp_path):
     """The gateway profile on a free port, with gateway 'test-gw' and user 'ann'."""
-    processes = Processes(tmp_path)
-    env = web_env(tmp_path / "web")
-    setup = ["--gateway", "test-gw", "--token", TOKEN, "--user", "ann", "--password", "ann-pw-123"]
-    manage(env, "demo_setup", *setup)
-    try:
-        server, port = start_site(processes, env)
-        base = f"http://127.0.0.1:{port}"
-        yield base, login_cookie(base, "ann", "ann-pw-123"), server
-    finally:
-        processes.stop_all()
+    with Supervisor(tmp_path / "site") as supervisor:
+        site = start_site(supervisor, tmp_path)
+        yield site.base, viewer_cookie(site), site.service
 
 
-def stream_env(reader_env, base: str, token: str = TOKEN, **changes) -> dict:
+def stream_env(reader_env, base: str, token: str = TEST_LOGIN.token, **changes) -> dict:
     return reader_env(
         stream_url=base.replace("http://", "ws://") + "/ws/ingest/",
         stream_token=token,
@@ -47,7 +38,7 @@ def test_a_viewer_receives_frames_covering_every_seq_the_reader_stored(
         reader = processes.gateway("reader", "--port", str(sim.port), "--mode", "full", env=env)
         assert sim.wait(60) == 0, sim.stderr()
         wait_for(lambda: viewer.seqs()[-1:] == [5999], 15, message="the last seq at the viewer")
-        assert reader.terminate() == 0
+        assert reader.stop() == 0
     finally:
         viewer.stop()
     stored = seqs(read_rows(Path(env["GATEWAY_DATA_DIR"])))
@@ -69,7 +60,7 @@ def test_demo_mode_streams_and_writes_no_files(site, firmware_sim, processes, re
         reader = processes.gateway("reader", "--port", str(sim.port), "--mode", "demo", env=env)
         assert sim.wait(60) == 0, sim.stderr()
         wait_for(lambda: viewer.seqs()[-1:] == [1499], 15, message="the last seq at the viewer")
-        assert reader.terminate() == 0
+        assert reader.stop() == 0
     finally:
         viewer.stop()
     assert viewer.seqs() == list(range(1500))
@@ -82,7 +73,7 @@ def test_a_refused_token_never_stops_the_reader_storing(site, firmware_sim, proc
     env = stream_env(reader_env, base, token="fgt_wrong-token-0123456789")
     reader = processes.gateway("reader", "--port", str(sim.port), "--mode", "full", env=env)
     assert sim.wait(60) == 0, sim.stderr()
-    assert reader.terminate() == 0
+    assert reader.stop() == 0
     assert seqs(read_rows(Path(env["GATEWAY_DATA_DIR"]))) == list(range(3000))
     log = reader.log()
     assert "event=stream_unavailable url=ws://" in log

@@ -36,20 +36,21 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from gateway.supervise import Service, Supervisor
 from tests.soak.follow import S3Follower, explain_jumps, rejected_counters, restart_seqs
 from tests.soak.growth import MIN_SAMPLES, Budget, Point, Verdict, check_growth, pooled_slope
 from tests.support.chain import (
     Gateway,
-    LocalS3,
-    LocalSite,
-    Service,
+    RelayedS3,
     StreamWatcher,
     base_gateway_env,
+    chain_site,
     fault_entries,
     simulator,
 )
 from tests.support.procstat import sample_process, tree_bytes
 from tests.support.s3 import all_versions
+from tests.support.web import viewer_cookie
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts"
@@ -502,11 +503,11 @@ def run_soak(options: SoakOptions) -> CampaignResult:
             disk = work / "disk"
             disk.mkdir()
         data_dir = disk / "data"
-        s3_started = time.monotonic()
-        chain["s3"] = s3 = LocalS3(work / "s3", bucket="fieldgate-soak", prefix="soak")
-        stack.callback(s3.stop)
-        chain["site"] = site = LocalSite(work / "site", GATEWAY_ID)
-        stack.callback(site.stop)
+        supervisor = stack.enter_context(Supervisor(logs))
+        chain["s3"] = s3 = RelayedS3(supervisor, bucket="fieldgate-soak", prefix="soak")
+        stack.callback(s3.close)
+        chain["site"] = site = chain_site(supervisor, work / "site", GATEWAY_ID)
+        site_dir = Path(site.env["FIELDGATE_WEB_DATA_DIR"])
         sim_args = [
             "--rate", str(options.rate), "--channels", str(options.channels),
             "--waveform", "ecg", "--seed", str(options.seed), "--drain-timeout", "120",
@@ -514,8 +515,7 @@ def run_soak(options: SoakOptions) -> CampaignResult:
         ]  # fmt: skip
         if unplugs:
             sim_args += ["--faults", ",".join(unplugs)]
-        sim, link = simulator(work / "sim", *sim_args)
-        stack.callback(sim.stop)
+        sim, link, sim_faults = simulator(supervisor, work / "sim", *sim_args)
         env = {
             **base_gateway_env(data_dir, GATEWAY_ID),
             **s3.gateway_env(),
@@ -526,14 +526,12 @@ def run_soak(options: SoakOptions) -> CampaignResult:
             "GATEWAY_KEEP_FREE_BYTES": "10%",
         }
         chain["gateway"] = gateway = Gateway(
-            logs, env, str(link), mode="full", audit_env=s3.gateway_env(direct=True)
+            supervisor, env, str(link), mode="full", audit_env=s3.gateway_env(direct=True)
         )
-        stack.callback(gateway.stop)
-        gateway.reader.start()
-        gateway.uploader.start()
+        gateway.start()
         gateway.wait_recovered(gateway.reader)
         gateway.wait_recovered(gateway.uploader)
-        watcher = StreamWatcher(site.base, GATEWAY_ID, site.cookie())
+        watcher = StreamWatcher(site.base, GATEWAY_ID, viewer_cookie(site))
         stack.callback(watcher.stop)
         follower = S3Follower(s3.client, s3.bucket, f"{s3.prefix}/{GATEWAY_ID}/")
         next_follow = 10.0
@@ -552,7 +550,7 @@ def run_soak(options: SoakOptions) -> CampaignResult:
             now = time.monotonic() - t0
             if now >= duration:
                 break
-            crashed = [m for m in (s.unexpected_exit() for s in (*services, s3)) if m]
+            crashed = supervisor.unexpected_exits()
             if crashed:
                 for message in crashed:
                     result.fail(f"a crash nobody injected at {now:.0f} s: {message}")
@@ -560,8 +558,9 @@ def run_soak(options: SoakOptions) -> CampaignResult:
             faults.step(now)
             if now >= next_sample:
                 watched = [(v.name, v.pid if v.running else None, v.started_at) for v in services]
-                watched.append(("moto_server", s3.pid, s3_started))  # for the record only
-                sampler.sample(watched, {"data_dir": data_dir, "site_dir": site.data_dir})
+                moto = s3.service
+                watched.append(("moto_server", moto.pid, moto.started_at))  # for the record only
+                sampler.sample(watched, {"data_dir": data_dir, "site_dir": site_dir})
                 next_sample += options.sample_seconds
             if now >= next_follow:
                 next_follow += 10
@@ -598,7 +597,7 @@ def run_soak(options: SoakOptions) -> CampaignResult:
                 f"no frame reached the site's viewer in the 30 s after the run "
                 f"(last injected event at {last_event:.0f} s): {watcher.last_error}"
             )
-        status_code = gateway.reader.terminate(60)
+        status_code = gateway.reader.stop(60)
         if status_code != 0:
             result.fail(
                 f"reader exited with {status_code} on SIGTERM:\n{gateway.reader.log_tail()}"
@@ -617,7 +616,7 @@ def run_soak(options: SoakOptions) -> CampaignResult:
         result.figures["drain_seconds"] = round(time.monotonic() - drain_started, 1)
         if not drained:
             result.fail(f"the upload backlog did not drain in 180 s: {inventory}")
-        if gateway.uploader.terminate(60) != 0:
+        if gateway.uploader.stop(60) != 0:
             result.fail(f"uploader did not exit 0 on SIGTERM:\n{gateway.uploader.log_tail()}")
         sim.stop()
         code, report = gateway.audit()
@@ -630,7 +629,7 @@ def run_soak(options: SoakOptions) -> CampaignResult:
                 f"S3 holds {report['rows_in_s3']} rows, seq reached {report['seq_last']}: "
                 "not everything was uploaded exactly once"
             )
-        faults_logged = fault_entries(sim.fault_log)
+        faults_logged = fault_entries(sim_faults)
         explained = check_followed(
             result, follower, report["seq_last"], data_dir, faults_logged, gateway.reader.starts
         )
@@ -648,7 +647,7 @@ def run_soak(options: SoakOptions) -> CampaignResult:
         for name in ("reader.runs.jsonl", "losses.jsonl"):
             if (data_dir / "state" / name).exists():
                 shutil.copy(data_dir / "state" / name, out / name)
-        shutil.copy(sim.fault_log, out / "sim-faults.jsonl")
+        shutil.copy(sim_faults, out / "sim-faults.jsonl")
 
         warmup = warmup_seconds(duration)
         verdicts = growth_verdicts(sampler, end, warmup)
@@ -756,15 +755,16 @@ def run_crash(options: CrashOptions) -> CampaignResult:
     started = time.monotonic()
     iterations: list[dict] = []
     try:
-        s3 = LocalS3(work / "s3", bucket="fieldgate-crash", prefix="crash")
-        stack.callback(s3.stop)
-        sim, link = simulator(
+        supervisor = stack.enter_context(Supervisor(logs))
+        s3 = RelayedS3(supervisor, bucket="fieldgate-crash", prefix="crash")
+        stack.callback(s3.close)
+        sim, link, sim_faults = simulator(
+            supervisor,
             work / "sim",
             "--rate", str(options.rate), "--channels", str(options.channels),
             "--seed", str(options.seed), "--drain-timeout", "120",
             "--faults", "garbage=0.001,truncated=0.0002",
         )  # fmt: skip
-        stack.callback(sim.stop)
         env = {
             **base_gateway_env(work / "data", "crash-gw"),
             **s3.gateway_env(),
@@ -773,8 +773,9 @@ def run_crash(options: CrashOptions) -> CampaignResult:
             "GATEWAY_CLEANUP_SECONDS": "5",
             "GATEWAY_RETAIN_UPLOADED_SECONDS": "20",
         }
-        gateway = Gateway(logs, env, str(link), mode="local", audit_env=s3.gateway_env(direct=True))
-        stack.callback(gateway.stop)
+        gateway = Gateway(
+            supervisor, env, str(link), mode="local", audit_env=s3.gateway_env(direct=True)
+        )
         services = {"reader": gateway.reader, "uploader": gateway.uploader}
         for service in services.values():
             service.start()
@@ -846,12 +847,12 @@ def run_crash(options: CrashOptions) -> CampaignResult:
                 say(f"round {round_}/{options.kills}: seq {report['seq_last']}, audits pass")
         if not result.failures:
             # The end: stop cleanly, drain, and audit once more with nothing running.
-            if gateway.reader.terminate(60) != 0:
+            if gateway.reader.stop(60) != 0:
                 result.fail(f"reader did not exit 0 on SIGTERM:\n{gateway.reader.log_tail()}")
             deadline = time.monotonic() + 180
             while gateway.inventory()["pending_batches"] and time.monotonic() < deadline:
                 time.sleep(1)
-            if gateway.uploader.terminate(60) != 0:
+            if gateway.uploader.stop(60) != 0:
                 result.fail(f"uploader did not exit 0 on SIGTERM:\n{gateway.uploader.log_tail()}")
             code, report = gateway.audit()
             (out / "audit-final.json").write_text(json.dumps(report, indent=1) + "\n")
@@ -873,7 +874,7 @@ def run_crash(options: CrashOptions) -> CampaignResult:
                 follower,
                 report["seq_last"],
                 gateway.data_dir,
-                fault_entries(sim.fault_log),
+                fault_entries(sim_faults),
                 gateway.reader.starts,
             )
             result.figures["read_back"] = {"objects": follower.objects, "rows": follower.rows}

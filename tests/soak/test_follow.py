@@ -38,19 +38,19 @@ def put(s3, key: str, rows: list[str]) -> None:
 
 
 def test_objects_are_read_in_seq_order_as_they_appear_and_holes_wait(moto):
-    follower = S3Follower(moto.s3, BUCKET, "raw/gw/")
+    follower = S3Follower(moto.client, BUCKET, "raw/gw/")
     day = "raw/gw/2026/11/28"
-    put(moto.s3, f"{day}/000000000003-000000000004.csv.gz", ["3,1.0,13,0", "4,1.0,14,0"])
+    put(moto.client, f"{day}/000000000003-000000000004.csv.gz", ["3,1.0,13,0", "4,1.0,14,0"])
     follower.poll()
     assert (follower.next_seq, follower.objects) == (0, 0)  # seq 0-2 not there yet
     put(
-        moto.s3,
+        moto.client,
         f"{day}/000000000000-000000000002.csv.gz",
         ["0,1.0,10,0", "1,1.0,11,0", "2,1.0,12,0"],
     )
     follower.poll()
     assert (follower.next_seq, follower.rows, follower.jumps, follower.problems) == (5, 5, [], [])
-    put(moto.s3, f"{day}/000000000005-000000000006.csv.gz", ["5,1.0,20,0", "7,1.0,21,0"])
+    put(moto.client, f"{day}/000000000005-000000000006.csv.gz", ["5,1.0,20,0", "7,1.0,21,0"])
     follower.poll()
     assert follower.jumps == [Jump(5, 15, 19)]
     key = f"{day}/000000000005-000000000006.csv.gz"

@@ -1,12 +1,12 @@
 """The leak detector itself: it must fail on growth that goes on, and pass what levels off."""
 
 import random
-import subprocess
 import sys
 import time
 
 import pytest
 
+from gateway.supervise import Supervisor
 from tests.soak.growth import Budget, Point, check_growth, pooled_slope
 from tests.support.procstat import sample_process
 
@@ -80,19 +80,16 @@ time.sleep(60)
 
 
 @pytest.mark.parametrize("chunks", [0, 160])
-def test_a_real_process_leaking_memory_is_caught_by_sampling_proc(chunks):
+def test_a_real_process_leaking_memory_is_caught_by_sampling_proc(chunks, tmp_path):
     """The same path as the soak: /proc samples of a live process, then the verdict. A
     process that grows 40 MiB over 8 s fails; an idle one passes."""
-    process = subprocess.Popen([sys.executable, "-c", LEAKER, str(chunks)])
-    try:
+    with Supervisor(tmp_path) as supervisor:
+        leaker = supervisor.start("leaker", [sys.executable, "-c", LEAKER, str(chunks)])
         time.sleep(0.5)
         start, points = time.monotonic(), []
         while time.monotonic() - start < 8:
-            sample = sample_process(process.pid)
+            sample = sample_process(leaker.pid)
             points.append(Point(time.monotonic() - start, sample.rss_bytes, 0.0))
             time.sleep(0.2)
-    finally:
-        process.kill()
-        process.wait()
     verdict = check_growth("leaker", "rss", points, start=0, end=8, warmup=0, budget=RSS)
     assert verdict.passed == (chunks == 0), verdict.message

@@ -1,11 +1,13 @@
-"""The whole gateway chain as real processes, shared by hil/ and the soak and crash campaigns.
+"""The whole gateway chain as real processes, for hil/ and the soak and crash campaigns: the
+shared pieces of :mod:`gateway.supervise.chain` plus what only tests need.
 
     monitor (firmware-sim on a PTY, or a real serial device) --> gateway reader --> data dir
       --> gateway uploader --> S3 (moto's server behind a relay that can be cut, or a real
       endpoint); reader --> stream --> the site (manage.py serve) --> a watcher socket
 
-Every long-running process is a :class:`Service`: started, SIGKILLed and restarted on purpose,
-checked for exits nobody asked for, and stopped by PID at the end, whatever happens.
+Every process is a :class:`~gateway.supervise.Service` of a :class:`~gateway.supervise.Supervisor`:
+SIGKILLed and restarted on purpose, checked for exits nobody asked for, and stopped by PID at
+the end, whatever happens.
 """
 
 from __future__ import annotations
@@ -15,19 +17,23 @@ import collections
 import json
 import os
 import random
-import signal
 import socket
 import subprocess
 import threading
 import time
 from pathlib import Path
 
-from firmware_sim.launcher import simulator_command
-from tests.support.processes import GATEWAY, read_status
-from tests.support.s3 import CREDENTIALS, MotoServer, Relay, client
-from tests.support.web import MANAGE, PYTHON, login_cookie, manage, wait_for_port, web_env
-
-REPO = Path(__file__).resolve().parents[2]
+from gateway.supervise import Service, Supervisor
+from gateway.supervise.chain import (
+    GATEWAY,
+    LocalGateway,
+    LocalS3,
+    LocalSite,
+    SiteLogin,
+    start_simulator,
+)
+from tests.support.s3 import CREDENTIALS, Relay
+from tests.support.web import start_site
 
 
 def quiet_port() -> int:
@@ -49,143 +55,37 @@ def quiet_port() -> int:
     raise RuntimeError(f"no free port below {low}")
 
 
-class Service:
-    """One long-running process of the chain; its output appended to ``log_path`` across
-    restarts. ``kill`` is an injected crash; any other exit is :meth:`unexpected_exit`."""
-
-    def __init__(
-        self,
-        name: str,
-        argv: list[str],
-        env: dict[str, str],
-        log_path: Path,
-        *,
-        cwd: Path | None = None,
-    ) -> None:
-        self.name = name
-        self.argv = argv
-        self.env = env
-        self.log_path = log_path
-        self.cwd = cwd
-        self.process: subprocess.Popen | None = None
-        self.started_at = 0.0  # time.monotonic() when the current process started
-        self.starts = 0
-        self.kills = 0
-        self._exit_expected = False
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process else None
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def start(self) -> Service:
-        if self.running:
-            raise RuntimeError(f"{self.name} is already running (pid {self.pid})")
-        with open(self.log_path, "ab") as log:
-            log.write(f"--- {self.name} start {self.starts} at {time.time():.3f}\n".encode())
-            log.flush()
-            self.process = subprocess.Popen(
-                self.argv,
-                env={**os.environ, **self.env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=self.cwd,
-            )
-        self.started_at = time.monotonic()
-        self.starts += 1
-        self._exit_expected = False
-        return self
-
-    def kill(self) -> None:
-        """SIGKILL (an injected crash or power cut); waits until the process is gone."""
-        self._exit_expected = True
-        if self.running:
-            self.process.kill()
-            self.kills += 1
-        if self.process is not None:
-            self.process.wait(30)
-
-    def terminate(self, timeout: float = 30) -> int | None:
-        """SIGTERM and wait: the exit status, or None if it had to be SIGKILLed."""
-        self._exit_expected = True
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                return self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(30)
-                return None
-        return self.process.returncode
-
-    def stop(self) -> None:
-        """Teardown: SIGTERM, then SIGKILL after 10 s; never leaves the process behind."""
-        self.terminate(10)
-
-    def unexpected_exit(self) -> str | None:
-        """A description if the process ended without being killed or stopped on purpose."""
-        if self.process is None or self._exit_expected or self.process.poll() is None:
-            return None
-        self._exit_expected = True  # report it once
-        return (
-            f"{self.name} (pid {self.process.pid}) exited by itself with status "
-            f"{self.process.returncode}; last lines of {self.log_path}:\n{self.log_tail()}"
-        )
-
-    def log_tail(self, lines: int = 25) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
 # -- S3 -----------------------------------------------------------------------------------------
 
 
-class LocalS3:
-    """moto's standalone server as a process, a versioned bucket, and a :class:`Relay` in front
+class RelayedS3:
+    """moto's server with a versioned bucket (:class:`LocalS3`) and a :class:`Relay` in front
     of it: the gateway talks to the relay (``cut()`` is an outage), checks talk to the server.
 
     moto keeps objects in memory, so an outage is made at the network (the relay resets every
     connection and refuses new ones, as when a server dies), never by stopping the server.
     """
 
-    def __init__(self, directory: Path, bucket: str = "fieldgate-hil", prefix: str = "hil") -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+    def __init__(
+        self, supervisor: Supervisor, bucket: str = "fieldgate-hil", prefix: str = "hil"
+    ) -> None:
+        self.server = LocalS3(supervisor, bucket, CREDENTIALS, versioned=True)
         self.bucket = bucket
         self.prefix = prefix
-        self.server = MotoServer(directory / "moto.log")
-        try:
-            self.client = client(self.server.url)
-            self.client.create_bucket(Bucket=bucket)
-            self.client.put_bucket_versioning(
-                Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
-            )
-            self.relay = Relay(self.server.port, port=quiet_port())
-        except BaseException:
-            self.server.stop()
-            raise
+        self.client = self.server.client
+        self.relay = Relay(self.server.port, port=quiet_port())
         self.outages = 0
 
     @property
-    def pid(self) -> int:
-        return self.server.process.pid
+    def service(self) -> Service:
+        return self.server.service
 
     def gateway_env(self, *, direct: bool = False) -> dict[str, str]:
         """Settings for a gateway service; ``direct``: past the relay (for audits)."""
-        return {
-            **CREDENTIALS,
-            "GATEWAY_S3_BUCKET": self.bucket,
-            "GATEWAY_S3_PREFIX": self.prefix,
-            "GATEWAY_S3_ENDPOINT_URL": self.server.url if direct else self.relay.url,
-        }
+        env = self.server.gateway_env(self.prefix)
+        if not direct:
+            env["GATEWAY_S3_ENDPOINT_URL"] = self.relay.url
+        return env
 
     def cut(self) -> None:
         self.relay.cut()
@@ -195,14 +95,9 @@ class LocalS3:
         if self.relay._listener is None:
             self.relay.restore()
 
-    def unexpected_exit(self) -> str | None:
-        if self.server.process.poll() is not None:
-            return f"moto_server exited by itself with status {self.server.process.returncode}"
-        return None
-
-    def stop(self) -> None:
+    def close(self) -> None:
+        """Close the relay (the server is its supervisor's to stop)."""
         self.relay.close()
-        self.server.stop()
 
 
 class ExternalS3:
@@ -232,62 +127,15 @@ class ExternalS3:
     def gateway_env(self, *, direct: bool = False) -> dict[str, str]:
         return {**self.settings, "GATEWAY_S3_PREFIX": self.prefix}
 
-    def unexpected_exit(self) -> str | None:
-        return None
-
-    def stop(self) -> None:
-        pass
-
 
 # -- the site -----------------------------------------------------------------------------------
 
 
-class LocalSite:
-    """The site (gateway profile) on a fixed free port, restartable on the same port, with
-    one registered gateway and one login (as ``make demo`` sets it up)."""
-
-    token = "fgt_chain-token-0123456789abcdef"
-    user, password = "hil", "hil-password-123"
-
-    def __init__(self, directory: Path, gateway_id: str) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self.gateway_id = gateway_id
-        self.env = web_env(directory / "web")
-        manage(
-            self.env,
-            "demo_setup",
-            *("--gateway", gateway_id, "--token", self.token),
-            *("--user", self.user, "--password", self.password),
-        )
-        self.port = quiet_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.ingest_url = f"ws://127.0.0.1:{self.port}/ws/ingest/"
-        self.data_dir = directory / "web"
-        self.service = Service(
-            "site",
-            [PYTHON, MANAGE, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            self.env,
-            directory / "site.log",
-            cwd=REPO,
-        )
-        self.start()
-
-    def start(self) -> None:
-        self.service.start()
-        try:
-            wait_for_port(self.port, 30, self.service.process)
-        except BaseException:
-            self.service.stop()
-            raise
-
-    def gateway_env(self) -> dict[str, str]:
-        return {"GATEWAY_STREAM_URL": self.ingest_url, "GATEWAY_STREAM_TOKEN": self.token}
-
-    def cookie(self) -> str:
-        return login_cookie(self.base, self.user, self.password)
-
-    def stop(self) -> None:
-        self.service.stop()
+def chain_site(supervisor: Supervisor, directory: Path, gateway_id: str) -> LocalSite:
+    """The site with ``gateway_id`` and a viewer login, on a :func:`quiet_port`: it can be
+    killed and started again on the same port."""
+    login = SiteLogin(gateway_id, "fgt_chain-token-0123456789abcdef", "hil", "hil-password-123")
+    return start_site(supervisor, directory, login=login, port=quiet_port())
 
 
 class StreamWatcher:
@@ -379,27 +227,15 @@ class StreamWatcher:
 # -- the monitor and the gateway ----------------------------------------------------------------
 
 
-def simulator(directory: Path, *args: str, name: str = "firmware-sim") -> tuple[Service, Path]:
-    """firmware-sim as a :class:`Service` on ``directory/ttyFG`` with a fault log; returns
-    once the link exists (the simulator starts sending when a reader opens it)."""
+def simulator(
+    supervisor: Supervisor, directory: Path, *args: str, name: str = "firmware-sim"
+) -> tuple[Service, Path, Path]:
+    """firmware-sim on ``directory/ttyFG`` with a fault log: (the service, the link, the fault
+    log), once the link exists (the simulator starts sending when a reader opens it)."""
     directory.mkdir(parents=True, exist_ok=True)
-    link = directory / "ttyFG"
-    fault_log = directory / "faults.jsonl"
-    service = Service(
-        name,
-        simulator_command("--link", str(link), "--fault-log", str(fault_log), *args),
-        {},
-        directory / f"{name}.log",
-    )
-    service.start()
-    deadline = time.monotonic() + 15
-    while not os.path.islink(link):
-        if not service.running or time.monotonic() > deadline:
-            service.stop()
-            raise RuntimeError(f"firmware-sim did not create {link}: {service.log_tail()}")
-        time.sleep(0.01)
-    service.fault_log = fault_log
-    return service, link
+    link, fault_log = directory / "ttyFG", directory / "faults.jsonl"
+    service = start_simulator(supervisor, link, "--fault-log", str(fault_log), *args, name=name)
+    return service, link, fault_log
 
 
 def fault_entries(fault_log: Path) -> list[dict]:
@@ -429,33 +265,14 @@ def base_gateway_env(data_dir: Path, gateway_id: str) -> dict[str, str]:
     }
 
 
-class Gateway:
-    """``gateway reader`` and ``gateway uploader --foreground`` on one data dir."""
+class Gateway(LocalGateway):
+    """Reader and uploader on one data dir, with what tests and campaigns check of them:
+    recovery after a (re)start, ``gateway audit`` and ``gateway status``."""
 
-    def __init__(
-        self,
-        directory: Path,
-        env: dict[str, str],
-        port: str,
-        *,
-        mode: str = "full",
-        baud: int | None = None,
-        audit_env: dict[str, str] | None = None,
-    ) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self.env = env
-        self.audit_env = {**env, **(audit_env or {})}
-        self.data_dir = Path(env["GATEWAY_DATA_DIR"])
-        reader_args = [GATEWAY, "reader", "--port", port, "--mode", mode]
-        if baud:
-            reader_args += ["--baud", str(baud)]
-        self.reader = Service("reader", reader_args, env, directory / "reader.log")
-        self.uploader = Service(
-            "uploader", [GATEWAY, "uploader", "--foreground"], env, directory / "uploader.log"
-        )
-
-    def status(self, service: str = "reader") -> dict:
-        return read_status(self.data_dir, service) or {}
+    def __init__(self, *args, audit_env: dict[str, str] | None = None, **options) -> None:
+        """:class:`LocalGateway`'s arguments; ``audit_env`` changes the settings of audits."""
+        super().__init__(*args, **options)
+        self.audit_env = {**self.env, **(audit_env or {})}
 
     def recovered(self, service: Service) -> bool:
         """The running process has published its status (the reader: and opened the port)."""
@@ -521,10 +338,6 @@ class Gateway:
         if done.returncode != 0:
             raise AssertionError(f"gateway status failed: {done.stderr}")
         return json.loads(done.stdout)["inventory"]
-
-    def stop(self) -> None:
-        self.reader.stop()
-        self.uploader.stop()
 
 
 def read_env_file(path: Path) -> dict[str, str]:

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import yaml
 
+from gateway.supervise import Service
+
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE_DIR = REPO / "ansible"
 VENV_BIN = Path(sys.executable).parent
@@ -301,24 +303,15 @@ class Container:
             "--machine=fieldgate-systest",
         ]
         command += [f"--bind={source}:{target}" for source, target in binds]
-        self._log = open(log_path, "ab")  # noqa: SIM115 (closed in stop())
-        self.process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.nspawn = Service("systemd-nspawn", command, log_path).start()
         self.leader = self._find_leader()
 
     def _find_leader(self, timeout: float = 30) -> int:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"systemd-nspawn exited {self.process.returncode}: {self.log_path}"
-                )
-            for child in _children(self.process.pid):
+            if self.nspawn.poll() is not None:
+                raise RuntimeError(f"systemd-nspawn exited {self.nspawn.poll()}: {self.log_path}")
+            for child in _children(self.nspawn.pid):
                 if _comm(child) == "systemd":
                     return child
             time.sleep(0.1)
@@ -362,18 +355,12 @@ class Container:
         """Power the container off (nspawn turns SIGTERM into a clean shutdown), SIGKILL its
         process group if that takes too long, then undo every mount under the root."""
         try:
-            if self.process.poll() is None:
-                self.process.send_signal(signal.SIGTERM)
-                try:
-                    self.process.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                    self.process.wait(10)
+            self.nspawn.stop(timeout)
+            # The container's init, should it outlive nspawn.
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.leader, 0)
                 os.kill(self.leader, signal.SIGKILL)
         finally:
-            self._log.close()
             unmount_all_under(self.rootfs)
             if self._own_nspawn_tmpfs:
                 subprocess.run(["umount", "/run/systemd/nspawn"], capture_output=True)

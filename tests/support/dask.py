@@ -4,12 +4,11 @@ on 127.0.0.1, stopped by PID, whatever happens."""
 from __future__ import annotations
 
 import contextlib
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.support.processes import LoggedProcess, free_port
+from gateway.supervise import Supervisor, free_port
 
 DASK = str(Path(sys.executable).with_name("dask"))
 
@@ -23,25 +22,19 @@ def dask_cluster(
 
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
-    started: list[LoggedProcess] = []
-
-    def start(name: str, *args: str) -> None:
-        started.append(
-            LoggedProcess(
-                [DASK, *args, "--no-dashboard"],
-                directory / f"dask-{name}.log",
-                env,
-                stdin=subprocess.DEVNULL,
-            )
+    with Supervisor(directory) as supervisor:
+        supervisor.start(
+            "dask-scheduler",
+            [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            env=env,
         )
-
-    try:
-        start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", str(port))
         for index in range(workers):
-            start(f"worker-{index}", "worker", address, "--nthreads", str(threads), "--no-nanny")
+            supervisor.start(
+                f"dask-worker-{index}",
+                [DASK, "worker", address, "--nthreads", str(threads), "--no-nanny"]
+                + ["--no-dashboard"],
+                env=env,
+            )
         with Client(address, timeout=30) as client:
             client.wait_for_workers(workers, timeout=60)
         yield address
-    finally:
-        for process in reversed(started):
-            process.stop(15)

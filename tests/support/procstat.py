@@ -45,6 +45,11 @@ def sample_process(pid: int) -> ProcSample | None:
     )
 
 
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie does not: it only waits to be reaped)."""
+    return sample_process(pid) is not None
+
+
 def tree_bytes(path: Path) -> int:
     """Bytes the files under ``path`` occupy on disk (allocated blocks, as ``du`` counts);
     files that vanish while it walks are skipped."""

@@ -1,4 +1,5 @@
-"""A real S3 endpoint for tests: moto's standalone server as a process, reached over HTTP.
+"""A real S3 endpoint for tests: moto's standalone server as a process
+(:class:`gateway.supervise.chain.LocalS3`), reached over HTTP.
 
 Also two network devices placed between the uploader and the server: a TCP relay that can be
 cut and restored on the same port (an outage while the server keeps its objects), and an
@@ -10,21 +11,14 @@ from __future__ import annotations
 import http.client
 import socket
 import struct
-import subprocess
-import sys
 import threading
-import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
-import boto3
 import pytest
-from botocore.config import Config
 
-from tests.support.processes import LoggedProcess, free_port
+from gateway.supervise import Supervisor, free_port
+from gateway.supervise.chain import LocalS3, s3_client
 
-MOTO_SERVER = str(Path(sys.executable).with_name("moto_server"))
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -32,40 +26,8 @@ CREDENTIALS = {
 }
 
 
-class MotoServer:
-    """``moto_server`` on 127.0.0.1:<port>; stopped by PID in :meth:`stop`."""
-
-    def __init__(self, log_path: Path, port: int | None = None, env: dict | None = None):
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._server = LoggedProcess(
-            [MOTO_SERVER, "-H", "127.0.0.1", "-p", str(self.port)],
-            log_path,
-            {**CREDENTIALS, **(env or {})},
-            stdin=subprocess.DEVNULL,
-        )
-        self.process = self._server.process
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1).read()
-                break
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"moto_server did not start: see {log_path}") from None
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        self._server.stop()
-
-
 def client(url: str):
-    return boto3.session.Session(
-        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        region_name=CREDENTIALS["AWS_DEFAULT_REGION"],
-    ).client("s3", endpoint_url=url, config=Config(s3={"addressing_style": "path"}))
+    return s3_client(url, CREDENTIALS)
 
 
 def all_versions(s3, bucket: str) -> dict[str, int]:
@@ -218,15 +180,8 @@ BUCKET = "fieldgate-test"
 @pytest.fixture(name="moto")
 def moto_fixture(tmp_path):
     """A fresh moto server with a versioned bucket (versions show any overwrite)."""
-    server = MotoServer(tmp_path / "moto.log")
-    try:
-        s3 = client(server.url)
-        s3.create_bucket(Bucket=BUCKET)
-        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        server.s3 = s3
-        yield server
-    finally:
-        server.stop()
+    with Supervisor(tmp_path / "moto") as supervisor:
+        yield LocalS3(supervisor, BUCKET, CREDENTIALS, versioned=True)
 
 
 @pytest.fixture(name="uploader_env")

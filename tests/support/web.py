@@ -1,93 +1,35 @@
-"""Run the site as real processes (ASGI servers, Redis, PostgreSQL) and talk to it like a
-browser or a gateway would. Every process is stopped by PID at teardown.
+"""Run the site as real processes (ASGI servers, Redis, PostgreSQL) on the shared supervisor
+(:mod:`gateway.supervise`) and talk to it like a browser or a gateway would. Every process is
+stopped by PID at teardown.
 """
 
 from __future__ import annotations
 
 import http.cookiejar
 import os
+import pwd
 import re
 import shutil
-import socket
 import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from tests.support.processes import LoggedProcess, free_port
+from gateway.supervise import Supervisor, free_port, listening, wait_for
+from gateway.supervise.chain import LocalSite, SiteLogin, site_env
 
 REPO = Path(__file__).resolve().parents[2]
-PYTHON = sys.executable
-MANAGE = str(REPO / "web" / "manage.py")
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
-
-def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            pass
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"process {process.args[:3]} exited with {process.returncode}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"nothing listens on port {port} after {timeout} s")
-        time.sleep(0.05)
-
-
-Process = LoggedProcess
-
-
-class Processes:
-    """Everything a test started; ``stop_all()`` at teardown, newest first."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.started: list[Process] = []
-
-    def start(self, name: str, args: list[str], env: dict | None = None, **popen) -> Process:
-        process = Process(args, self.directory / f"{name}.log", env, **popen)
-        self.started.append(process)
-        return process
-
-    def stop_all(self) -> None:
-        for process in reversed(self.started):
-            process.stop()
 
 
 def web_env(data_dir: Path, profile: str = "gateway", **extra: str) -> dict[str, str]:
     return {
-        "DJANGO_SETTINGS_MODULE": f"web.settings.{profile}",
-        "FIELDGATE_WEB_DATA_DIR": str(data_dir),
+        **site_env(data_dir, profile),
         "FIELDGATE_WEB_SECRET_KEY": "test-secret-key-not-for-production-0123456789",
         "PYTHONPATH": str(REPO),
         **extra,
     }
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [PYTHON, MANAGE, *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"manage.py {' '.join(args)} failed: {result.stderr[-2000:]}")
-    return result.stdout
-
-
-def start_site(processes: Processes, env: dict[str, str], name: str = "site", port: int = 0):
-    """``manage.py serve`` (uvicorn + uvloop) on a free port; returns (process, port)."""
-    port = port or free_port()
-    process = processes.start(name, [PYTHON, MANAGE, "serve", "--port", str(port)], env)
-    wait_for_port(port, 30, process.process)
-    return process, port
 
 
 def login_cookie(base_url: str, user: str, password: str) -> str:
@@ -112,99 +54,60 @@ def login_cookie(base_url: str, user: str, password: str) -> str:
 # -- Redis and PostgreSQL for the central profile ----------------------------------------------
 
 
-def start_redis(processes: Processes, directory: Path) -> int:
+def start_redis(supervisor: Supervisor, directory: Path) -> int:
     port = free_port()
     directory.mkdir(parents=True, exist_ok=True)
-    redis = processes.start(
+    redis = supervisor.start(
         "redis",
         [
             shutil.which("redis-server") or "/usr/bin/redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(directory),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
+            *("--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)),
+            *("--save", "", "--appendonly", "no"),
         ],
     )
-    wait_for_port(port, 20, redis.process)
+    wait_for(lambda: listening(port), 20, f"redis on port {port}", service=redis)
     return port
 
 
-def _demote():
-    """PostgreSQL refuses to run as root: run it as 'nobody' when we are root."""
-    if os.getuid() == 0:
-        import pwd
-
-        nobody = pwd.getpwnam("nobody")
-        os.setgid(nobody.pw_gid)
-        os.setuid(nobody.pw_uid)
-
-
-def start_postgres(processes: Processes, directory: Path) -> int:
-    """A throw-away cluster (initdb) owned by 'nobody' if we are root; returns its port."""
+def start_postgres(supervisor: Supervisor, directory: Path) -> int:
+    """A throw-away cluster (initdb) owned by 'nobody' if we are root (PostgreSQL refuses to
+    run as root); returns its port."""
     port = free_port()
+    user = "nobody" if os.getuid() == 0 else None
+    identity = {}
+    if user is not None:
+        account = pwd.getpwnam(user)
+        identity = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
     data, sockets = directory / "pgdata", directory / "pgsock"
     for path in (directory, sockets):
         path.mkdir(parents=True, exist_ok=True)
-    if os.getuid() == 0:
-        import pwd
-
-        nobody = pwd.getpwnam("nobody")
-        for path in (directory, sockets):
-            os.chown(path, nobody.pw_uid, nobody.pw_gid)
+        if user is not None:
+            os.chown(path, identity["user"], identity["group"])
     subprocess.run(
-        [
-            str(PG_BIN / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "fieldgate",
-            "--auth=trust",
-            "--no-sync",
-            "-E",
-            "UTF8",
-        ],
+        [str(PG_BIN / "initdb"), "-D", str(data), "-U", "fieldgate", "--auth=trust"]
+        + ["--no-sync", "-E", "UTF8"],
         check=True,
         capture_output=True,
-        preexec_fn=_demote,
         cwd=directory,
+        **identity,
     )
-    postgres = processes.start(
+    postgres = supervisor.start(
         "postgres",
         [
-            str(PG_BIN / "postgres"),
-            "-D",
-            str(data),
-            "-p",
-            str(port),
-            "-k",
-            str(sockets),
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            "fsync=off",
+            *(str(PG_BIN / "postgres"), "-D", str(data), "-p", str(port), "-k", str(sockets)),
+            *("-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"),
         ],
-        preexec_fn=_demote,
+        user=user,
         cwd=directory,
     )
-    deadline = time.monotonic() + 30
-    while True:
-        ready = subprocess.run(
-            [str(PG_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
-            capture_output=True,
-        )
-        if ready.returncode == 0:
-            break
-        if postgres.process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"postgres did not start: {postgres.log()[-2000:]}")
-        time.sleep(0.1)
+
+    def ready() -> bool:
+        probe = [str(PG_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)]
+        return subprocess.run(probe, capture_output=True).returncode == 0
+
+    wait_for(ready, 30, "postgres to accept connections", interval=0.1, service=postgres)
     subprocess.run(
-        [str(PG_BIN.parent / "bin" / "createdb"), "-h", "127.0.0.1", "-p", str(port)]
+        [str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(port)]
         + ["-U", "fieldgate", "fieldgate"],
         check=True,
         capture_output=True,
@@ -285,32 +188,22 @@ CHROMIUM_ARGS = [
 ARTIFACTS = REPO / "artifacts" / "web"
 
 
-class Site:
-    """The site on a free port with one gateway and one login, as ``make demo`` sets it up."""
+TEST_LOGIN = SiteLogin("test-gw", "fgt_integration-token-0123456789abcdef", "ann", "ann-pw-123")
 
-    token = "fgt_integration-token-0123456789abcdef"
-    user, password = "ann", "ann-pw-123"
 
-    def __init__(self, directory: Path, gateway: str = "test-gw", **env: str) -> None:
-        self.processes = Processes(directory)
-        self.gateway = gateway
-        self.env = web_env(directory / "web", **env)
-        manage(
-            self.env,
-            "demo_setup",
-            *("--gateway", gateway, "--token", self.token),
-            *("--user", self.user, "--password", self.password),
-        )
-        try:
-            self.server, self.port = start_site(self.processes, self.env)
-        except BaseException:
-            self.processes.stop_all()
-            raise
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.ingest_url = f"ws://127.0.0.1:{self.port}/ws/ingest/"
+def start_site(
+    supervisor: Supervisor,
+    directory: Path,
+    *,
+    login: SiteLogin = TEST_LOGIN,
+    port: int | None = None,
+    **env: str,
+) -> LocalSite:
+    """The site (gateway profile, data under ``directory/web``) with one gateway and one login,
+    as ``make demo`` sets it up."""
+    return LocalSite(supervisor, web_env(directory / "web", **env), login=login, port=port)
 
-    def cookie(self) -> str:
-        return login_cookie(self.base, self.user, self.password)
 
-    def stop(self) -> None:
-        self.processes.stop_all()
+def viewer_cookie(site) -> str:
+    """The Cookie header of ``site.login``'s viewer, logged in through the form."""
+    return login_cookie(site.base, site.login.user, site.login.password)

@@ -18,8 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from gateway import supervise
+from gateway.supervise import Supervisor, free_port
+from gateway.supervise.chain import LocalS3
 from tests.support import container as ct
-from tests.support.s3 import BUCKET, CREDENTIALS, MotoServer, client, free_port
+from tests.support.s3 import BUCKET, CREDENTIALS
 
 pytestmark = [
     pytest.mark.timeout(900),
@@ -43,21 +46,15 @@ READER = "gateway-reader.service"
 UPLOADER = "gateway-uploader.service"
 
 
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
+def wait_for(predicate, timeout: float, what: str):
+    """Every half second: each look runs a command in the container."""
+    return supervise.wait_for(predicate, timeout, what, interval=0.5)
 
 
 class Gateway:
     """What the tests see of the booted gateway."""
 
-    def __init__(self, rootfs: Path, box: ct.Container, moto: MotoServer, web_port: int, logs):
+    def __init__(self, rootfs: Path, box: ct.Container, moto: LocalS3, web_port: int, logs):
         self.rootfs = rootfs
         self.box = box
         self.moto = moto
@@ -102,11 +99,11 @@ def gateway(tmp_path_factory, firmware_sim_module):
     print(f"base root file system: {base} ({how})")
     rootfs = work / "rootfs"
     ct.copy_tree(base, rootfs)
-    moto = MotoServer(logs / "moto.log")
+    supervisor = Supervisor(logs)
     box = None
     try:
-        s3 = client(moto.url)
-        s3.create_bucket(Bucket=BUCKET)
+        moto = LocalS3(supervisor, BUCKET, CREDENTIALS)
+        s3 = moto.client
         web_port = free_port()
         wheel = ct.build_wheel(work / "dist", logs / "wheel.log")
         inventory = ct.write_inventory(
@@ -180,7 +177,7 @@ def gateway(tmp_path_factory, firmware_sim_module):
         if box is not None:
             box.stop()
         ct.unmount_all_under(rootfs)
-        moto.stop()
+        supervisor.stop_all()
         leftover = ct.mounts_under(rootfs)
         if not leftover:
             ct.run(["rm", "-rf", "--one-file-system", str(rootfs)])
@@ -387,7 +384,7 @@ def test_reader_streams_to_the_local_site(gateway):
 
     try:
         wait_for(frames, 60, "frames from the reader at the site")
-    except AssertionError:
+    except TimeoutError:
         result = last["result"]
         journal = gateway.box.run(
             "journalctl", "--no-pager", "-u", READER, "-u", "gateway-web", "-n", "80", check=False
