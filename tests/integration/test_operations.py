@@ -10,7 +10,9 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.processes import GATEWAY, LoggedProcess, free_port, run_gateway, wait_for
+from gateway.supervise import Service, free_port, wait_for
+from gateway.supervise.chain import GATEWAY
+from tests.support.processes import run_gateway
 from tests.support.s3 import (  # noqa: F401 (fixtures: moto, uploader_env)
     moto_fixture,
     uploader_env_fixture,
@@ -53,7 +55,7 @@ def test_status_exits_3_and_says_stale_when_the_reader_hangs(firmware_sim, proce
         return result.returncode, service and service["state"]
 
     wait_for(lambda: state() == (0, "running"), 20, message="a running reader")
-    reader.process.send_signal(signal.SIGUSR2)
+    os.kill(reader.pid, signal.SIGUSR2)
     wait_for(lambda: state() == (3, "stale"), 30, interval=0.5, message="a stale reader")
 
 
@@ -67,7 +69,7 @@ def test_status_exits_0_after_a_clean_stop(firmware_sim, processes, reader_env):
         20,
         message="the reader's status",
     )
-    assert reader.terminate() == 0
+    assert reader.stop() == 0
     result = run_gateway(env, "status", "--json")
     assert result.returncode == 0
     assert json.loads(result.stdout)["services"]["reader"]["state"] == "stopped"
@@ -178,7 +180,8 @@ def test_node_exporter_serves_the_textfile_gateway_metrics_writes(processes, rea
     written = run_gateway(env, "metrics", "--textfile", str(folder / "fieldgate.prom"))
     assert written.returncode == 0, written.stderr
     port = free_port()
-    exporter = LoggedProcess(
+    exporter = Service(
+        "node-exporter",
         [
             NODE_EXPORTER,
             f"--web.listen-address=127.0.0.1:{port}",
@@ -187,7 +190,7 @@ def test_node_exporter_serves_the_textfile_gateway_metrics_writes(processes, rea
             f"--collector.textfile.directory={folder}",
         ],
         tmp_path / "node-exporter.log",
-    )
+    ).start()
     try:
 
         def scraped():
