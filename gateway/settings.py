@@ -314,8 +314,9 @@ class Settings:
         Section.LINES,
         "GATEWAY_LINE_FORMAT",
         TEXT,
-        "csv-seq",
-        "Line format (docs/formats.md).",
+        "auto",
+        "Line format (docs/formats.md); `auto` decides from the first complete lines and "
+        "falls back to `raw`, which keeps any text.",
         choices=tuple(CODECS),  # the codecs own the list of formats
     )
     line_terminator: str = setting(

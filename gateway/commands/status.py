@@ -75,6 +75,28 @@ def collect_status(settings: Settings) -> dict:
     }
 
 
+def _reader_lines(reader: dict) -> list[str]:
+    """What the reader made of the device's lines: the format, and whether it refuses them."""
+    lines = []
+    detected = reader.get("format_detected")
+    if detected:
+        lines.append(
+            f"    format: {reader.get('format')} -> {detected['format']} ({detected['evidence']})"
+        )
+    elif reader.get("format"):
+        lines.append(f"    format: {reader['format']}")
+    if reader.get("columns"):
+        lines.append(f"    columns: {', '.join(reader['columns'])}")
+    alert = reader.get("rejection_alert")
+    if alert:
+        reasons = ", ".join(f"{reason} {count}" for reason, count in alert["top_reasons"].items())
+        lines.append(
+            f"    REJECTING {alert['share']:.0%} of lines in the last "
+            f"{alert['window_seconds']:.0f} s ({reasons}): {alert['hint']}"
+        )
+    return lines
+
+
 def format_status(status: dict) -> str:
     inv = status["inventory"]
     mib = 1024 * 1024
@@ -113,6 +135,8 @@ def format_status(status: dict) -> str:
             if not isinstance(value, dict) and value
         )
         lines.append(f"  {name}: {state} (updated {service['age_seconds']} s ago) {shown}")
+        if name == "reader":
+            lines.extend(_reader_lines(service))
     down = services_down(status)
     if down:
         lines.append(

@@ -6,7 +6,8 @@ the maximum of every channel, so a one-sample spike survives any amount of decim
 ``points_per_second`` samples per second every bucket holds one sample (min == max).
 
 Records are the reader's accepted records (docs/formats.md): the device's fields joined by
-commas, ``t`` first for ``csv``, ``n, t`` first for the formats with a counter. A record whose
+commas; a :class:`Drawing` says which field is the device time ``t`` (or that the read's time
+stands in, for devices that send none) and where the values begin. A record whose
 fields do not parse as numbers is counted in ``unparsed`` and left out of the buckets: inside
 an open frame its ``seq`` is covered by the frame's range (stored, just not drawable), before
 the first drawable record it shows to the viewer as a gap.
@@ -18,12 +19,30 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from gateway.core.codec import Shape
+
 MAX_CHANNELS = 64
 
 
-def channel_offset(line_format: str) -> int:
-    """Index of ``t`` in a record: 0 for ``csv``, 1 for formats that start with a counter."""
-    return 0 if line_format == "csv" else 1
+@dataclass(frozen=True, slots=True)
+class Drawing:
+    """Where a record's device time and values are: ``time_index`` None takes the time its read
+    returned instead; values are the fields from ``first_value`` on; a shape whose rows carry
+    record types of their own (NMEA) has nothing to draw as one waveform."""
+
+    time_index: int | None
+    first_value: int
+    drawable: bool = True
+
+    @classmethod
+    def of(cls, shape: Shape) -> Drawing:
+        if shape.record_type:
+            return cls(None, 0, drawable=False)
+        skip = [index for index in (shape.counter_field, shape.time_field) if index is not None]
+        return cls(shape.time_field, max(skip) + 1 if skip else 0)
+
+    def channel_names(self, shape: Shape) -> list[str]:
+        return list(shape.names[self.first_value :]) if self.drawable else []
 
 
 @dataclass(slots=True)
@@ -63,21 +82,29 @@ class Decimator:
     number of channels changes, so a frame never hides a hole.
     """
 
-    def __init__(self, time_index: int, points_per_second: float) -> None:
+    def __init__(self, drawing: Drawing | int, points_per_second: float) -> None:
         if points_per_second <= 0:
             raise ValueError(f"points_per_second must be above 0, got {points_per_second}")
-        self.time_index = time_index
-        self.first_channel = time_index + 1
+        self.drawing = drawing if isinstance(drawing, Drawing) else Drawing(drawing, drawing + 1)
         self.points_per_second = points_per_second
         self.samples_in = 0
         self.unparsed = 0
         self._frames: list[Frame] = []
         self._bucket: float | None = None  # bucket number of the open frame's last bucket
+        self._new_frame = False  # the drawing changed: the next record opens a frame
+
+    def draw(self, drawing: Drawing) -> None:
+        """Records from here on are drawn this way (a new shape): no frame spans the change."""
+        if drawing != self.drawing:
+            self.drawing = drawing
+            self._new_frame = True
 
     def add(self, first_seq: int, records: Sequence[bytes], received_at: float) -> None:
-        time_index, first_channel = self.time_index, self.first_channel
+        time_index, first_channel = self.drawing.time_index, self.drawing.first_value
+        drawable = self.drawing.drawable
         scale = self.points_per_second
-        frame = self._frames[-1] if self._frames else None
+        frame = self._frames[-1] if self._frames and not self._new_frame else None
+        self._new_frame = False
         if frame is not None and frame.last_seq + 1 != first_seq:
             frame = None
         for offset, record in enumerate(records):
@@ -85,8 +112,8 @@ class Decimator:
             self.samples_in += 1
             fields = record.split(b",")
             try:
-                t = float(fields[time_index])
-                values = [float(text) for text in fields[first_channel:]]
+                t = received_at if time_index is None else float(fields[time_index])
+                values = [float(text) for text in fields[first_channel:]] if drawable else []
             except (ValueError, IndexError):
                 values = []
             if (

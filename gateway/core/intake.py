@@ -380,6 +380,13 @@ class LineIntake:
         """
         return self.framer.reset()
 
+    def stream_interrupted(self) -> int:
+        """Bytes between the last line and the next were lost (the hand-off overflowed): drop
+        the unfinished line, and take the next line for what it may be, the tail of a cut one.
+        Returns how many bytes of the unfinished line were dropped."""
+        self._first_line_suspect = True
+        return self.framer.reset()
+
     def feed(self, data: bytes, at: float | None = None) -> Intake | LegacyIntake:
         """Add what a read returned at ``at``; return what it completed (and what it released).
 

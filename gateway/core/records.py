@@ -40,7 +40,8 @@ from gateway.core.codec import (
     show,
     utf8,
 )
-from gateway.core.detect import AutoCodec
+from gateway.core.detect import AutoCodec, detect
+from gateway.core.nmea0183 import NAMES as NMEA0183_NAMES
 from gateway.core.nmea0183 import Nmea0183Codec
 from gateway.core.textcodecs import DELIMITERS, DelimitedCodec, KeyValueCodec, RawCodec
 
@@ -338,3 +339,14 @@ def leading_counter(line_format: str, line: bytes) -> int | None:
     """The device counter a rejected line of ``line_format`` starts with, where it survived."""
     kind = CODECS.get(line_format)
     return kind.leading_counter(line) if kind is not None else None
+
+
+def stored_format(device_columns: Sequence[str], rows: Sequence[bytes]) -> str:
+    """The format rows were stored in, read back from a batch whose data dir did not say (a
+    report from the bucket alone): ``device_columns`` from its header, ``rows`` the device
+    fields of a few rows joined by commas (for csv, csv-seq and json rows: the line itself)."""
+    if tuple(device_columns) == NMEA0183_NAMES:
+        return "nmea0183"
+    auto = make_codec("auto")
+    found = detect(list(rows), [auto.classify(row) for row in rows], auto, final=True)
+    return found.codec.name if found is not None else "raw"

@@ -373,6 +373,10 @@ def build_summary(
     counters = sorted(rejects.counters) if rejects is not None else None
     gaps = find_gaps(batches, counters)
     device_missing = sum(g.count for g in gaps.device)
+    if line_format == "auto":  # the batches were read as they said: with counters or without
+        has_counter = any(b.first_counter is not None for b in batches)
+    else:
+        has_counter = counter_field(line_format) is not None
     summary: dict = {
         "gateway_id": gateway_id,
         "source": source,
@@ -392,7 +396,7 @@ def build_summary(
         "device_rate_hz": _median([b.device_rate for b in batches if b.device_rate]),
         "gaps": {
             "seq_missing": sum(g.count for g in gaps.seq),
-            "device_missing": device_missing if counter_field(line_format) is not None else None,
+            "device_missing": device_missing if has_counter else None,
             "device_rejected": (
                 sum(g.rejected or 0 for g in gaps.device) if rejects is not None else None
             ),

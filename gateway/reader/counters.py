@@ -10,8 +10,10 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 
-from gateway.core.intake import DeviceGap
+from gateway.core.codec import Shape
+from gateway.core.intake import DeviceGap, FormatDetected
 from gateway.core.reader_state import PortState, StorageState
+from gateway.core.rejection_watch import Alert
 from gateway.reader.cleanup_loop import CleanupLoop
 from gateway.reader.handoff import Handoff, PortLost
 from gateway.reader.portreader import PortReader
@@ -28,6 +30,7 @@ class ReaderCounters:
     rows_accepted: int = 0
     rows_rejected: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    header_lines: int = 0  # lines that named the columns: kept in quarantine, not rows
     device_gaps: int = 0
     device_lines_lost: int = 0
     counter_resets: int = 0
@@ -82,6 +85,9 @@ def reader_status(
     store: BatchStore | None,
     cleanup: CleanupLoop | None,
     stream: dict,
+    detected: FormatDetected | None = None,
+    shape: Shape | None = None,
+    rejection_alert: Alert | None = None,
 ) -> dict:
     """The document the reader publishes: its counters and those its parts keep themselves."""
     counted = asdict(counters)
@@ -100,6 +106,15 @@ def reader_status(
         "port": settings.port,
         "port_open": port_reader.is_open if port_reader is not None else False,
         "format": settings.line_format,
+        "format_detected": {
+            "format": detected.format,
+            "evidence": detected.evidence,
+            "lines_examined": detected.lines_examined,
+        }
+        if detected
+        else None,
+        "columns": list(shape.names) if shape else None,
+        "rejection_alert": rejection_alert.as_dict() if rejection_alert else None,
         "next_seq": next_seq,
         "open_batch_rows": store.open_rows if store else 0,
         "handoff_high_water_bytes": handoff.high_water_bytes,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from gateway.core.batchfile import device_field
 from gateway.core.batching import BatchPolicy
+from gateway.core.records import counter_field
 from gateway.logs import log_event
 from gateway.settings import Settings
 from gateway.store.batchstore import BatchStore
@@ -22,6 +23,7 @@ from gateway.store.layout import DataDir
 from gateway.store.ledgers import (
     Identity,
     RunRecord,
+    read_identity,
     runs,
     save_fragment,
     take_fragment,
@@ -39,8 +41,8 @@ class Resumed:
     last_device_counter: int | None  # of the newest stored row: a gap across restarts shows
 
 
-def resume(settings: Settings, data_dir: DataDir, counter_field: int | None) -> Resumed:
-    """Recover the store and take up what the last run left; ``counter_field``: the codec's."""
+def resume(settings: Settings, data_dir: DataDir) -> Resumed:
+    """Recover the store and take up what the last run left."""
     store = BatchStore(
         data_dir,
         BatchPolicy(settings.batch_rows, settings.batch_bytes, settings.batch_seconds),
@@ -58,9 +60,10 @@ def resume(settings: Settings, data_dir: DataDir, counter_field: int | None) -> 
             tails_quarantined=len(recovery.quarantined_tails),
             next_seq=recovery.next_seq,
         )
-    write_identity(data_dir, Identity(settings.gateway_id, settings.port, settings.line_format))
+    line_format = effective_format(settings.line_format, read_identity(data_dir))
+    write_identity(data_dir, Identity(settings.gateway_id, settings.port, line_format))
     fragment = _take_fragment(data_dir, settings.port)
-    last_counter = _last_device_counter(data_dir, counter_field)
+    last_counter = _last_device_counter(data_dir, counter_field(line_format))
     _record_run(
         data_dir,
         RunRecord(
@@ -72,6 +75,14 @@ def resume(settings: Settings, data_dir: DataDir, counter_field: int | None) -> 
         ),
     )
     return Resumed(store, fragment, last_counter)
+
+
+def effective_format(configured: str, previous: Identity | None) -> str:
+    """The format the stored rows are in, as far as is known at start: the configured one, or
+    under ``auto`` what the last run detected (until this run detects again)."""
+    if configured != "auto" or previous is None or not previous.line_format:
+        return configured
+    return previous.line_format
 
 
 def leave_fragment(data_dir: DataDir, port: str, fragment: bytes) -> None:

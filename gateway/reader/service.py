@@ -17,9 +17,19 @@ import signal
 import threading
 import time
 
-from gateway.core.batchfile import column_names
+from gateway.core.codec import Reason, Shape
 from gateway.core.framing import TERMINATORS, LineFramer
-from gateway.core.intake import CounterReset, CounterTracker, DeviceGap, Intake, LineIntake
+from gateway.core.intake import (
+    Accepted,
+    CounterReset,
+    CounterTracker,
+    DeviceGap,
+    FormatDetected,
+    Intake,
+    LineIntake,
+    ShapeChanged,
+    ShapeLearned,
+)
 from gateway.core.reader_state import (
     PortEvent,
     PortMachine,
@@ -28,6 +38,7 @@ from gateway.core.reader_state import (
     StorageMachine,
 )
 from gateway.core.records import make_codec
+from gateway.core.rejection_watch import Alert, Cleared, RejectionWatch
 from gateway.logs import log_event
 from gateway.notify import Notifier
 from gateway.reader.cleanup_loop import CleanupLoop
@@ -48,7 +59,7 @@ from gateway.reader.sink import NullSink, StreamSink
 from gateway.settings import Settings
 from gateway.store.batchstore import BatchStore
 from gateway.store.layout import DataDir
-from gateway.store.ledgers import publish_status
+from gateway.store.ledgers import Identity, publish_status, write_identity
 
 log = logging.getLogger("gateway.reader")
 
@@ -77,8 +88,13 @@ class ReaderService:
             settings.field_count or None,
             numeric=settings.numeric_fields,
             sentence=settings.nmea_sentence,
+            names=settings.field_names,
+            delimiter=settings.delimiter,
         )
         self.intake = LineIntake(framer, codec, CounterTracker())
+        self.rejections = RejectionWatch(settings.line_format)
+        self.detected: FormatDetected | None = None  # what auto decided, for the status
+        self.shape: Shape | None = None  # of the rows stored (or streamed) last
         self.store: BatchStore | None = None
         self.cleanup: CleanupLoop | None = None
         self.port_reader: PortReader | None = None
@@ -150,7 +166,7 @@ class ReaderService:
     def _start_store(self) -> None:
         if not self.stores_files:
             return
-        resumed = resume(self.settings, self.data_dir, self.intake.codec.counter_field)
+        resumed = resume(self.settings, self.data_dir)
         self.store = resumed.store
         self.next_seq = resumed.store.next_seq
         self._fragment = resumed.fragment
@@ -165,10 +181,12 @@ class ReaderService:
         reader.stop()
         reader.join(timeout=5)
         # What the port thread handed over before it stopped, port events included, is
-        # handled as in the loop; only then is the port closed for good.
+        # handled as in the loop; only then is the port closed for good, and lines held while
+        # the shape was being learned are decided and stored: a clean stop loses nothing.
         for event in coalesce(self.handoff.take(0)):
             self._dispatch(event)
         self.port_machine.process(PortEvent.CLOSED)
+        self._take(self.intake.flush(time.time()))
         now = time.monotonic()
         if self.store is not None:
             leave_fragment(self.data_dir, self.settings.port, self.intake.framer.take_pending())
@@ -201,6 +219,8 @@ class ReaderService:
         return max(0.001, min(waits))
 
     def _on_tick(self, now: float) -> None:
+        self._take(self.intake.release_overdue(time.time()))
+        self._watch_rejections(now)
         if self.store is not None:
             try:
                 self.store.tick(now)
@@ -213,14 +233,15 @@ class ReaderService:
         match event:
             case Data(at=at, data=data):
                 self.counters.bytes_read += len(data)
-                self._store_intake(self.intake.feed(data), at)
+                self._take(self.intake.feed(data, at))
             case PortOpened():
                 self._port_opened(event)
             case PortLost():
                 self._port_lost(event)
             case Overflow(dropped_bytes=dropped_bytes):
-                # Totals are counted by the hand-off; here the stream has a hole.
-                self.counters.partial_bytes_dropped += self.intake.port_lost()
+                # Totals are counted by the hand-off; here the stream has a hole, and the
+                # next line may be the tail of one whose head was dropped.
+                self.counters.partial_bytes_dropped += self.intake.stream_interrupted()
                 log_event(
                     log,
                     logging.ERROR,
@@ -265,35 +286,109 @@ class ReaderService:
             partial_bytes_dropped=dropped,
         )
 
-    def _store_intake(self, intake: Intake, received_at: float) -> None:
+    def _take(self, intake: Intake) -> None:
+        """Count, quarantine, store and stream what the intake completed."""
         counters = self.counters
-        records = intake.records
-        counters.lines_read += len(records) + len(intake.rejections)
-        if intake.rejections:
-            counters.rows_rejected += len(intake.rejections)
+        counters.lines_read += intake.accepted + len(intake.rejections)
+        for event in intake.events:
+            self._note(event)
+        # A header line names columns: kept with the rejected lines (every byte the device
+        # sent is kept), but it is no refusal.
+        refused = [r for r in intake.rejections if r.reason is not Reason.HEADER]
+        counters.header_lines += len(intake.rejections) - len(refused)
+        if refused:
+            counters.rows_rejected += len(refused)
             by_reason = counters.rejected_by_reason
-            for rejection in intake.rejections:
+            for rejection in refused:
                 by_reason[rejection.reason] = by_reason.get(rejection.reason, 0) + 1
+        if intake.rejections and self.store is not None:
+            try:
+                self.store.quarantine.add(intake.rejections)
+            except OSError as error:
+                self._store_failed(error, rows=0)
+        self.rejections.observe(time.monotonic(), intake.accepted, refused)
+        for index, run in enumerate(intake.runs):
+            counters.rows_accepted += len(run.records)
             if self.store is not None:
-                try:
-                    self.store.quarantine.add(intake.rejections, received_at)
-                except OSError as error:
-                    self._store_failed(error, rows=0)
-        if not records:
-            return
-        counters.rows_accepted += len(records)
-        if self.store is not None:
-            first_seq, stored = self._append(records, received_at)
-        else:
-            first_seq, stored = self.next_seq, len(records)
-        if stored:
-            self.next_seq = first_seq + stored
-            self.sink.publish(first_seq, records[:stored], received_at)
-        self._record_events(intake, first_seq, stored, received_at)
+                first_seq, stored = self._append(run)
+            else:
+                first_seq, stored = self.next_seq, len(run.records)
+            if stored:
+                self.next_seq = first_seq + stored
+                self.shape = run.shape
+                self.sink.publish(first_seq, run.records[:stored], run.received_at, run.shape)
+            self._record_counter_events(intake, index, first_seq, stored, run.received_at)
 
-    def _append(self, records: list[bytes], received_at: float) -> tuple[int, int]:
-        """Store records; return the seq of the first and how many were stored."""
+    def _note(self, event) -> None:
+        """Log what the intake learned about the stream (counter events go with their rows)."""
+        match event:
+            case FormatDetected():
+                self.detected = event
+                log_event(
+                    log,
+                    logging.INFO,
+                    "format_detected",
+                    format=event.format,
+                    evidence=event.evidence,
+                    lines=event.lines_examined,
+                )
+                if self.stores_files:  # audit and report read the rows by it
+                    self._write_identity(event.format)
+            case ShapeLearned(shape=shape, evidence=evidence):
+                log_event(
+                    log,
+                    logging.INFO,
+                    "shape_learned",
+                    format=shape.format,
+                    columns=",".join(shape.names),
+                    evidence=evidence,
+                )
+            case ShapeChanged(old=old, new=new, evidence=evidence):
+                log_event(
+                    log,
+                    logging.WARNING,
+                    "shape_changed",
+                    old_columns=",".join(old.names),
+                    new_columns=",".join(new.names),
+                    evidence=evidence,
+                    hint="the device restarted or changed its output; a new batch begins",
+                )
+
+    def _write_identity(self, line_format: str) -> None:
+        settings = self.settings
+        try:
+            write_identity(self.data_dir, Identity(settings.gateway_id, settings.port, line_format))
+        except OSError as error:
+            log_event(log, logging.WARNING, "identity_not_written", error=str(error))
+
+    def _watch_rejections(self, now: float) -> None:
+        match self.rejections.check(now):
+            case Alert() as alert:
+                log_event(
+                    log,
+                    logging.WARNING,
+                    "lines_rejected_high",
+                    share=f"{alert.share:.1%}",
+                    rejected=alert.rejected,
+                    lines=alert.lines,
+                    window_s=alert.window_seconds,
+                    reasons=",".join(f"{reason}:{count}" for reason, count in alert.top_reasons),
+                    format=self.settings.line_format,
+                    hint=alert.hint,
+                )
+            case Cleared() as cleared:
+                log_event(
+                    log,
+                    logging.INFO,
+                    "lines_rejected_normal",
+                    share=f"{cleared.share:.1%}",
+                    lasted_s=round(cleared.lasted_seconds, 1),
+                )
+
+    def _append(self, run: Accepted) -> tuple[int, int]:
+        """Store a run; return the seq of its first row and how many rows were stored."""
         store = self.store
+        records = run.records
         if self.cleanup is not None and self.cleanup.stop_accepting:
             change = self.storage_machine.process(StorageEvent.DISK_LIMIT_REACHED)
             self.counters.rows_refused_full += len(records)
@@ -318,10 +413,8 @@ class ReaderService:
         now = time.monotonic()
         first_seq = store.next_seq
         try:
-            if store.columns is None:
-                names = column_names(self.intake.codec.field_count, self.settings.field_names)
-                store.use_columns(names, now)
-            store.append(records, received_at, now)
+            store.use_columns(run.shape.names, now)  # a new shape seals the open batch
+            store.append(records, run.received_at, now)
         except OSError as error:
             stored = store.next_seq - first_seq
             self._store_failed(error, rows=len(records) - stored)
@@ -346,8 +439,12 @@ class ReaderService:
                 next_seq=self.store.next_seq if self.store else None,
             )
 
-    def _record_events(self, intake: Intake, first_seq: int, stored: int, at: float) -> None:
+    def _record_counter_events(
+        self, intake: Intake, run: int, first_seq: int, stored: int, at: float
+    ) -> None:
         for event in intake.events:
+            if not isinstance(event, DeviceGap | CounterReset) or event.run != run:
+                continue
             seq = first_seq + event.index if event.index < stored else None
             match event:
                 case DeviceGap():
@@ -383,6 +480,9 @@ class ReaderService:
             store=self.store,
             cleanup=self.cleanup,
             stream=self.sink.counters(),
+            detected=self.detected,
+            shape=self.shape,
+            rejection_alert=self.rejections.active,
         )
 
     def _publish_status(self, now: float, force: bool = False) -> None:

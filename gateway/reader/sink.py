@@ -9,9 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from gateway.core.codec import Shape
+
 
 class StreamSink(Protocol):
-    def publish(self, first_seq: int, records: Sequence[bytes], received_at: float) -> None: ...
+    def publish(
+        self, first_seq: int, records: Sequence[bytes], received_at: float, shape: Shape
+    ) -> None: ...
 
     def publish_status(self, status: dict) -> None: ...
 
@@ -23,7 +27,9 @@ class StreamSink(Protocol):
 class NullSink:
     """Streams nothing (``local`` mode, or no ``GATEWAY_STREAM_URL``)."""
 
-    def publish(self, first_seq: int, records: Sequence[bytes], received_at: float) -> None:
+    def publish(
+        self, first_seq: int, records: Sequence[bytes], received_at: float, shape: Shape
+    ) -> None:
         pass
 
     def publish_status(self, status: dict) -> None:

@@ -29,7 +29,8 @@ import websockets
 from websockets.asyncio.client import connect
 
 from gateway.core.backoff import Backoff, Jitter
-from gateway.core.decimate import Decimator, channel_offset
+from gateway.core.codec import Shape
+from gateway.core.decimate import Decimator, Drawing
 from gateway.core.stream_protocol import CLOSE_CODES_NEEDING_AN_OPERATOR, PROTOCOL_VERSION
 from gateway.logs import log_event
 from gateway.settings import Settings
@@ -52,12 +53,13 @@ class StreamClient:
         self.url = settings.stream_url
         self.rng = rng or random.Random()
         self._lock = threading.Lock()
-        self._pending: collections.deque[tuple[int, Sequence[bytes], float]] = collections.deque()
+        self._pending: collections.deque[tuple[int, Sequence[bytes], float, Shape]] = (
+            collections.deque()
+        )
+        self._shape: Shape | None = None  # of the rows streamed last (the channels' names)
         self._pending_rows = 0
         self._reader_status: dict | None = None
-        self._decimator = Decimator(
-            channel_offset(settings.line_format), settings.stream_points_per_second
-        )
+        self._decimator = Decimator(Drawing(1, 2), settings.stream_points_per_second)
         self._frames: collections.deque = collections.deque()
         self._stats = collections.Counter()
         self._connected = False
@@ -75,12 +77,14 @@ class StreamClient:
 
     # -- the StreamSink protocol (reader's thread) -----------------------------------------
 
-    def publish(self, first_seq: int, records: Sequence[bytes], received_at: float) -> None:
+    def publish(
+        self, first_seq: int, records: Sequence[bytes], received_at: float, shape: Shape
+    ) -> None:
         with self._lock:
-            self._pending.append((first_seq, records, received_at))
+            self._pending.append((first_seq, records, received_at, shape))
             self._pending_rows += len(records)
             while self._pending_rows > self.settings.stream_queue_rows and len(self._pending) > 1:
-                _, dropped, _ = self._pending.popleft()
+                _, dropped, _, _ = self._pending.popleft()
                 self._pending_rows -= len(dropped)
                 self._stats["rows_dropped"] += len(dropped)
 
@@ -168,7 +172,10 @@ class StreamClient:
             pending, self._pending = self._pending, collections.deque()
             self._pending_rows = 0
         decimator = self._decimator
-        for first_seq, records, received_at in pending:
+        for first_seq, records, received_at, shape in pending:
+            if shape != self._shape:
+                self._shape = shape
+                decimator.draw(Drawing.of(shape))
             decimator.add(first_seq, records, received_at)
         limit = self.settings.stream_queue_frames
         for frame in decimator.take_frames():
@@ -310,9 +317,10 @@ class StreamClient:
         return {"type": "status", "at": round(time.time(), 3), "status": status}
 
     def _channel_names(self) -> list[str] | None:
-        names = self.settings.field_names
-        skip = channel_offset(self.settings.line_format) + 1
-        return list(names[skip:]) if len(names) > skip else None
+        shape = self._shape
+        if shape is None:
+            return None
+        return Drawing.of(shape).channel_names(shape) or None
 
     def _disk_and_backlog(self, now: float) -> tuple[int | None, dict | None]:
         from gateway.store.inventory import disk_space, take_inventory

@@ -15,7 +15,8 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
-from gateway.core.records import counter_field, time_field
+from gateway.core.batchfile import header_columns
+from gateway.core.records import counter_field, stored_format, time_field
 from gateway.core.report import BatchResult, Bucket, ChannelStats, CounterJump
 
 _INT64_LIMIT = 2**63
@@ -72,11 +73,17 @@ def _summarize(
         )
     received = _floats(frame["received_at"], "received_at")
     device = columns[2:]
+    if line_format == "auto":  # nothing said how the rows were read: the rows say it
+        line_format = format_of(data)
     counter_index = counter_field(line_format)
     t_index = time_field(line_format)
-    if len(device) <= t_index:
+    skipped = {counter_index, t_index}
+    if t_index is not None and t_index >= len(device):
         raise BatchProblem(f"{line_format} rows need a device time field; header has {device}")
-    channels = tuple(device[t_index + 1 :])
+    if line_format == "nmea0183":
+        channels: tuple[str, ...] = ()  # each record type has fields of its own: none to plot
+    else:
+        channels = tuple(name for i, name in enumerate(device) if i not in skipped)
 
     jumps: tuple[CounterJump, ...] = ()
     first_counter = last_counter = None
@@ -93,7 +100,8 @@ def _summarize(
             )
             for i in where
         )
-    device_rate = _device_rate(frame[device[t_index]], counter, rows)
+    device_time = frame[device[t_index]] if t_index is not None else frame["received_at"]
+    device_rate = _device_rate(device_time, counter, rows)
 
     values = [_numbers(frame[channel]) for channel in channels]
     stats = tuple(_exact_stats(x) for x in values)
@@ -133,6 +141,15 @@ def _summarize(
         slices,
         jumps,
     )
+
+
+def format_of(data: bytes) -> str:
+    """The format a batch's rows were read in, from its header and first rows (for a batch
+    whose data dir is not at hand to say it)."""
+    lines = data.split(b"\n", 9)
+    device = header_columns(lines[0])[2:]
+    rows = [row.split(b",", 2)[2] for row in lines[1:9] if row.count(b",") >= 2]
+    return stored_format(device, rows)
 
 
 def _integers(column: pd.Series, what: str) -> np.ndarray:

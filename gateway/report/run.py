@@ -9,9 +9,11 @@ so both give the same summary and the same plots.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import logging
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from gateway.report.sources import (
     S3Location,
     local_batches,
     read_rejects,
+    read_source,
     s3_batches,
     s3_gateways,
     summarize_source,
@@ -127,14 +130,21 @@ def select_s3(
             )
         gateway_id = gateways[0]
     batches, duplicates = s3_batches(location, gateway_id, since, until)
-    return Selection(
-        gateway_id,
-        location.url(gateway_id),
-        line_format or settings.line_format,
-        batches,
-        None,
-        duplicates,
-    )
+    line_format = line_format or settings.line_format
+    if line_format == "auto":  # the bucket does not say: the first readable batch's rows do
+        line_format = _format_of_first(batches)
+    return Selection(gateway_id, location.url(gateway_id), line_format, batches, None, duplicates)
+
+
+def _format_of_first(batches: list[BatchSource], tries: int = 3) -> str:
+    from gateway.report.batch import format_of
+
+    for source in batches[:tries]:
+        try:
+            return format_of(read_source(source))
+        except (gzip.BadGzipFile, EOFError, zlib.error, ValueError, IndexError):
+            continue  # a damaged object is named later, with the others
+    return "auto"  # each batch is then read as its own rows say
 
 
 def combine_here(selection: Selection, buckets: int) -> Combined:

@@ -12,7 +12,8 @@ import base64
 import datetime as dt
 import json
 import os
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,14 +55,18 @@ class Quarantine:
         self._day: dt.date | None = None
         self._dirty = False
 
-    def add(self, rejections: Iterable[Rejection], at: float) -> None:
-        lines = [
-            json.dumps(quarantine_entry(rejection, at, self.head_bytes)) + "\n"
-            for rejection in rejections
-        ]
-        if not lines:
+    def add(self, rejections: Sequence[Rejection], at: float | None = None) -> None:
+        """Append ``rejections``, each stamped with the time its read returned (else ``at``,
+        else now); they go to the day file of the first one."""
+        if not rejections:
             return
-        day = day_of(at)
+        now = time.time()
+        times = [r.received_at if r.received_at is not None else (at or now) for r in rejections]
+        lines = [
+            json.dumps(quarantine_entry(rejection, when, self.head_bytes)) + "\n"
+            for rejection, when in zip(rejections, times, strict=True)
+        ]
+        day = day_of(times[0])
         if day != self._day:
             self.close()
             path = self.data_dir.quarantine_day_file(day)

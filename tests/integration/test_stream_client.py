@@ -7,6 +7,7 @@ import time
 
 from websockets.asyncio.server import serve
 
+from gateway.core.codec import Shape
 from gateway.reader.stream import StreamClient
 from gateway.settings import Settings
 from gateway.supervise import free_port, wait_for
@@ -60,6 +61,9 @@ class RecordingSite:
         return [s for f in self.frames() for s in range(f["seq"][0], f["seq"][1] + 1)]
 
 
+CSV_SEQ = Shape("csv-seq", ("n", "t", "ch0", "ch1"), counter_field=0, time_field=1)
+
+
 def client_settings(port: int, **changes) -> Settings:
     values = {
         "gateway_id": "gw-test",
@@ -84,7 +88,7 @@ def test_frames_cover_every_published_seq_and_heartbeats_carry_the_status():
     try:
         client.publish_status({"service": "reader", "next_seq": 42})
         for first in range(0, 5000, 50):
-            client.publish(first, records(first, 50), received_at=time.time())
+            client.publish(first, records(first, 50), received_at=time.time(), shape=CSV_SEQ)
         wait_for(lambda: len(site.seqs()) == 5000, 20, message="frames up to seq 4999")
         wait_for(
             lambda: any(m["type"] == "status" for m in site.messages), 5, message="a heartbeat"
@@ -117,7 +121,7 @@ def test_frames_cover_every_published_seq_and_heartbeats_carry_the_status():
 def test_publish_keeps_a_bounded_queue_dropping_the_oldest_rows_counted():
     client = StreamClient(client_settings(free_port(), stream_queue_rows=10_000))  # not started
     for first in range(0, 30_000, 1000):
-        client.publish(first, records(first, 1000), received_at=0.0)
+        client.publish(first, records(first, 1000), received_at=0.0, shape=CSV_SEQ)
     assert client.counters()["rows_dropped"] == 20_000
     client._build_frames()
     (frame,) = client._frames
@@ -145,17 +149,17 @@ def test_the_client_comes_back_with_the_site_and_counts_what_it_could_not_keep()
     site = RecordingSite(port).start()
     client = StreamClient(client_settings(port, stream_queue_frames=5)).start()
     try:
-        client.publish(0, records(0, 100), received_at=time.time())
+        client.publish(0, records(0, 100), received_at=time.time(), shape=CSV_SEQ)
         wait_for(lambda: site.seqs() == list(range(100)), 10, message="first frames")
         site.stop()
         wait_for(lambda: not client.counters()["connected"], 10, message="the loss noticed")
         for first in range(100, 2100, 100):  # 20 frames while the site is away
-            client.publish(first, records(first, 100), received_at=time.time())
+            client.publish(first, records(first, 100), received_at=time.time(), shape=CSV_SEQ)
             time.sleep(0.05)
         wait_for(lambda: client.counters()["frames_dropped"] >= 15, 10, message="drops")
         site = RecordingSite(port).start()
         wait_for(lambda: site.seqs() and site.seqs()[-1] == 2099, 20, message="newest frames")
-        client.publish(2100, records(2100, 100), received_at=time.time())
+        client.publish(2100, records(2100, 100), received_at=time.time(), shape=CSV_SEQ)
         wait_for(lambda: site.seqs()[-1] == 2199, 10, message="live again")
     finally:
         client.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 from pathlib import Path
 
@@ -46,3 +47,17 @@ def device_fields(rows: list[list[bytes]]) -> list[bytes]:
 
 def seqs(rows: list[list[bytes]]) -> list[int]:
     return [int(row[0]) for row in rows]
+
+
+def read_tables(data_dir: Path) -> list[tuple[list[str], list[list[str]]]]:
+    """Each sealed batch as (header, rows), parsed as RFC 4180 CSV (quoted fields allowed),
+    checking seq against the file's name."""
+    tables = []
+    for path in sealed_files(data_dir):
+        with open(path, newline="", encoding="utf-8") as file:
+            header, *rows = list(csv.reader(file))
+        first, last = map(int, SEALED.fullmatch(path.name).groups())
+        assert [int(row[0]) for row in rows] == list(range(first, last + 1)), path
+        assert all(len(row) == len(header) for row in rows), f"{path}: ragged rows"
+        tables.append((header, rows))
+    return tables

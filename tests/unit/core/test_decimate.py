@@ -4,7 +4,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.core.decimate import Decimator, Frame, channel_offset
+from gateway.core.codec import Shape
+from gateway.core.decimate import Decimator, Drawing, Frame
+
+CSV_SEQ = Shape("csv-seq", ("n", "t", "ch0", "ch1"), counter_field=0, time_field=1)
+CSV = Shape("csv", ("t", "ch0", "ch1"), time_field=0)
 
 
 def csv_seq(n: int, rate: float, *values: float) -> bytes:
@@ -12,7 +16,7 @@ def csv_seq(n: int, rate: float, *values: float) -> bytes:
 
 
 def test_below_the_point_rate_every_sample_is_its_own_bucket():
-    decimator = Decimator(channel_offset("csv-seq"), points_per_second=500)
+    decimator = Decimator(Drawing.of(CSV_SEQ), points_per_second=500)
     decimator.add(10, [csv_seq(n, 100, n, -n) for n in range(5)], received_at=7.5)
     (frame,) = decimator.take_frames()
     assert (frame.first_seq, frame.last_seq, frame.samples) == (10, 14, 5)
@@ -36,7 +40,7 @@ def test_a_one_sample_spike_survives_decimation():
 
 
 def test_csv_records_have_no_counter():
-    decimator = Decimator(channel_offset("csv"), points_per_second=100)
+    decimator = Decimator(Drawing.of(CSV), points_per_second=100)
     decimator.add(0, [b"0.500000,1.5,2.5"], received_at=1.0)
     (frame,) = decimator.take_frames()
     assert frame.times == [0.5] and frame.mins == [[1.5], [2.5]]
@@ -128,3 +132,32 @@ def test_frames_cover_every_seq_once_and_keep_every_extreme(values, cuts, takes,
             f.times[0] * points_per_second
         )
         assert len(f.times) <= span + 1
+
+
+def test_a_device_without_a_time_field_is_drawn_at_the_time_of_its_reads():
+    keyvalue = Shape("keyvalue", ("temp", "rh"))
+    decimator = Decimator(Drawing.of(keyvalue), points_per_second=100)
+    decimator.add(0, [b"21.5,40.0", b"21.6,40.5"], received_at=3.0)
+    decimator.add(2, [b"21.4,41.0"], received_at=3.5)
+    (frame,) = decimator.take_frames()
+    assert frame.times == [3.0, 3.5]
+    assert frame.mins == [[21.5, 21.4], [40.0, 41.0]] and frame.maxs[0] == [21.6, 21.4]
+    assert Drawing.of(keyvalue).channel_names(keyvalue) == ["temp", "rh"]
+
+
+def test_rows_with_record_types_are_counted_not_drawn():
+    nmea = Shape("nmea0183", ("record_type", "fields"), record_type=True)
+    decimator = Decimator(Drawing.of(nmea), points_per_second=100)
+    decimator.add(0, [b'GPGGA,"123519,4807.038,N"'], received_at=1.0)
+    assert decimator.take_frames() == [] and decimator.unparsed == 1
+    assert Drawing.of(nmea).channel_names(nmea) == []
+
+
+def test_a_new_shape_starts_a_new_frame_even_where_seq_goes_on():
+    decimator = Decimator(Drawing.of(CSV_SEQ), points_per_second=100)
+    decimator.add(0, [csv_seq(0, 100, 1.0, 2.0)], received_at=1.0)
+    decimator.draw(Drawing.of(CSV))
+    decimator.add(1, [b"0.020000,5.0,6.0"], received_at=1.1)
+    first, second = decimator.take_frames()
+    assert (first.first_seq, first.last_seq, second.first_seq, second.last_seq) == (0, 0, 1, 1)
+    assert second.mins == [[5.0], [6.0]]

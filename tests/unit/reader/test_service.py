@@ -10,11 +10,13 @@ from gateway.core.reader_state import IllegalTransition, PortState
 from gateway.reader.handoff import Data, Overflow, PortLost, PortOpened
 from gateway.reader.service import ReaderService
 from gateway.settings import Settings
-from gateway.store.ledgers import read_status
+from gateway.store.ledgers import read_identity, read_status
 
 
 def make_service(tmp_path, mode):
-    settings = Settings(data_dir=tmp_path / "data", mode=mode, port="sim0", line_format="csv-seq")
+    settings = Settings(
+        data_dir=tmp_path / "data", mode=mode, port="sim0", line_format="csv-seq", field_count=3
+    )
     return ReaderService(settings)
 
 
@@ -137,3 +139,56 @@ def test_a_full_disk_is_said_once_and_so_is_the_recovery(storing_service, caplog
     counters = status["counters"]
     assert (counters["store_errors"], counters["rows_not_stored"], status["next_seq"]) == (2, 3, 1)
     assert logged(caplog) == ["store_failed", "store_recovered"]
+
+
+def auto_service(tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="gateway.reader")
+    monkeypatch.setattr(gateway.reader.service, "CleanupLoop", CleanupStandIn)
+    settings = Settings(data_dir=tmp_path / "data", mode="local", port="sim0", batch_rows=1000)
+    service = ReaderService(settings)
+    service._start_store()
+    service._dispatch(PortOpened(1.0, "sim0"))
+    return service
+
+
+def sealed(service) -> list[bytes]:
+    return [p.read_bytes() for p in sorted(service.data_dir.batches.rglob("*.csv"))]
+
+
+def test_auto_says_what_it_detected_and_the_data_dir_remembers_it(tmp_path, monkeypatch, caplog):
+    service = auto_service(tmp_path, monkeypatch, caplog)
+    lines = b"".join(b"%.3f,%d\n" % (n / 10, n * 3) for n in range(12))
+    service._dispatch(Data(1.5, b"0.0,0\n" + lines))  # the first line may be a tail: not evidence
+    assert "format_detected" in logged(caplog)
+    status = service.status()
+    assert status["format"] == "auto" and status["format_detected"]["format"] == "csv"
+    assert status["columns"] == ["f0", "f1"]
+    assert read_identity(service.data_dir).line_format == "csv"
+    service._shutdown(StoppedPortThread())
+    (batch,) = sealed(service)
+    assert batch.split(b"\n")[0] == b"seq,received_at,f0,f1"
+    assert batch.count(b"\n") == 1 + 13
+
+
+def test_a_device_that_restarts_with_a_new_header_gets_a_new_batch(tmp_path, monkeypatch, caplog):
+    service = auto_service(tmp_path, monkeypatch, caplog)
+    first = b"time;temp\n" + b"".join(b"%d;2%d,5\n" % (n, n % 10) for n in range(10))
+    second = b"time;temp;rh\n" + b"".join(b"%d;21,5;4%d\n" % (n, n % 10) for n in range(10))
+    service._dispatch(Data(1.5, first))
+    service._dispatch(Data(2.5, second))
+    service._shutdown(StoppedPortThread())
+    old, new = sealed(service)
+    assert old.split(b"\n")[:2] == [b"seq,received_at,time,temp", b'0,1.500000,0,"20,5"']
+    assert new.split(b"\n")[0] == b"seq,received_at,time,temp,rh"
+    assert new.count(b"\n") == 11
+    assert "shape_changed" in logged(caplog)
+    assert service.status()["counters"]["rows_rejected"] == 0
+
+
+def test_a_clean_stop_stores_lines_held_while_the_shape_was_unknown(tmp_path, monkeypatch, caplog):
+    service = auto_service(tmp_path, monkeypatch, caplog)
+    service._dispatch(Data(1.5, b"17,0.1,5\n18,0.2,6\n"))  # too few lines to decide
+    assert sealed(service) == [] and service.status()["counters"]["rows_accepted"] == 0
+    service._shutdown(StoppedPortThread())
+    (batch,) = sealed(service)
+    assert batch.count(b"\n") == 3  # header and both lines
