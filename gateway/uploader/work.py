@@ -233,7 +233,6 @@ def upload_entries(runtime: Runtime, data_dir: str, entries: list[dict]) -> list
         if runtime.stop.is_set():
             outcomes.append({"batch": entry["batch"], "result": "not_started"})
             continue
-        sent = _Counter()
         future = s3.start_upload(
             runtime.uploads,
             runtime.bucket,
@@ -242,23 +241,14 @@ def upload_entries(runtime: Runtime, data_dir: str, entries: list[dict]) -> list
             entry["part_bytes"],
             entry["metadata"],
             entry["content_type"],
-            sent.add,
         )
-        running.append((entry, future, sent))
-    for entry, future, sent in running:
-        outcomes.append(_finish_upload(runtime, data_dir, entry, future, sent))
+        running.append((entry, future))
+    for entry, future in running:
+        outcomes.append(_finish_upload(runtime, data_dir, entry, future))
     return outcomes
 
 
-class _Counter:
-    def __init__(self) -> None:
-        self.total = 0
-
-    def add(self, count: int) -> None:
-        self.total += count
-
-
-def _finish_upload(runtime: Runtime, data_dir: str, entry: dict, future, sent) -> dict:
+def _finish_upload(runtime: Runtime, data_dir: str, entry: dict, future) -> dict:
     outcome = {"batch": entry["batch"], "key": entry["key"]}
     try:
         future.result()
