@@ -28,7 +28,7 @@ from gateway.store.ledgers import gateway_id_of, publish_status
 from gateway.store.marks import remove_unfinished_marks, update_day_marks
 from gateway.store.watch import Watcher
 from gateway.store.workspace import UploadWorkspace, boot_id
-from gateway.uploader import s3, tasks, work
+from gateway.uploader import s3, steps, tasks
 from gateway.uploader.parallel import DaskMapper
 from gateway.uploader.progress import Progress
 
@@ -96,7 +96,7 @@ class UploaderService:
     def _open_s3(self) -> None:
         settings = self.settings
         client = s3.make_client(settings)
-        self.runtime = work.Runtime(
+        self.runtime = steps.Runtime(
             client=client,
             uploads=s3.Uploads(client, settings.upload_threads),
             bucket=settings.s3_bucket,
@@ -256,7 +256,7 @@ class UploaderService:
         ok = self._run_pipelines(marks)
         for mark in marks:  # finished chunks are done with; crashed ones stay to resume
             if mark.output().exists():
-                work.workspace(mark.data_dir).forget_chunk(mark.chunk_id)
+                steps.workspace(mark.data_dir).forget_chunk(mark.chunk_id)
         if not ok and not self.stop.is_set():
             # A task error (not an upload failure): back off every batch it left undone.
             for key in self._attempted - self._succeeded:

@@ -17,11 +17,11 @@ import luigi
 import luigi.configuration
 
 from gateway.core.upload_plan import Chunk
-from gateway.uploader import work
+from gateway.uploader import steps
 
 # Set by the uploader before each luigi.build (the worker runs in the uploader's process, also
 # with a central scheduler): the S3 client, the Dask mapper, the stop flag and event sink.
-RUNTIME: work.Runtime | None = None
+RUNTIME: steps.Runtime | None = None
 MAPPER = None
 
 # Our logfmt handler stays in charge of logging (Luigi's levels: gateway/uploader/__init__.py).
@@ -35,7 +35,7 @@ class _QuietStops(logging.Filter):
     """A task that did not start because of a stop request is no failure worth a traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], work.Stopped))
+        return not (record.exc_info and isinstance(record.exc_info[1], steps.Stopped))
 
 
 logging.getLogger("luigi-interface").addFilter(_QuietStops())
@@ -59,14 +59,14 @@ class ChunkTask(luigi.Task):
         return chunk.chunk_id(self.prefix, self.compression)
 
     def output(self):
-        path = work.workspace(self.data_dir).chunk_output(self.chunk_id, self.output_name)
+        path = steps.workspace(self.data_dir).chunk_output(self.chunk_id, self.output_name)
         return luigi.LocalTarget(str(path))
 
     def params(self) -> dict:
         return self.param_kwargs
 
-    def destination(self) -> work.Destination:
-        return work.Destination(
+    def destination(self) -> steps.Destination:
+        return steps.Destination(
             self.data_dir,
             self.gateway_id,
             self.bucket,
@@ -91,7 +91,7 @@ class Validate(ChunkTask):
 
     def run(self):
         RUNTIME.check_stop()
-        check = functools.partial(work.validate, self.data_dir)
+        check = functools.partial(steps.validate, self.data_dir)
         self.save(MAPPER.map(check, list(self.batches)))
 
 
@@ -103,7 +103,7 @@ class Process(ChunkTask):
 
     def run(self):
         RUNTIME.check_stop()
-        process = functools.partial(work.process, self.destination())
+        process = functools.partial(steps.process, self.destination())
         self.save(MAPPER.map(process, self.load(self.requires())))
 
 
@@ -116,7 +116,7 @@ class Upload(ChunkTask):
     def run(self):
         RUNTIME.check_stop()
         entries = self.load(self.requires())
-        self.save(work.upload_entries(RUNTIME, self.data_dir, entries))
+        self.save(steps.upload_entries(RUNTIME, self.data_dir, entries))
 
 
 class Verify(ChunkTask):
@@ -129,7 +129,7 @@ class Verify(ChunkTask):
         # No stop check: an object in flight is finished, verified and marked.
         entries = self.load(Process(**self.params()))
         uploaded = self.load(self.requires())
-        self.save(work.verify_entries(RUNTIME, self.data_dir, entries, uploaded))
+        self.save(steps.verify_entries(RUNTIME, self.data_dir, entries, uploaded))
 
 
 class Mark(ChunkTask):
@@ -141,7 +141,7 @@ class Mark(ChunkTask):
     def run(self):
         entries = self.load(Process(**self.params()))
         verified = self.load(self.requires())
-        self.save(work.mark_entries(RUNTIME, self.data_dir, entries, verified))
+        self.save(steps.mark_entries(RUNTIME, self.data_dir, entries, verified))
 
 
 def run_dag(marks: list[Mark], scheduler_url: str) -> bool:
