@@ -118,24 +118,15 @@ def uploader_run(data_dir: Path, endpoint: str, prefix: str, extra: dict) -> tup
 
 def processing_modes(data_dir: Path) -> dict:
     """gzip + SHA-256 + MD5 of the large batches through steps.process in each Dask mode."""
+    from gateway.core.manifest import Manifest
     from gateway.settings import Settings
     from gateway.uploader import steps
     from gateway.uploader.parallel import DaskMapper
+    from gateway.uploader.results import BatchStatus, Validated
 
     relpaths = [p.relative_to(data_dir / "batches").as_posix() for p in files_of(data_dir)]
     validated = [
-        {
-            "batch": r,
-            "status": "valid",
-            "manifest": {
-                "first_seq": 0,
-                "last_seq": 0,
-                "rows": 0,
-                "earliest": 0.0,
-                "latest": 0.0,
-                "size": 0,
-            },
-        }
+        Validated(r, BatchStatus.VALID, manifest=Manifest(r, 0, 0, 0, 0.0, 0.0, (), 0))
         for r in relpaths
     ]
     destination = steps.Destination(str(data_dir), "bench", BUCKET, "p", "gzip", 8 << 20)

@@ -1,8 +1,9 @@
 """The uploader service: scan, run the DAG over what is pending, mark days, wait, repeat.
 
-The main thread runs the loop and the Luigi worker; signals only set flags and wake the wait.
-A heartbeat thread publishes the uploader's status (per data dir) and pings the
-systemd watchdog while the loop makes progress.
+The main thread runs the loop, and the Luigi builds in a thread per pipeline; signals only set
+flags and wake the wait. The steps report what happens to each batch as events, which the
+service turns into counters, retries and log lines. A heartbeat thread publishes the
+uploader's status (per data dir) and pings the systemd watchdog while the loop makes progress.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from gateway.store.ledgers import gateway_id_of, publish_status
 from gateway.store.marks import remove_unfinished_marks, update_day_marks
 from gateway.store.watch import Watcher
 from gateway.store.workspace import UploadWorkspace, boot_id
-from gateway.uploader import s3, steps, tasks
-from gateway.uploader.parallel import DaskMapper
+from gateway.uploader import tasks
+from gateway.uploader.events import AlreadyThere, Event, Failed, Quarantined, Sent, Uploaded
 from gateway.uploader.progress import Progress
+from gateway.uploader.runtime import TaskRuntime
 
 log = logging.getLogger("gateway.uploader")
 
@@ -66,6 +68,7 @@ class UploaderService:
         self.last_success: dict[str, dict] = {}
         self.retries: dict[tuple[str, str], RetryState] = {}
         self.gave_up: set[tuple[str, str]] = set()
+        self._succeeded: set[tuple[str, str]] = set()  # this cycle's batches that went all the way
         self._rng = random.Random()
         self._started_at = time.time()
         self._last_activity = time.monotonic()
@@ -75,13 +78,12 @@ class UploaderService:
             bar=sys.stderr.isatty(),
             interval=settings.upload_progress_seconds,
         )
-        self._open_s3()
+        self._open_runtime()
 
     # -- life cycle -------------------------------------------------------------------------
 
     def request_stop(self, signum=None, frame=None) -> None:
-        self.stop.set()
-        self.runtime.stop.set()
+        self.stop.set()  # the tasks' runtime shares this flag
         self.watcher.wake()
 
     def request_reload(self, signum=None, frame=None) -> None:
@@ -93,25 +95,14 @@ class UploaderService:
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGHUP, self.request_reload)
 
-    def _open_s3(self) -> None:
-        settings = self.settings
-        client = s3.make_client(settings)
-        self.runtime = steps.Runtime(
-            client=client,
-            uploads=s3.Uploads(client, settings.upload_threads),
-            bucket=settings.s3_bucket,
-            check_etag=settings.s3_verify_etag,
-            report=self._report,
-        )
-        if self.stop.is_set():
-            self.runtime.stop.set()
-        self.mapper = DaskMapper(settings)
-        tasks.RUNTIME = self.runtime
-        tasks.MAPPER = self.mapper
+    def _open_runtime(self) -> None:
+        """S3 and Dask for the current settings, bound to the tasks until closed."""
+        self.runtime = TaskRuntime.open(self.settings, stop=self.stop, emit=self._on_event)
+        self._unbind = tasks.bind(self.runtime)
 
-    def _close_s3(self) -> None:
-        self.runtime.uploads.close()
-        self.mapper.close()
+    def _close_runtime(self) -> None:
+        self._unbind()
+        self.runtime.close()
 
     def run(self) -> int:
         """Upload until stopped (or, with ``once``, until nothing is left); the exit status."""
@@ -141,7 +132,7 @@ class UploaderService:
             heartbeat.join(timeout=5)
             self._publish_status(final=True)
             self.progress.close()
-            self._close_s3()
+            self._close_runtime()
             self.watcher.close()
             log_event(log, logging.INFO, "uploader_stopped", status=status, **self._totals())
         return status
@@ -235,107 +226,78 @@ class UploaderService:
                 settings.upload_chunk_batches,
                 settings.upload_chunk_bytes,
             )
-            UploadWorkspace(data_dir).forget_other_chunks(
-                {c.chunk_id(settings.s3_prefix, settings.upload_compression) for c in chunks}
-            )
-            for chunk in chunks:
-                marks.append(
-                    tasks.Mark(
-                        data_dir=chunk.data_dir,
-                        gateway_id=chunk.gateway_id,
-                        batches=list(chunk.batches),
-                        bucket=settings.s3_bucket,
-                        prefix=settings.s3_prefix,
-                        compression=settings.upload_compression,
-                        part_bytes=settings.upload_multipart_bytes,
-                        gzip_level=settings.upload_gzip_level,
-                    )
-                )
-        self._attempted = {(str(d.root), r) for d, _, rs in due for r, _ in rs}
-        self._succeeded: set[tuple[str, str]] = set()
-        ok = self._run_pipelines(marks)
-        for mark in marks:  # finished chunks are done with; crashed ones stay to resume
-            if mark.output().exists():
-                steps.workspace(mark.data_dir).forget_chunk(mark.chunk_id)
+            chunk_marks = [tasks.mark_task(chunk, settings) for chunk in chunks]
+            UploadWorkspace(data_dir).forget_other_chunks({mark.chunk_id for mark in chunk_marks})
+            marks += chunk_marks
+        attempted = {(str(d.root), r) for d, _, rs in due for r, _ in rs}
+        self._succeeded = set()
+        ok = tasks.run_pipelines(marks, settings.upload_pipelines, settings.luigi_scheduler_url)
+        tasks.forget_finished(marks)
         if not ok and not self.stop.is_set():
             # A task error (not an upload failure): back off every batch it left undone.
-            for key in self._attempted - self._succeeded:
-                if self.retries.get(key) is None or self.retries[key].due(time.monotonic()):
-                    self._record_failure(key[0], key[1], "a task of its chunk failed (see log)")
-
-    def _run_pipelines(self, marks: list) -> bool:
-        """Run the chunks' DAGs in a few threads, each its own Luigi build, so one chunk's
-        processing (CPU) overlaps another's upload (network); Luigi's own parallel workers
-        would fork a process per task."""
-        lanes = [
-            marks[i :: self.settings.upload_pipelines]
-            for i in range(self.settings.upload_pipelines)
-        ]
-        lanes = [lane for lane in lanes if lane]
-        if len(lanes) <= 1:
-            return tasks.run_dag(marks, self.settings.luigi_scheduler_url)
-        results = [False] * len(lanes)
-
-        def run(index: int) -> None:
-            try:
-                results[index] = tasks.run_dag(lanes[index], self.settings.luigi_scheduler_url)
-            except Exception as error:  # noqa: BLE001 (reported; its batches back off)
-                log_event(log, logging.ERROR, "pipeline_failed", error=repr(error))
-
-        threads = [
-            threading.Thread(target=run, args=(i,), name=f"lane-{i}") for i in range(len(lanes))
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        return all(results)
+            for data_dir, batch in attempted - self._succeeded:
+                state = self.retries.get((data_dir, batch))
+                if state is None or state.due(time.monotonic()):
+                    self._record_failure(data_dir, batch, "a task of its chunk failed (see log)")
 
     # -- events from the tasks --------------------------------------------------------------
 
     def _touch(self) -> None:
         self._last_activity = time.monotonic()
 
-    def _report(self, event: str, data_dir: str, batch: str, **fields) -> None:
+    def _on_event(self, event: Event) -> None:
+        """What a step reports, from a pipeline's thread."""
         self._touch()
-        if event == "sent":
-            return
-        if event == "already_there":
-            with self._lock:
-                self.counters.setdefault(data_dir, UploaderCounters()).already_there += 1
-            log_event(log, logging.INFO, "object_already_there", batch=batch, key=fields["key"])
-            return
-        if event == "failed":
-            self._record_failure(data_dir, batch, fields["error"], key=fields.get("key"))
-            return
-        if event in ("uploaded", "quarantined"):
-            key = (data_dir, batch)
-            self._succeeded.add(key)
-            with self._lock:
-                counters = self.counters.setdefault(data_dir, UploaderCounters())
-                if event == "uploaded":
-                    counters.uploaded += 1
-                    counters.bytes += fields["bytes"]
-                else:
-                    counters.quarantined += 1
-                if self.retries.pop(key, None) is not None:
-                    counters.failed = max(0, counters.failed - 1)
-                counters.pending = max(0, counters.pending - 1)
-                self.last_success[data_dir] = {
-                    "at": round(time.time(), 3),
-                    "batch": batch,
-                    "key": fields["key"],
-                }
-            self.progress.advance(fields["bytes"])
-            log_event(
-                log,
-                self.progress.batch_log_level if event == "uploaded" else logging.WARNING,
-                f"batch_{event}",
-                batch=batch,
-                key=fields["key"],
-                bytes=fields["bytes"],
-                reason=fields.get("reason"),
-            )
+        match event:
+            case Sent():
+                pass  # progress, which _touch has noted
+            case AlreadyThere(data_dir, batch, key):
+                with self._lock:
+                    self.counters.setdefault(data_dir, UploaderCounters()).already_there += 1
+                log_event(log, logging.INFO, "object_already_there", batch=batch, key=key)
+            case Failed(data_dir, batch, key, error):
+                self._record_failure(data_dir, batch, error, key=key)
+            case Uploaded(data_dir, batch, key, size):
+                self._record_done(event)
+                log_event(
+                    log,
+                    self.progress.batch_log_level,
+                    "batch_uploaded",
+                    batch=batch,
+                    key=key,
+                    bytes=size,
+                )
+            case Quarantined(data_dir, batch, key, size, reason):
+                self._record_done(event)
+                log_event(
+                    log,
+                    logging.WARNING,
+                    "batch_quarantined",
+                    batch=batch,
+                    key=key,
+                    bytes=size,
+                    reason=reason,
+                )
+
+    def _record_done(self, event: Uploaded | Quarantined) -> None:
+        key = (event.data_dir, event.batch)
+        self._succeeded.add(key)
+        with self._lock:
+            counters = self.counters.setdefault(event.data_dir, UploaderCounters())
+            if isinstance(event, Uploaded):
+                counters.uploaded += 1
+                counters.bytes += event.size
+            else:
+                counters.quarantined += 1
+            if self.retries.pop(key, None) is not None:
+                counters.failed = max(0, counters.failed - 1)
+            counters.pending = max(0, counters.pending - 1)
+            self.last_success[event.data_dir] = {
+                "at": round(time.time(), 3),
+                "batch": event.batch,
+                "key": event.key,
+            }
+        self.progress.advance(event.size)
 
     def _record_failure(self, data_dir: str, batch: str, error: str, key: str | None = None):
         state_key = (data_dir, batch)
@@ -387,10 +349,10 @@ class UploaderService:
         changed = sorted(
             name for name, value in asdict(fresh).items() if value != getattr(self.settings, name)
         )
-        self._close_s3()
+        self._close_runtime()
         self.settings = fresh
         logging.getLogger().setLevel(fresh.log_level.upper())
-        self._open_s3()
+        self._open_runtime()
         self.retries.clear()  # new settings (credentials, bucket) deserve an immediate try
         with self._lock:
             for counters in self.counters.values():

@@ -1,9 +1,12 @@
-"""The steps on one batch that the Luigi tasks map: validate, process, upload, verify, mark.
+"""The steps on the batches of one chunk: validate, process, upload, verify, mark.
 
-Each step is a plain function of paths and settings; the tasks only declare how they chain.
-Derived files (compressed copies, per-batch processing results) live under
-``<data dir>/state/uploader/work/`` and are reused after a crash, so a batch keeps the key and
-bytes it was first processed into until it is marked.
+Each step is a plain function of paths, settings and the results of the steps before it
+(``gateway/uploader/results.py``); the Luigi tasks only declare how they chain. Validate and
+Process run per batch (Dask maps them); Upload, Verify and Mark take a chunk's batches at once
+and report what happens to the service as events (``gateway/uploader/events.py``). Derived
+files (compressed copies, per-batch processing results) live in the store's workspace and are
+reused after a crash, so a batch keeps the key and bytes it was first processed into until it
+is marked.
 """
 
 from __future__ import annotations
@@ -11,14 +14,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import logging
 import os
 import re
-import threading
 import time
 import zlib
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.core.batchfile import check_batch
@@ -38,14 +39,22 @@ from gateway.store.layout import DataDir
 from gateway.store.marks import mark_touched, quarantine_batch
 from gateway.store.workspace import UploadWorkspace
 from gateway.uploader import s3
+from gateway.uploader.events import AlreadyThere, Failed, Quarantined, Sent, Uploaded
+from gateway.uploader.results import (
+    BatchStatus,
+    Marked,
+    MarkResult,
+    Processed,
+    UploadOutcome,
+    UploadResult,
+    Validated,
+    Verified,
+)
+from gateway.uploader.runtime import TaskRuntime
 
-log = logging.getLogger("gateway.uploader")
+READ_BLOCK = 1 << 20  # files are read, compressed and hashed a block at a time
 
 _ASCII_RE = re.compile(r"[^ -~]")
-
-
-class Stopped(Exception):
-    """A stop was requested before this step began; nothing of it was done."""
 
 
 def _store(data_dir: str) -> DataDir:
@@ -72,7 +81,7 @@ class Destination:
 # -- validate ----------------------------------------------------------------------------
 
 
-def validate(data_dir: str, relpath: str) -> dict:
+def validate(data_dir: str, relpath: str) -> Validated:
     """Check a sealed batch: header, rows, seq contiguous, name matching content."""
     path = _store(data_dir).batch_path(relpath)
     try:
@@ -85,23 +94,78 @@ def validate(data_dir: str, relpath: str) -> dict:
             size = len(data)
             check = check_batch(data, name.first_seq)
     except FileNotFoundError:
-        return {"batch": relpath, "status": "missing"}
+        return Validated(relpath, BatchStatus.MISSING)
     except BadName as error:
-        return {"batch": relpath, "status": "invalid", "problem": str(error)}
+        return Validated(relpath, BatchStatus.INVALID, problem=str(error))
     problem = check_against_name(name, check, size)
     if problem:
-        return {"batch": relpath, "status": "invalid", "problem": problem}
-    return {
-        "batch": relpath,
-        "status": "valid",
-        "manifest": build_manifest(name, check, size).as_dict(),
-    }
+        return Validated(relpath, BatchStatus.INVALID, problem=problem)
+    return Validated(relpath, BatchStatus.VALID, manifest=build_manifest(name, check, size))
 
 
 # -- process -----------------------------------------------------------------------------
 
 
-READ_BLOCK = 1 << 20  # files are read, compressed and hashed a block at a time
+def process(destination: Destination, validated: Validated) -> Processed | None:
+    """Compress (or not) and checksum a validated batch, or reuse what an earlier run made of
+    it; None when the batch is gone."""
+    if validated.status is BatchStatus.MISSING:
+        return None
+    space = workspace(destination.data_dir)
+    earlier = _processed_before(space, validated.batch)
+    if earlier is not None:
+        return earlier
+    source = space.data_dir.batch_path(validated.batch)
+    if not source.exists():
+        return None
+    processed = _make_object(destination, validated, source, space.compressed_path(validated.batch))
+    record_path = space.record_path(validated.batch)
+    make_dirs(record_path.parent)
+    write_atomic(record_path, json.dumps(processed.to_json()).encode(), durable=False)
+    return processed
+
+
+def _processed_before(space: UploadWorkspace, relpath: str) -> Processed | None:
+    """What an earlier run made of the batch, while its upload file is still there."""
+    try:
+        earlier = Processed.from_json(json.loads(space.record_path(relpath).read_text()))
+    except (FileNotFoundError, ValueError):  # none, or written by an earlier version
+        return None
+    return earlier if Path(earlier.upload_path).exists() else None
+
+
+def _make_object(
+    destination: Destination, validated: Validated, source: Path, compressed: Path
+) -> Processed:
+    """The object a batch becomes: a valid one gzipped if so configured, an invalid one as it
+    is under the quarantine prefix, with its key, metadata and digests."""
+    valid = validated.status is BatchStatus.VALID
+    gzipped = valid and destination.compression == "gzip"
+    if gzipped:
+        csv_sha256 = _gzip_file(source, compressed, destination.gzip_level)
+        upload_path = compressed
+        digest = _digest_file(compressed, destination.part_bytes)
+    else:
+        upload_path = source
+        digest = _digest_file(source, destination.part_bytes)
+        csv_sha256 = digest.sha256_hex
+    if valid:
+        prefix = destination.prefix
+        metadata = object_metadata(validated.manifest.as_dict(), csv_sha256)
+    else:
+        prefix = quarantine_prefix(destination.prefix)
+        metadata = {"reason": _ascii(validated.problem)}
+    name = parse_relative_path(validated.batch)
+    return Processed(
+        validated=validated,
+        key=object_key(prefix, destination.gateway_id, name, gzip=gzipped),
+        upload_path=str(upload_path),
+        content_type="application/gzip" if gzipped else "text/csv",
+        metadata=metadata,
+        csv_sha256=csv_sha256,
+        part_bytes=destination.part_bytes,
+        digest=digest,
+    )
 
 
 def _digest_file(path: Path, part_bytes: int) -> ObjectDigest:
@@ -146,101 +210,34 @@ def _ascii(text: str, limit: int = 1024) -> str:
     return _ASCII_RE.sub("?", text)[:limit]
 
 
-def process(destination: Destination, validated: dict) -> dict:
-    """Compress (or not) and checksum a validated batch; reuse an earlier result if any."""
-    relpath = validated["batch"]
-    if validated["status"] == "missing":
-        return validated
-    space = workspace(destination.data_dir)
-    record_path = space.record_path(relpath)
-    try:
-        earlier = json.loads(record_path.read_text())
-        if Path(earlier["upload_path"]).exists():
-            return earlier
-    except (FileNotFoundError, ValueError, KeyError):
-        pass
-    source = space.data_dir.batch_path(relpath)
-    if not source.exists():
-        return {"batch": relpath, "status": "missing"}
-    name = parse_relative_path(relpath)
-    result = dict(validated)
-    if validated["status"] == "valid" and destination.compression == "gzip":
-        compressed = space.compressed_path(relpath)
-        result["csv_sha256"] = _gzip_file(source, compressed, destination.gzip_level)
-        result["key"] = object_key(destination.prefix, destination.gateway_id, name, gzip=True)
-        result["upload_path"] = str(compressed)
-        result["content_type"] = "application/gzip"
-        digest = _digest_file(compressed, destination.part_bytes)
-    else:
-        digest = _digest_file(source, destination.part_bytes)
-        result["csv_sha256"] = digest.sha256_hex
-        result["upload_path"] = str(source)
-        result["content_type"] = "text/csv"
-        if validated["status"] == "invalid":
-            prefix = quarantine_prefix(destination.prefix)
-            result["key"] = object_key(prefix, destination.gateway_id, name, gzip=False)
-            result["metadata"] = {"reason": _ascii(validated["problem"])}
-        else:
-            result["key"] = object_key(destination.prefix, destination.gateway_id, name, gzip=False)
-    if validated["status"] == "valid":
-        result["metadata"] = object_metadata(validated["manifest"], result["csv_sha256"])
-    result["part_bytes"] = destination.part_bytes
-    result["digest"] = digest.as_dict()
-    make_dirs(record_path.parent)
-    write_atomic(record_path, json.dumps(result).encode(), durable=False)
-    return result
-
-
 def forget_processed(data_dir: str, relpath: str) -> None:
     """Drop a batch's derived files (after its mark, or when the store got other bytes)."""
     workspace(data_dir).forget_processed(relpath)
 
 
-# -- upload and verify -------------------------------------------------------------------
+# -- upload ------------------------------------------------------------------------------
 
 
-@dataclass
-class Runtime:
-    """What the tasks of one uploader process share: S3, the stop flag, the event sink."""
+def upload(runtime: TaskRuntime, data_dir: str, processed: list[Processed]) -> list[UploadOutcome]:
+    """Upload every processed batch; stop starting new ones once a stop is requested.
 
-    client: object
-    uploads: s3.Uploads
-    bucket: str
-    check_etag: bool
-    report: object  # callable(event, data_dir, batch, **fields)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def check_stop(self) -> None:
-        if self.stop.is_set():
-            raise Stopped()
-
-
-def _expected(entry: dict) -> ObjectDigest:
-    return ObjectDigest(**entry["digest"])
-
-
-def upload_entries(runtime: Runtime, data_dir: str, entries: list[dict]) -> list[dict]:
-    """Upload every processed entry; stop starting new ones once a stop is requested.
-
-    Returns one outcome per entry: ``created``, ``exists`` (an identical object was already
-    there: a retry after a crash or a lost answer), ``failed`` or ``not_started``.
+    Every object is created only if its key is free; when it is taken, the object there is
+    compared with the one meant (EXISTS when it is this batch, FAILED when it is not).
     """
     outcomes = []
     running = []
-    for entry in entries:
-        if entry["status"] == "missing":
-            continue
+    for entry in processed:
         if runtime.stop.is_set():
-            outcomes.append({"batch": entry["batch"], "result": "not_started"})
+            outcomes.append(UploadOutcome(entry.batch, entry.key, UploadResult.NOT_STARTED))
             continue
         future = s3.start_upload(
             runtime.uploads,
             runtime.bucket,
-            entry["key"],
-            entry["upload_path"],
-            entry["part_bytes"],
-            entry["metadata"],
-            entry["content_type"],
+            entry.key,
+            entry.upload_path,
+            entry.part_bytes,
+            entry.metadata,
+            entry.content_type,
         )
         running.append((entry, future))
     for entry, future in running:
@@ -248,55 +245,56 @@ def upload_entries(runtime: Runtime, data_dir: str, entries: list[dict]) -> list
     return outcomes
 
 
-def _finish_upload(runtime: Runtime, data_dir: str, entry: dict, future) -> dict:
-    outcome = {"batch": entry["batch"], "key": entry["key"]}
+def _finish_upload(
+    runtime: TaskRuntime, data_dir: str, entry: Processed, future: Future
+) -> UploadOutcome:
     try:
         future.result()
-        outcome["result"] = "created"
-        runtime.report("sent", data_dir, entry["batch"], bytes=entry["digest"]["size"])
-        return outcome
     except Exception as error:  # noqa: BLE001 (every failure is reported and retried later)
         if s3.is_precondition_failed(error):
-            return _compare_existing(runtime, data_dir, entry, outcome)
+            return _compare_existing(runtime, data_dir, entry)
         if s3.is_bad_digest(error):
-            forget_processed(data_dir, entry["batch"])
-        return _failed(runtime, data_dir, entry, outcome, s3.describe(error, runtime.bucket))
+            forget_processed(data_dir, entry.batch)
+        return _failed(runtime, data_dir, entry, s3.describe(error, runtime.bucket))
+    runtime.emit(Sent(data_dir, entry.batch, entry.digest.size))
+    return UploadOutcome(entry.batch, entry.key, UploadResult.CREATED)
 
 
-def _compare_existing(runtime: Runtime, data_dir: str, entry: dict, outcome: dict) -> dict:
+def _compare_existing(runtime: TaskRuntime, data_dir: str, entry: Processed) -> UploadOutcome:
     try:
-        existing = s3.head(runtime.client, runtime.bucket, entry["key"])
+        existing = s3.head(runtime.client, runtime.bucket, entry.key)
     except Exception as error:  # noqa: BLE001
-        return _failed(runtime, data_dir, entry, outcome, s3.describe(error, runtime.bucket))
+        return _failed(runtime, data_dir, entry, s3.describe(error, runtime.bucket))
     if existing is None:  # deleted between our PUT and HEAD: try again later
-        return _failed(runtime, data_dir, entry, outcome, "object vanished after 412")
-    problem = verify_head(_expected(entry), existing, check_etag=runtime.check_etag)
+        return _failed(runtime, data_dir, entry, "object vanished after 412")
+    adopted = None
+    problem = verify_head(entry.digest, existing, check_etag=runtime.check_etag)
     if problem:
         adopted = _same_batch_other_bytes(runtime, entry, existing)
         if adopted is None:
             message = f"key is taken by other content, not overwritten: {problem}"
-            return _failed(runtime, data_dir, entry, outcome, message)
-        outcome["adopted"] = adopted
-    outcome["result"] = "exists"
-    runtime.report("already_there", data_dir, entry["batch"], key=entry["key"])
-    return outcome
+            return _failed(runtime, data_dir, entry, message)
+    runtime.emit(AlreadyThere(data_dir, entry.batch, entry.key))
+    return UploadOutcome(entry.batch, entry.key, UploadResult.EXISTS, adopted=adopted)
 
 
-def _same_batch_other_bytes(runtime: Runtime, entry: dict, existing: dict) -> dict | None:
+def _same_batch_other_bytes(
+    runtime: TaskRuntime, entry: Processed, existing: dict
+) -> ObjectDigest | None:
     """The digest of an existing object that holds this very batch in other bytes (gzipped at
     another level, or by another zlib, before a crash), or None.
 
     Its metadata must name the batch's SHA-256, and its bytes, fetched and decompressed here,
     must have it: a rare path (after a reboot and a setting change), so a GET is affordable.
     """
-    if existing.get("Metadata", {}).get("csv-sha256") != entry["csv_sha256"]:
+    if existing.get("Metadata", {}).get("csv-sha256") != entry.csv_sha256:
         return None
     try:
-        body = runtime.client.get_object(Bucket=runtime.bucket, Key=entry["key"])["Body"].read()
-        data = gzip.decompress(body) if entry["key"].endswith(".gz") else body
+        body = runtime.client.get_object(Bucket=runtime.bucket, Key=entry.key)["Body"].read()
+        data = gzip.decompress(body) if entry.key.endswith(".gz") else body
     except Exception:  # noqa: BLE001 (unreadable or not gzip: not our batch)
         return None
-    if hashlib.sha256(data).hexdigest() != entry["csv_sha256"]:
+    if hashlib.sha256(data).hexdigest() != entry.csv_sha256:
         return None
     checksum = existing.get("ChecksumSHA256") or ""
     value, _, parts = checksum.partition("-")
@@ -308,7 +306,7 @@ def _same_batch_other_bytes(runtime: Runtime, entry: dict, existing: dict) -> di
         checksum_sha256=value,
         etag=(existing.get("ETag") or "").strip('"'),
         sha256_hex=hashlib.sha256(body).hexdigest(),
-    ).as_dict()
+    )
 
 
 def _parts_of(head: dict) -> int:
@@ -316,93 +314,97 @@ def _parts_of(head: dict) -> int:
     return int(parts) if parts.isdigit() else 0
 
 
-def _failed(runtime: Runtime, data_dir: str, entry: dict, outcome: dict, message: str) -> dict:
-    outcome["result"] = "failed"
-    outcome["error"] = message
-    runtime.report("failed", data_dir, entry["batch"], key=entry.get("key"), error=message)
-    return outcome
+def _failed(runtime: TaskRuntime, data_dir: str, entry: Processed, error: str) -> UploadOutcome:
+    runtime.emit(Failed(data_dir, entry.batch, entry.key, error))
+    return UploadOutcome(entry.batch, entry.key, UploadResult.FAILED, error=error)
 
 
-def verify_entries(runtime: Runtime, data_dir: str, entries: list[dict], uploaded: list[dict]):
-    """HEAD every uploaded object: size and SHA-256 (and MD5 ETag) must be what was sent."""
-    by_batch = {entry["batch"]: entry for entry in entries}
-    todo = [o for o in uploaded if o["result"] in ("created", "exists")]
+# -- verify ------------------------------------------------------------------------------
+
+
+def verify(
+    runtime: TaskRuntime, data_dir: str, processed: list[Processed], outcomes: list[UploadOutcome]
+) -> list[Verified]:
+    """HEAD every object in the store: size and SHA-256 (and MD5 ETag) must be what was sent.
+
+    An object that fails is reported (:class:`Failed`) and left out: only what is returned
+    may be marked.
+    """
+    by_batch = {entry.batch: entry for entry in processed}
+    in_store = [outcome for outcome in outcomes if outcome.result.in_store]
     with ThreadPoolExecutor(runtime.uploads.threads) as pool:
-        heads = list(pool.map(lambda o: _head_or_error(runtime, o["key"]), todo))
-    results = []
-    for outcome, (found, error) in zip(todo, heads, strict=True):
-        entry = by_batch[outcome["batch"]]
-        result = {"batch": entry["batch"], "key": entry["key"]}
-        if error is not None:
-            results.append(_failed(runtime, data_dir, entry, result, error))
+        heads = list(pool.map(lambda outcome: _head_or_error(runtime, outcome.key), in_store))
+    verified = []
+    for outcome, (head, error) in zip(in_store, heads, strict=True):
+        entry = by_batch[outcome.batch]
+        expected = entry.digest if outcome.adopted is None else outcome.adopted
+        error = error or _refusal(runtime, expected, head)
+        if error:
+            runtime.emit(Failed(data_dir, entry.batch, entry.key, error))
             continue
-        expected = ObjectDigest(**outcome["adopted"]) if "adopted" in outcome else _expected(entry)
-        problem = (
-            "HEAD found no object"
-            if found is None
-            else verify_head(expected, found, check_etag=runtime.check_etag)
-        )
-        if problem:
-            results.append(_failed(runtime, data_dir, entry, result, f"verify refused: {problem}"))
-            continue
-        result["result"] = "verified"
-        result["etag"] = found.get("ETag", "").strip('"')
-        result["digest"] = expected.as_dict()
-        results.append(result)
-    return results
+        etag = head.get("ETag", "").strip('"')
+        verified.append(Verified(entry.batch, entry.key, etag, expected))
+    return verified
 
 
-def _head_or_error(runtime: Runtime, key: str) -> tuple[dict | None, str | None]:
+def _head_or_error(runtime: TaskRuntime, key: str) -> tuple[dict | None, str | None]:
     try:
         return s3.head(runtime.client, runtime.bucket, key), None
     except Exception as error:  # noqa: BLE001
         return None, s3.describe(error, runtime.bucket)
 
 
+def _refusal(runtime: TaskRuntime, expected: ObjectDigest, head: dict | None) -> str | None:
+    """Why the object a HEAD found is not the one expected, or None when it is."""
+    if head is None:
+        return "verify refused: HEAD found no object"
+    problem = verify_head(expected, head, check_etag=runtime.check_etag)
+    return None if problem is None else f"verify refused: {problem}"
+
+
 # -- mark --------------------------------------------------------------------------------
 
 
-def mark_entries(runtime: Runtime, data_dir: str, entries: list[dict], verified: list[dict]):
-    """Write a touched mark per verified batch, or move a verified invalid one to quarantine."""
-    by_batch = {entry["batch"]: entry for entry in entries}
+def mark(
+    runtime: TaskRuntime, data_dir: str, processed: list[Processed], verified: list[Verified]
+) -> list[Marked]:
+    """Write a touched mark per verified valid batch; move a verified invalid one to quarantine."""
+    by_batch = {entry.batch: entry for entry in processed}
     touched, quarantined = [], []
-    for result in verified:
-        if result.get("result") != "verified":
-            continue
-        entry = by_batch[result["batch"]]
-        digest = result["digest"]
-        record = {
-            "bucket": runtime.bucket,
-            "key": entry["key"],
-            "etag": result["etag"],
-            "size": digest["size"],
-            "sha256": digest["sha256_hex"],
-            "checksum_sha256": digest["checksum_sha256"],
-            "parts": digest["parts"],
-            "csv_sha256": entry["csv_sha256"],
-            "verified_at": round(time.time(), 3),
-        }
-        if entry["status"] == "valid":
-            record["manifest"] = entry["manifest"]
-            touched.append((entry, record))
+    for found in verified:
+        entry = by_batch[found.batch]
+        record = _mark_record(runtime.bucket, entry, found)
+        if entry.validated.status is BatchStatus.VALID:
+            touched.append((entry, record | {"manifest": entry.validated.manifest.as_dict()}))
         else:
-            record["reason"] = entry["problem"]
-            quarantined.append((entry, record))
+            quarantined.append((entry, record | {"reason": entry.validated.problem}))
     store = _store(data_dir)
-    mark_touched(store, [(entry["batch"], record) for entry, record in touched])
+    mark_touched(store, [(entry.batch, record) for entry, record in touched])
     for entry, record in quarantined:
-        quarantine_batch(store, entry["batch"], record)
-    marked = []
-    for event, done in (("uploaded", touched), ("quarantined", quarantined)):
-        for entry, record in done:
-            forget_processed(data_dir, entry["batch"])
-            runtime.report(
-                event,
-                data_dir,
-                entry["batch"],
-                key=entry["key"],
-                bytes=record["size"],
-                reason=record.get("reason"),
-            )
-            marked.append({"batch": entry["batch"], "result": event, "key": entry["key"]})
-    return marked
+        quarantine_batch(store, entry.batch, record)
+    for entry, record in touched:
+        forget_processed(data_dir, entry.batch)
+        runtime.emit(Uploaded(data_dir, entry.batch, entry.key, record["size"]))
+    for entry, record in quarantined:
+        forget_processed(data_dir, entry.batch)
+        runtime.emit(
+            Quarantined(data_dir, entry.batch, entry.key, record["size"], record["reason"])
+        )
+    return [Marked(entry.batch, entry.key, MarkResult.UPLOADED) for entry, _ in touched] + [
+        Marked(entry.batch, entry.key, MarkResult.QUARANTINED) for entry, _ in quarantined
+    ]
+
+
+def _mark_record(bucket: str, entry: Processed, found: Verified) -> dict:
+    """What a touched mark (or a quarantined batch's reason file) says of its object."""
+    return {
+        "bucket": bucket,
+        "key": entry.key,
+        "etag": found.etag,
+        "size": found.digest.size,
+        "sha256": found.digest.sha256_hex,
+        "checksum_sha256": found.digest.checksum_sha256,
+        "parts": found.digest.parts,
+        "csv_sha256": entry.csv_sha256,
+        "verified_at": round(time.time(), 3),
+    }
