@@ -2,23 +2,23 @@
 
 The main thread runs the loop, and the Luigi builds in a thread per pipeline; signals only set
 flags and wake the wait. The steps report what happens to each batch as events, which the
-service turns into counters, retries and log lines. A heartbeat thread publishes the
-uploader's status (per data dir) and pings the systemd watchdog while the loop makes progress.
+service turns into retries (``retries.py``), counters (``tally.py``) and log lines. A
+heartbeat thread publishes the uploader's status (per data dir) and pings the systemd watchdog
+while the loop makes progress.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import random
 import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
-from gateway.core.backoff import Backoff, RetryState
+from gateway.core.backoff import Backoff
 from gateway.core.upload_plan import make_chunks
 from gateway.logs import log_event
 from gateway.notify import Notifier
@@ -32,23 +32,13 @@ from gateway.store.workspace import UploadWorkspace, boot_id
 from gateway.uploader import tasks
 from gateway.uploader.events import AlreadyThere, Event, Failed, Quarantined, Sent, Uploaded
 from gateway.uploader.progress import Progress
+from gateway.uploader.retries import BatchRef, Retries
 from gateway.uploader.runtime import TaskRuntime
+from gateway.uploader.tally import Tally
 
 log = logging.getLogger("gateway.uploader")
 
 STUCK_SECONDS = 300.0  # no progress for this long: stop pinging the watchdog
-
-
-@dataclass
-class UploaderCounters:
-    uploaded: int = 0  # batches uploaded, verified and marked touched (since start)
-    already_there: int = 0  # of those, found identical in S3 (a retry after a crash)
-    bytes: int = 0  # object bytes verified
-    pending: int = 0  # sealed batches not yet touched, at the last scan
-    failed: int = 0  # batches whose last attempt failed
-    failures: int = 0  # failed attempts in total
-    quarantined: int = 0  # invalid batches moved to quarantine (and uploaded there)
-    days_marked: int = 0
 
 
 class UploaderService:
@@ -62,14 +52,9 @@ class UploaderService:
         self.notifier = Notifier()
         self.stop = threading.Event()
         self._reload = threading.Event()
-        self._lock = threading.Lock()
-        self.counters: dict[str, UploaderCounters] = {}
-        self.last_error: dict[str, dict] = {}
-        self.last_success: dict[str, dict] = {}
-        self.retries: dict[tuple[str, str], RetryState] = {}
-        self.gave_up: set[tuple[str, str]] = set()
-        self._succeeded: set[tuple[str, str]] = set()  # this cycle's batches that went all the way
-        self._rng = random.Random()
+        self.tally = Tally()
+        self.retries = Retries(*self._retry_policy())
+        self._succeeded: set[BatchRef] = set()  # this cycle's batches that went all the way
         self._started_at = time.time()
         self._last_activity = time.monotonic()
         self._data_dirs: list[DataDir] = []
@@ -104,6 +89,12 @@ class UploaderService:
         self._unbind()
         self.runtime.close()
 
+    def _retry_policy(self) -> tuple[Backoff, int | None]:
+        """How long a failed batch waits, and after how many attempts ``--once`` gives up."""
+        settings = self.settings
+        backoff = Backoff(settings.upload_retry_base_seconds, settings.upload_retry_max_seconds)
+        return backoff, settings.upload_once_attempts if self.once else None
+
     def run(self) -> int:
         """Upload until stopped (or, with ``once``, until nothing is left); the exit status."""
         settings = self.settings
@@ -134,7 +125,7 @@ class UploaderService:
             self.progress.close()
             self._close_runtime()
             self.watcher.close()
-            log_event(log, logging.INFO, "uploader_stopped", status=status, **self._totals())
+            log_event(log, logging.INFO, "uploader_stopped", status=status, **self.tally.totals())
         return status
 
     def _loop(self) -> int:
@@ -150,12 +141,12 @@ class UploaderService:
                 self._run_cycle(due)
                 continue  # rescan at once: more may have been sealed meanwhile
             if self.once and not waiting:
-                return 1 if self.gave_up else 0
+                return 1 if self.retries.any_given_up else 0
             timeout = self.settings.upload_rescan_seconds
             if waiting:
                 timeout = min(timeout, max(0.05, min(waiting) - time.monotonic()))
             self.watcher.wait(timeout)
-        return 0 if not self.gave_up else 1
+        return 1 if self.retries.any_given_up else 0
 
     # -- scanning ---------------------------------------------------------------------------
 
@@ -173,20 +164,18 @@ class UploaderService:
                 self._prepare(data_dir)
             pending, touched = pending_batches(data_dir)
             self._mark_days(data_dir, pending, touched)
-            with self._lock:
-                counters = self.counters.setdefault(key, UploaderCounters())
-                counters.pending = len(pending)
+            self.tally.scanned(key, len(pending))
             total_pending += len(pending)
             ready = []
             for batch in pending:
                 relpath = batch.name.relative_path
-                state = self.retries.get((key, relpath))
-                if (key, relpath) in self.gave_up:
+                if self.retries.given_up((key, relpath)):
                     continue
-                if state is None or state.due(now):
+                not_before = self.retries.not_before((key, relpath))
+                if now >= not_before:
                     ready.append((relpath, batch.size))
                 else:
-                    waiting.append(state.not_before)
+                    waiting.append(not_before)
             if ready:
                 gateway_id = gateway_id_of(data_dir, self.settings.gateway_id)
                 due.append((data_dir, gateway_id, ready))
@@ -208,10 +197,7 @@ class UploaderService:
             log_event(log, logging.WARNING, "day_mark_failed", error=str(error))
             return
         if marked:
-            with self._lock:
-                self.counters.setdefault(str(data_dir.root), UploaderCounters()).days_marked += len(
-                    marked
-                )
+            self.tally.days_marked(str(data_dir.root), len(marked))
 
     # -- one cycle --------------------------------------------------------------------------
 
@@ -236,8 +222,7 @@ class UploaderService:
         if not ok and not self.stop.is_set():
             # A task error (not an upload failure): back off every batch it left undone.
             for data_dir, batch in attempted - self._succeeded:
-                state = self.retries.get((data_dir, batch))
-                if state is None or state.due(time.monotonic()):
+                if self.retries.not_before((data_dir, batch)) <= time.monotonic():
                     self._record_failure(data_dir, batch, "a task of its chunk failed (see log)")
 
     # -- events from the tasks --------------------------------------------------------------
@@ -252,8 +237,7 @@ class UploaderService:
             case Sent():
                 pass  # progress, which _touch has noted
             case AlreadyThere(data_dir, batch, key):
-                with self._lock:
-                    self.counters.setdefault(data_dir, UploaderCounters()).already_there += 1
+                self.tally.already_there(data_dir)
                 log_event(log, logging.INFO, "object_already_there", batch=batch, key=key)
             case Failed(data_dir, batch, key, error):
                 self._record_failure(data_dir, batch, error, key=key)
@@ -280,48 +264,15 @@ class UploaderService:
                 )
 
     def _record_done(self, event: Uploaded | Quarantined) -> None:
-        key = (event.data_dir, event.batch)
-        self._succeeded.add(key)
-        with self._lock:
-            counters = self.counters.setdefault(event.data_dir, UploaderCounters())
-            if isinstance(event, Uploaded):
-                counters.uploaded += 1
-                counters.bytes += event.size
-            else:
-                counters.quarantined += 1
-            if self.retries.pop(key, None) is not None:
-                counters.failed = max(0, counters.failed - 1)
-            counters.pending = max(0, counters.pending - 1)
-            self.last_success[event.data_dir] = {
-                "at": round(time.time(), 3),
-                "batch": event.batch,
-                "key": event.key,
-            }
+        batch = (event.data_dir, event.batch)
+        self._succeeded.add(batch)
+        self.tally.done(event, was_failing=self.retries.succeeded(batch))
         self.progress.advance(event.size)
 
     def _record_failure(self, data_dir: str, batch: str, error: str, key: str | None = None):
-        state_key = (data_dir, batch)
         now = time.monotonic()
-        backoff = Backoff(
-            self.settings.upload_retry_base_seconds, self.settings.upload_retry_max_seconds
-        )
-        with self._lock:
-            counters = self.counters.setdefault(data_dir, UploaderCounters())
-            state = self.retries.get(state_key)
-            if state is None:
-                state = self.retries[state_key] = RetryState()
-                counters.failed += 1
-            state.failed(error, now, backoff, self._rng.random())
-            counters.failures += 1
-            self.last_error[data_dir] = {
-                "at": round(time.time(), 3),
-                "batch": batch,
-                "key": key,
-                "error": error,
-                "attempts": state.attempts,
-            }
-            if self.once and state.attempts >= self.settings.upload_once_attempts:
-                self.gave_up.add(state_key)
+        state, first = self.retries.failed((data_dir, batch), error, now)
+        self.tally.failed(data_dir, batch, key, error, state.attempts, first=first)
         log_event(
             log,
             logging.WARNING,
@@ -353,48 +304,25 @@ class UploaderService:
         self.settings = fresh
         logging.getLogger().setLevel(fresh.log_level.upper())
         self._open_runtime()
-        self.retries.clear()  # new settings (credentials, bucket) deserve an immediate try
-        with self._lock:
-            for counters in self.counters.values():
-                counters.failed = 0
+        # New settings (credentials, bucket) deserve an immediate try.
+        self.retries.retry_now(*self._retry_policy())
+        self.tally.no_batch_failing()
         log_event(log, logging.INFO, "settings_reloaded", changed=",".join(changed) or "nothing")
 
     # -- status -----------------------------------------------------------------------------
 
-    def _totals(self) -> dict:
-        with self._lock:
-            total = UploaderCounters()
-            for counters in self.counters.values():
-                for name, value in asdict(counters).items():
-                    setattr(total, name, getattr(total, name) + value)
-        return asdict(total)
-
-    def status(self, data_dir: str, final: bool = False) -> dict:
-        with self._lock:
-            counters = asdict(self.counters.get(data_dir, UploaderCounters()))
-            last_error = self.last_error.get(data_dir)
-            last_success = self.last_success.get(data_dir)
-        return {
-            "service": "uploader",
-            "pid": os.getpid(),
-            "started_at": round(self._started_at, 3),
-            "updated_at": round(time.time(), 3),
-            "running": not final,
-            "once": self.once,
-            "bucket": self.settings.s3_bucket,
-            "prefix": self.settings.s3_prefix,
-            "endpoint": self.settings.s3_endpoint_url or "aws",
-            "counters": counters,
-            "last_error": last_error,
-            "last_success": last_success,
-            "data_dirs": len(self._data_dirs),
-        }
-
     def _publish_status(self, final: bool = False) -> None:
         for data_dir in list(self._data_dirs):
-            key = str(data_dir.root)
-            publish_status(data_dir, "uploader", self.status(key, final))
-        totals = self._totals()
+            document = self.tally.document(
+                str(data_dir.root),
+                settings=self.settings,
+                once=self.once,
+                started_at=self._started_at,
+                running=not final,
+                data_dirs=len(self._data_dirs),
+            )
+            publish_status(data_dir, "uploader", document)
+        totals = self.tally.totals()
         self.notifier.status(
             f"{totals['uploaded']} uploaded, {totals['pending']} pending, "
             f"{totals['failed']} failing"
