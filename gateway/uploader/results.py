@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, ClassVar, Self
 
 from gateway.core.manifest import Manifest, ObjectDigest
@@ -40,8 +40,15 @@ class MarkResult(enum.Enum):
     QUARANTINED = "quarantined"  # the invalid batch was moved to quarantine/
 
 
-def _json_fields(pairs: list[tuple[str, Any]]) -> dict:
-    return {name: value.value if isinstance(value, enum.Enum) else value for name, value in pairs}
+def _json_ready(value: Any) -> Any:
+    """``value`` as JSON holds it: enums as their values, records as dicts of their fields."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return dict(value)
+    if is_dataclass(value):
+        return {field.name: _json_ready(getattr(value, field.name)) for field in fields(value)}
+    return value
 
 
 def _from_json(kind: type, data: Any, readers: dict[str, Callable[[Any], Any]]):
@@ -73,7 +80,7 @@ class StepResult:
 
     def to_json(self) -> dict:
         """Every field, enums as their values and nested records as dicts."""
-        return asdict(self, dict_factory=_json_fields)
+        return _json_ready(self)
 
     @classmethod
     def from_json(cls, data: Any) -> Self:

@@ -84,6 +84,10 @@ def test_every_pipeline_thread_runs_its_tasks_on_the_one_bound_runtime(tmp_path,
     results = [result for task in validates for result in task.read()]
     assert [r.status for r in results] == [BatchStatus.VALID] * 6
     assert [r.manifest.rows for r in results] == [5] * 6
+    with open(validates[0].output().path) as output:  # a line per batch, every field named
+        lines = output.read().splitlines()
+    assert lines[0] == "[" and lines[-1] == "]" and len(lines) == 2 + 2
+    assert lines[1].startswith('{"batch": "2024/05/01/000000000000-000000000004.csv", ')
 
 
 def test_a_stop_before_a_task_begins_leaves_it_undone(tmp_path, bound):
