@@ -121,37 +121,28 @@ def uploader_run(data_dir: Path, endpoint: str, prefix: str, extra: dict) -> tup
 
 
 def processing_modes(data_dir: Path) -> dict:
-    """gzip + SHA-256 + MD5 of the large batches through work.process in each Dask mode."""
+    """gzip + SHA-256 + MD5 of the large batches through steps.process in each Dask mode."""
+    from gateway.core.manifest import Manifest
     from gateway.settings import Settings
-    from gateway.uploader import work
+    from gateway.uploader import steps
     from gateway.uploader.parallel import DaskMapper
+    from gateway.uploader.results import BatchStatus, Validated
 
     relpaths = [p.relative_to(data_dir / "batches").as_posix() for p in files_of(data_dir)]
     validated = [
-        {
-            "batch": r,
-            "status": "valid",
-            "manifest": {
-                "first_seq": 0,
-                "last_seq": 0,
-                "rows": 0,
-                "earliest": 0.0,
-                "latest": 0.0,
-                "size": 0,
-            },
-        }
+        Validated(r, BatchStatus.VALID, manifest=Manifest(r, 0, 0, 0, 0.0, 0.0, (), 0))
         for r in relpaths
     ]
-    destination = work.Destination(str(data_dir), "bench", BUCKET, "p", "gzip", 8 << 20)
+    destination = steps.Destination(str(data_dir), "bench", BUCKET, "p", "gzip", 8 << 20)
     import functools
 
     results = {}
     for mode in ("sync", "threads", "processes"):
-        shutil.rmtree(work.workspace(str(data_dir)).work, ignore_errors=True)
+        shutil.rmtree(steps.workspace(str(data_dir)).work, ignore_errors=True)
         mapper = DaskMapper(Settings(dask_mode=mode, dask_workers=2, data_dir=data_dir))
         mapper.map(len, ["warm", "up"])  # start the process pool outside the timing
         start = time.perf_counter()
-        mapper.map(functools.partial(work.process, destination), validated)
+        mapper.map(functools.partial(steps.process, destination), validated)
         results[mode] = round(time.perf_counter() - start, 3)
         mapper.close()
         # validation is a Python loop: the GIL's case
@@ -159,10 +150,10 @@ def processing_modes(data_dir: Path) -> dict:
         mapper = DaskMapper(Settings(dask_mode=mode, dask_workers=2, data_dir=data_dir))
         mapper.map(len, ["warm", "up"])
         start = time.perf_counter()
-        mapper.map(functools.partial(work.validate, str(data_dir)), relpaths)
+        mapper.map(functools.partial(steps.validate, str(data_dir)), relpaths)
         results[f"{mode}_validate"] = round(time.perf_counter() - start, 3)
         mapper.close()
-    shutil.rmtree(work.workspace(str(data_dir)).work, ignore_errors=True)
+    shutil.rmtree(steps.workspace(str(data_dir)).work, ignore_errors=True)
     total = sum(p.stat().st_size for p in files_of(data_dir))
     return {
         "bytes": total,

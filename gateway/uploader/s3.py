@@ -17,7 +17,6 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from s3transfer.manager import TransferManager
-from s3transfer.subscribers import BaseSubscriber
 
 from gateway.settings import Settings
 
@@ -88,20 +87,10 @@ class Uploads:
             self._managers.clear()
 
 
-class BytesSent(BaseSubscriber):
-    def __init__(self, callback) -> None:
-        self._callback = callback
-
-    def on_progress(self, future, bytes_transferred, **kwargs):
-        self._callback(bytes_transferred)
-
-
-def start_upload(uploads: Uploads, bucket, key, path, part_bytes, metadata, content_type, on_bytes):
+def start_upload(uploads: Uploads, bucket, key, path, part_bytes, metadata, content_type):
     """Start one conditional-create upload; ``.result()`` on the returned future waits."""
     extra = {"ChecksumAlgorithm": "SHA256", "Metadata": metadata, "ContentType": content_type}
-    return uploads.manager(part_bytes).upload(
-        str(path), bucket, key, extra_args=extra, subscribers=[BytesSent(on_bytes)]
-    )
+    return uploads.manager(part_bytes).upload(str(path), bucket, key, extra_args=extra)
 
 
 def head(client, bucket: str, key: str) -> dict | None:

@@ -1,23 +1,24 @@
 """The uploader service: scan, run the DAG over what is pending, mark days, wait, repeat.
 
-The main thread runs the loop and the Luigi worker; signals only set flags and wake the wait.
-A heartbeat thread publishes the uploader's status (per data dir) and pings the
-systemd watchdog while the loop makes progress.
+The main thread runs the loop, and the Luigi builds in a thread per pipeline; signals only set
+flags and wake the wait. The steps report what happens to each batch as events, which the
+service turns into retries (``retries.py``), counters (``tally.py``) and log lines. A
+heartbeat thread publishes the uploader's status (per data dir) and pings the systemd watchdog
+while the loop makes progress.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import random
 import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
-from gateway.core.backoff import Backoff, RetryState
+from gateway.core.backoff import Backoff
 from gateway.core.upload_plan import make_chunks
 from gateway.logs import log_event
 from gateway.notify import Notifier
@@ -28,25 +29,16 @@ from gateway.store.ledgers import gateway_id_of, publish_status
 from gateway.store.marks import remove_unfinished_marks, update_day_marks
 from gateway.store.watch import Watcher
 from gateway.store.workspace import UploadWorkspace, boot_id
-from gateway.uploader import s3, tasks, work
-from gateway.uploader.parallel import DaskMapper
+from gateway.uploader import tasks
+from gateway.uploader.events import AlreadyThere, Event, Failed, Quarantined, Sent, Uploaded
 from gateway.uploader.progress import Progress
+from gateway.uploader.retries import BatchRef, Retries
+from gateway.uploader.runtime import TaskRuntime
+from gateway.uploader.tally import Tally
 
 log = logging.getLogger("gateway.uploader")
 
 STUCK_SECONDS = 300.0  # no progress for this long: stop pinging the watchdog
-
-
-@dataclass
-class UploaderCounters:
-    uploaded: int = 0  # batches uploaded, verified and marked touched (since start)
-    already_there: int = 0  # of those, found identical in S3 (a retry after a crash)
-    bytes: int = 0  # object bytes verified
-    pending: int = 0  # sealed batches not yet touched, at the last scan
-    failed: int = 0  # batches whose last attempt failed
-    failures: int = 0  # failed attempts in total
-    quarantined: int = 0  # invalid batches moved to quarantine (and uploaded there)
-    days_marked: int = 0
 
 
 class UploaderService:
@@ -60,13 +52,9 @@ class UploaderService:
         self.notifier = Notifier()
         self.stop = threading.Event()
         self._reload = threading.Event()
-        self._lock = threading.Lock()
-        self.counters: dict[str, UploaderCounters] = {}
-        self.last_error: dict[str, dict] = {}
-        self.last_success: dict[str, dict] = {}
-        self.retries: dict[tuple[str, str], RetryState] = {}
-        self.gave_up: set[tuple[str, str]] = set()
-        self._rng = random.Random()
+        self.tally = Tally()
+        self.retries = Retries(*self._retry_policy())
+        self._succeeded: set[BatchRef] = set()  # this cycle's batches that went all the way
         self._started_at = time.time()
         self._last_activity = time.monotonic()
         self._data_dirs: list[DataDir] = []
@@ -75,13 +63,12 @@ class UploaderService:
             bar=sys.stderr.isatty(),
             interval=settings.upload_progress_seconds,
         )
-        self._open_s3()
+        self._open_runtime()
 
     # -- life cycle -------------------------------------------------------------------------
 
     def request_stop(self, signum=None, frame=None) -> None:
-        self.stop.set()
-        self.runtime.stop.set()
+        self.stop.set()  # the tasks' runtime shares this flag
         self.watcher.wake()
 
     def request_reload(self, signum=None, frame=None) -> None:
@@ -93,25 +80,20 @@ class UploaderService:
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGHUP, self.request_reload)
 
-    def _open_s3(self) -> None:
-        settings = self.settings
-        client = s3.make_client(settings)
-        self.runtime = work.Runtime(
-            client=client,
-            uploads=s3.Uploads(client, settings.upload_threads),
-            bucket=settings.s3_bucket,
-            check_etag=settings.s3_verify_etag,
-            report=self._report,
-        )
-        if self.stop.is_set():
-            self.runtime.stop.set()
-        self.mapper = DaskMapper(settings)
-        tasks.RUNTIME = self.runtime
-        tasks.MAPPER = self.mapper
+    def _open_runtime(self) -> None:
+        """S3 and Dask for the current settings, bound to the tasks until closed."""
+        self.runtime = TaskRuntime.open(self.settings, stop=self.stop, emit=self._on_event)
+        self._unbind = tasks.bind(self.runtime)
 
-    def _close_s3(self) -> None:
-        self.runtime.uploads.close()
-        self.mapper.close()
+    def _close_runtime(self) -> None:
+        self._unbind()
+        self.runtime.close()
+
+    def _retry_policy(self) -> tuple[Backoff, int | None]:
+        """How long a failed batch waits, and after how many attempts ``--once`` gives up."""
+        settings = self.settings
+        backoff = Backoff(settings.upload_retry_base_seconds, settings.upload_retry_max_seconds)
+        return backoff, settings.upload_once_attempts if self.once else None
 
     def run(self) -> int:
         """Upload until stopped (or, with ``once``, until nothing is left); the exit status."""
@@ -141,9 +123,9 @@ class UploaderService:
             heartbeat.join(timeout=5)
             self._publish_status(final=True)
             self.progress.close()
-            self._close_s3()
+            self._close_runtime()
             self.watcher.close()
-            log_event(log, logging.INFO, "uploader_stopped", status=status, **self._totals())
+            log_event(log, logging.INFO, "uploader_stopped", status=status, **self.tally.totals())
         return status
 
     def _loop(self) -> int:
@@ -159,12 +141,12 @@ class UploaderService:
                 self._run_cycle(due)
                 continue  # rescan at once: more may have been sealed meanwhile
             if self.once and not waiting:
-                return 1 if self.gave_up else 0
+                return 1 if self.retries.any_given_up else 0
             timeout = self.settings.upload_rescan_seconds
             if waiting:
                 timeout = min(timeout, max(0.05, min(waiting) - time.monotonic()))
             self.watcher.wait(timeout)
-        return 0 if not self.gave_up else 1
+        return 1 if self.retries.any_given_up else 0
 
     # -- scanning ---------------------------------------------------------------------------
 
@@ -182,20 +164,18 @@ class UploaderService:
                 self._prepare(data_dir)
             pending, touched = pending_batches(data_dir)
             self._mark_days(data_dir, pending, touched)
-            with self._lock:
-                counters = self.counters.setdefault(key, UploaderCounters())
-                counters.pending = len(pending)
+            self.tally.scanned(key, len(pending))
             total_pending += len(pending)
             ready = []
             for batch in pending:
                 relpath = batch.name.relative_path
-                state = self.retries.get((key, relpath))
-                if (key, relpath) in self.gave_up:
+                if self.retries.given_up((key, relpath)):
                     continue
-                if state is None or state.due(now):
+                not_before = self.retries.not_before((key, relpath))
+                if now >= not_before:
                     ready.append((relpath, batch.size))
                 else:
-                    waiting.append(state.not_before)
+                    waiting.append(not_before)
             if ready:
                 gateway_id = gateway_id_of(data_dir, self.settings.gateway_id)
                 due.append((data_dir, gateway_id, ready))
@@ -217,10 +197,7 @@ class UploaderService:
             log_event(log, logging.WARNING, "day_mark_failed", error=str(error))
             return
         if marked:
-            with self._lock:
-                self.counters.setdefault(str(data_dir.root), UploaderCounters()).days_marked += len(
-                    marked
-                )
+            self.tally.days_marked(str(data_dir.root), len(marked))
 
     # -- one cycle --------------------------------------------------------------------------
 
@@ -235,131 +212,67 @@ class UploaderService:
                 settings.upload_chunk_batches,
                 settings.upload_chunk_bytes,
             )
-            UploadWorkspace(data_dir).forget_other_chunks(
-                {c.chunk_id(settings.s3_prefix, settings.upload_compression) for c in chunks}
-            )
-            for chunk in chunks:
-                marks.append(
-                    tasks.Mark(
-                        data_dir=chunk.data_dir,
-                        gateway_id=chunk.gateway_id,
-                        batches=list(chunk.batches),
-                        bucket=settings.s3_bucket,
-                        prefix=settings.s3_prefix,
-                        compression=settings.upload_compression,
-                        part_bytes=settings.upload_multipart_bytes,
-                        gzip_level=settings.upload_gzip_level,
-                    )
-                )
-        self._attempted = {(str(d.root), r) for d, _, rs in due for r, _ in rs}
-        self._succeeded: set[tuple[str, str]] = set()
-        ok = self._run_pipelines(marks)
-        for mark in marks:  # finished chunks are done with; crashed ones stay to resume
-            if mark.output().exists():
-                work.workspace(mark.data_dir).forget_chunk(mark.chunk_id)
+            chunk_marks = [tasks.mark_task(chunk, settings) for chunk in chunks]
+            UploadWorkspace(data_dir).forget_other_chunks({mark.chunk_id for mark in chunk_marks})
+            marks += chunk_marks
+        attempted = {(str(d.root), r) for d, _, rs in due for r, _ in rs}
+        self._succeeded = set()
+        ok = tasks.run_pipelines(marks, settings.upload_pipelines, settings.luigi_scheduler_url)
+        tasks.forget_finished(marks)
         if not ok and not self.stop.is_set():
             # A task error (not an upload failure): back off every batch it left undone.
-            for key in self._attempted - self._succeeded:
-                if self.retries.get(key) is None or self.retries[key].due(time.monotonic()):
-                    self._record_failure(key[0], key[1], "a task of its chunk failed (see log)")
-
-    def _run_pipelines(self, marks: list) -> bool:
-        """Run the chunks' DAGs in a few threads, each its own Luigi build, so one chunk's
-        processing (CPU) overlaps another's upload (network); Luigi's own parallel workers
-        would fork a process per task."""
-        lanes = [
-            marks[i :: self.settings.upload_pipelines]
-            for i in range(self.settings.upload_pipelines)
-        ]
-        lanes = [lane for lane in lanes if lane]
-        if len(lanes) <= 1:
-            return tasks.run_dag(marks, self.settings.luigi_scheduler_url)
-        results = [False] * len(lanes)
-
-        def run(index: int) -> None:
-            try:
-                results[index] = tasks.run_dag(lanes[index], self.settings.luigi_scheduler_url)
-            except Exception as error:  # noqa: BLE001 (reported; its batches back off)
-                log_event(log, logging.ERROR, "pipeline_failed", error=repr(error))
-
-        threads = [
-            threading.Thread(target=run, args=(i,), name=f"lane-{i}") for i in range(len(lanes))
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        return all(results)
+            for data_dir, batch in attempted - self._succeeded:
+                if self.retries.not_before((data_dir, batch)) <= time.monotonic():
+                    self._record_failure(data_dir, batch, "a task of its chunk failed (see log)")
 
     # -- events from the tasks --------------------------------------------------------------
 
     def _touch(self) -> None:
         self._last_activity = time.monotonic()
 
-    def _report(self, event: str, data_dir: str, batch: str, **fields) -> None:
+    def _on_event(self, event: Event) -> None:
+        """What a step reports, from a pipeline's thread."""
         self._touch()
-        if event == "sent":
-            return
-        if event == "already_there":
-            with self._lock:
-                self.counters.setdefault(data_dir, UploaderCounters()).already_there += 1
-            log_event(log, logging.INFO, "object_already_there", batch=batch, key=fields["key"])
-            return
-        if event == "failed":
-            self._record_failure(data_dir, batch, fields["error"], key=fields.get("key"))
-            return
-        if event in ("uploaded", "quarantined"):
-            key = (data_dir, batch)
-            self._succeeded.add(key)
-            with self._lock:
-                counters = self.counters.setdefault(data_dir, UploaderCounters())
-                if event == "uploaded":
-                    counters.uploaded += 1
-                    counters.bytes += fields["bytes"]
-                else:
-                    counters.quarantined += 1
-                if self.retries.pop(key, None) is not None:
-                    counters.failed = max(0, counters.failed - 1)
-                counters.pending = max(0, counters.pending - 1)
-                self.last_success[data_dir] = {
-                    "at": round(time.time(), 3),
-                    "batch": batch,
-                    "key": fields["key"],
-                }
-            self.progress.advance(fields["bytes"])
-            log_event(
-                log,
-                self.progress.batch_log_level if event == "uploaded" else logging.WARNING,
-                f"batch_{event}",
-                batch=batch,
-                key=fields["key"],
-                bytes=fields["bytes"],
-                reason=fields.get("reason"),
-            )
+        match event:
+            case Sent():
+                pass  # progress, which _touch has noted
+            case AlreadyThere(data_dir, batch, key):
+                self.tally.already_there(data_dir)
+                log_event(log, logging.INFO, "object_already_there", batch=batch, key=key)
+            case Failed(data_dir, batch, key, error):
+                self._record_failure(data_dir, batch, error, key=key)
+            case Uploaded(data_dir, batch, key, size):
+                self._record_done(event)
+                log_event(
+                    log,
+                    self.progress.batch_log_level,
+                    "batch_uploaded",
+                    batch=batch,
+                    key=key,
+                    bytes=size,
+                )
+            case Quarantined(data_dir, batch, key, size, reason):
+                self._record_done(event)
+                log_event(
+                    log,
+                    logging.WARNING,
+                    "batch_quarantined",
+                    batch=batch,
+                    key=key,
+                    bytes=size,
+                    reason=reason,
+                )
+
+    def _record_done(self, event: Uploaded | Quarantined) -> None:
+        batch = (event.data_dir, event.batch)
+        self._succeeded.add(batch)
+        self.tally.done(event, was_failing=self.retries.succeeded(batch))
+        self.progress.advance(event.size)
 
     def _record_failure(self, data_dir: str, batch: str, error: str, key: str | None = None):
-        state_key = (data_dir, batch)
         now = time.monotonic()
-        backoff = Backoff(
-            self.settings.upload_retry_base_seconds, self.settings.upload_retry_max_seconds
-        )
-        with self._lock:
-            counters = self.counters.setdefault(data_dir, UploaderCounters())
-            state = self.retries.get(state_key)
-            if state is None:
-                state = self.retries[state_key] = RetryState()
-                counters.failed += 1
-            state.failed(error, now, backoff, self._rng.random())
-            counters.failures += 1
-            self.last_error[data_dir] = {
-                "at": round(time.time(), 3),
-                "batch": batch,
-                "key": key,
-                "error": error,
-                "attempts": state.attempts,
-            }
-            if self.once and state.attempts >= self.settings.upload_once_attempts:
-                self.gave_up.add(state_key)
+        state, first = self.retries.failed((data_dir, batch), error, now)
+        self.tally.failed(data_dir, batch, key, error, state.attempts, first=first)
         log_event(
             log,
             logging.WARNING,
@@ -387,52 +300,29 @@ class UploaderService:
         changed = sorted(
             name for name, value in asdict(fresh).items() if value != getattr(self.settings, name)
         )
-        self._close_s3()
+        self._close_runtime()
         self.settings = fresh
         logging.getLogger().setLevel(fresh.log_level.upper())
-        self._open_s3()
-        self.retries.clear()  # new settings (credentials, bucket) deserve an immediate try
-        with self._lock:
-            for counters in self.counters.values():
-                counters.failed = 0
+        self._open_runtime()
+        # New settings (credentials, bucket) deserve an immediate try.
+        self.retries.retry_now(*self._retry_policy())
+        self.tally.no_batch_failing()
         log_event(log, logging.INFO, "settings_reloaded", changed=",".join(changed) or "nothing")
 
     # -- status -----------------------------------------------------------------------------
 
-    def _totals(self) -> dict:
-        with self._lock:
-            total = UploaderCounters()
-            for counters in self.counters.values():
-                for name, value in asdict(counters).items():
-                    setattr(total, name, getattr(total, name) + value)
-        return asdict(total)
-
-    def status(self, data_dir: str, final: bool = False) -> dict:
-        with self._lock:
-            counters = asdict(self.counters.get(data_dir, UploaderCounters()))
-            last_error = self.last_error.get(data_dir)
-            last_success = self.last_success.get(data_dir)
-        return {
-            "service": "uploader",
-            "pid": os.getpid(),
-            "started_at": round(self._started_at, 3),
-            "updated_at": round(time.time(), 3),
-            "running": not final,
-            "once": self.once,
-            "bucket": self.settings.s3_bucket,
-            "prefix": self.settings.s3_prefix,
-            "endpoint": self.settings.s3_endpoint_url or "aws",
-            "counters": counters,
-            "last_error": last_error,
-            "last_success": last_success,
-            "data_dirs": len(self._data_dirs),
-        }
-
     def _publish_status(self, final: bool = False) -> None:
         for data_dir in list(self._data_dirs):
-            key = str(data_dir.root)
-            publish_status(data_dir, "uploader", self.status(key, final))
-        totals = self._totals()
+            document = self.tally.document(
+                str(data_dir.root),
+                settings=self.settings,
+                once=self.once,
+                started_at=self._started_at,
+                running=not final,
+                data_dirs=len(self._data_dirs),
+            )
+            publish_status(data_dir, "uploader", document)
+        totals = self.tally.totals()
         self.notifier.status(
             f"{totals['uploaded']} uploaded, {totals['pending']} pending, "
             f"{totals['failed']} failing"

@@ -64,7 +64,7 @@ def test_processing_on_a_dask_distributed_cluster(moto, uploader_env, dask_clust
 
     with Client(dask_cluster, timeout=30) as client:
         loaded = client.run(
-            lambda: __import__("sys").modules.get("gateway.uploader.work") is not None
+            lambda: __import__("sys").modules.get("gateway.uploader.steps") is not None
         )
     assert list(loaded.values()) == [True]
 

@@ -1,0 +1,410 @@
+"""The steps on the batches of one chunk: validate, process, upload, verify, mark.
+
+Each step is a plain function of paths, settings and the results of the steps before it
+(``gateway/uploader/results.py``); the Luigi tasks only declare how they chain. Validate and
+Process run per batch (Dask maps them); Upload, Verify and Mark take a chunk's batches at once
+and report what happens to the service as events (``gateway/uploader/events.py``). Derived
+files (compressed copies, per-batch processing results) live in the store's workspace and are
+reused after a crash, so a batch keeps the key and bytes it was first processed into until it
+is marked.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import re
+import time
+import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.core.batchfile import check_batch
+from gateway.core.keys import BadName, object_key, parse_relative_path, quarantine_prefix
+from gateway.core.manifest import (
+    ObjectDigest,
+    build_manifest,
+    check_against_name,
+    object_digest,
+    object_metadata,
+    part_sizes,
+    quick_check_blocks,
+    verify_head,
+)
+from gateway.store.durable import make_dirs, write_atomic
+from gateway.store.layout import DataDir
+from gateway.store.marks import mark_touched, quarantine_batch
+from gateway.store.workspace import UploadWorkspace
+from gateway.uploader import s3
+from gateway.uploader.events import AlreadyThere, Failed, Quarantined, Sent, Uploaded
+from gateway.uploader.results import (
+    BatchStatus,
+    Marked,
+    MarkResult,
+    Processed,
+    UploadOutcome,
+    UploadResult,
+    Validated,
+    Verified,
+)
+from gateway.uploader.runtime import TaskRuntime
+
+READ_BLOCK = 1 << 20  # files are read, compressed and hashed a block at a time
+
+_ASCII_RE = re.compile(r"[^ -~]")
+
+
+def _store(data_dir: str) -> DataDir:
+    return DataDir(Path(data_dir))
+
+
+def workspace(data_dir: str) -> UploadWorkspace:
+    return UploadWorkspace(_store(data_dir))
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where one data dir's batches go and how they are shaped."""
+
+    data_dir: str
+    gateway_id: str
+    bucket: str
+    prefix: str
+    compression: str
+    part_bytes: int
+    gzip_level: int = 1
+
+
+# -- validate ----------------------------------------------------------------------------
+
+
+def validate(data_dir: str, relpath: str) -> Validated:
+    """Check a sealed batch: header, rows, seq contiguous, name matching content."""
+    path = _store(data_dir).batch_path(relpath)
+    try:
+        name = parse_relative_path(relpath)
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            check = quick_check_blocks(iter(lambda: file.read(READ_BLOCK), b""), name.first_seq)
+        if check is None or check.good_bytes != size:  # something is wrong: say what
+            data = path.read_bytes()
+            size = len(data)
+            check = check_batch(data, name.first_seq)
+    except FileNotFoundError:
+        return Validated(relpath, BatchStatus.MISSING)
+    except BadName as error:
+        return Validated(relpath, BatchStatus.INVALID, problem=str(error))
+    problem = check_against_name(name, check, size)
+    if problem:
+        return Validated(relpath, BatchStatus.INVALID, problem=problem)
+    return Validated(relpath, BatchStatus.VALID, manifest=build_manifest(name, check, size))
+
+
+# -- process -----------------------------------------------------------------------------
+
+
+def process(destination: Destination, validated: Validated) -> Processed | None:
+    """Compress (or not) and checksum a validated batch, or reuse what an earlier run made of
+    it; None when the batch is gone."""
+    if validated.status is BatchStatus.MISSING:
+        return None
+    space = workspace(destination.data_dir)
+    earlier = _processed_before(space, validated.batch)
+    if earlier is not None:
+        return earlier
+    source = space.data_dir.batch_path(validated.batch)
+    if not source.exists():
+        return None
+    processed = _make_object(destination, validated, source, space.compressed_path(validated.batch))
+    record_path = space.record_path(validated.batch)
+    make_dirs(record_path.parent)
+    write_atomic(record_path, json.dumps(processed.to_json()).encode(), durable=False)
+    return processed
+
+
+def _processed_before(space: UploadWorkspace, relpath: str) -> Processed | None:
+    """What an earlier run made of the batch, while its upload file is still there."""
+    try:
+        earlier = Processed.from_json(json.loads(space.record_path(relpath).read_text()))
+    except (FileNotFoundError, ValueError):  # none, or written by an earlier version
+        return None
+    return earlier if Path(earlier.upload_path).exists() else None
+
+
+def _make_object(
+    destination: Destination, validated: Validated, source: Path, compressed: Path
+) -> Processed:
+    """The object a batch becomes: a valid one gzipped if so configured, an invalid one as it
+    is under the quarantine prefix, with its key, metadata and digests."""
+    valid = validated.status is BatchStatus.VALID
+    gzipped = valid and destination.compression == "gzip"
+    if gzipped:
+        csv_sha256 = _gzip_file(source, compressed, destination.gzip_level)
+        upload_path = compressed
+        digest = _digest_file(compressed, destination.part_bytes)
+    else:
+        upload_path = source
+        digest = _digest_file(source, destination.part_bytes)
+        csv_sha256 = digest.sha256_hex
+    if valid:
+        prefix = destination.prefix
+        metadata = object_metadata(validated.manifest.as_dict(), csv_sha256)
+    else:
+        prefix = quarantine_prefix(destination.prefix)
+        metadata = {"reason": _ascii(validated.problem)}
+    name = parse_relative_path(validated.batch)
+    return Processed(
+        validated=validated,
+        key=object_key(prefix, destination.gateway_id, name, gzip=gzipped),
+        upload_path=str(upload_path),
+        content_type="application/gzip" if gzipped else "text/csv",
+        metadata=metadata,
+        csv_sha256=csv_sha256,
+        part_bytes=destination.part_bytes,
+        digest=digest,
+    )
+
+
+def _digest_file(path: Path, part_bytes: int) -> ObjectDigest:
+    """Per-part SHA-256 and MD5 plus the whole SHA-256 of a file, read block by block."""
+    size = path.stat().st_size
+    sizes = part_sizes(size, part_bytes)
+    whole = hashlib.sha256()
+    sha, md5 = [], []
+    with open(path, "rb") as file:
+        for part in sizes:
+            part_sha, part_md5, left = hashlib.sha256(), hashlib.md5(), part
+            while left:
+                block = file.read(min(READ_BLOCK, left))
+                if not block:
+                    raise OSError(f"{path} shrank while being read")
+                part_sha.update(block)
+                part_md5.update(block)
+                whole.update(block)
+                left -= len(block)
+            sha.append(part_sha.digest())
+            md5.append(part_md5.digest())
+    return object_digest(size, sha, md5, whole.digest(), multipart=size >= part_bytes)
+
+
+def _gzip_file(source: Path, target: Path, level: int) -> str:
+    """gzip ``source`` into ``target`` (no name, time 0: the same bytes every time); return
+    the SHA-256 of ``source``."""
+    csv_sha256 = hashlib.sha256()
+    compressor = zlib.compressobj(level, zlib.DEFLATED, 31)  # 31: a gzip wrapper
+    make_dirs(target.parent)
+    part = target.with_name(target.name + ".part")
+    with open(source, "rb") as file, open(part, "wb") as out:
+        while block := file.read(READ_BLOCK):
+            csv_sha256.update(block)
+            out.write(compressor.compress(block))
+        out.write(compressor.flush())
+    os.replace(part, target)  # not fsynced: see forget_after_reboot
+    return csv_sha256.hexdigest()
+
+
+def _ascii(text: str, limit: int = 1024) -> str:
+    return _ASCII_RE.sub("?", text)[:limit]
+
+
+def forget_processed(data_dir: str, relpath: str) -> None:
+    """Drop a batch's derived files (after its mark, or when the store got other bytes)."""
+    workspace(data_dir).forget_processed(relpath)
+
+
+# -- upload ------------------------------------------------------------------------------
+
+
+def upload(runtime: TaskRuntime, data_dir: str, processed: list[Processed]) -> list[UploadOutcome]:
+    """Upload every processed batch; stop starting new ones once a stop is requested.
+
+    Every object is created only if its key is free; when it is taken, the object there is
+    compared with the one meant (EXISTS when it is this batch, FAILED when it is not).
+    """
+    outcomes = []
+    running = []
+    for entry in processed:
+        if runtime.stop.is_set():
+            outcomes.append(UploadOutcome(entry.batch, entry.key, UploadResult.NOT_STARTED))
+            continue
+        future = s3.start_upload(
+            runtime.uploads,
+            runtime.bucket,
+            entry.key,
+            entry.upload_path,
+            entry.part_bytes,
+            entry.metadata,
+            entry.content_type,
+        )
+        running.append((entry, future))
+    for entry, future in running:
+        outcomes.append(_finish_upload(runtime, data_dir, entry, future))
+    return outcomes
+
+
+def _finish_upload(
+    runtime: TaskRuntime, data_dir: str, entry: Processed, future: Future
+) -> UploadOutcome:
+    try:
+        future.result()
+    except Exception as error:  # noqa: BLE001 (every failure is reported and retried later)
+        if s3.is_precondition_failed(error):
+            return _compare_existing(runtime, data_dir, entry)
+        if s3.is_bad_digest(error):
+            forget_processed(data_dir, entry.batch)
+        return _failed(runtime, data_dir, entry, s3.describe(error, runtime.bucket))
+    runtime.emit(Sent(data_dir, entry.batch, entry.digest.size))
+    return UploadOutcome(entry.batch, entry.key, UploadResult.CREATED)
+
+
+def _compare_existing(runtime: TaskRuntime, data_dir: str, entry: Processed) -> UploadOutcome:
+    try:
+        existing = s3.head(runtime.client, runtime.bucket, entry.key)
+    except Exception as error:  # noqa: BLE001
+        return _failed(runtime, data_dir, entry, s3.describe(error, runtime.bucket))
+    if existing is None:  # deleted between our PUT and HEAD: try again later
+        return _failed(runtime, data_dir, entry, "object vanished after 412")
+    adopted = None
+    problem = verify_head(entry.digest, existing, check_etag=runtime.check_etag)
+    if problem:
+        adopted = _same_batch_other_bytes(runtime, entry, existing)
+        if adopted is None:
+            message = f"key is taken by other content, not overwritten: {problem}"
+            return _failed(runtime, data_dir, entry, message)
+    runtime.emit(AlreadyThere(data_dir, entry.batch, entry.key))
+    return UploadOutcome(entry.batch, entry.key, UploadResult.EXISTS, adopted=adopted)
+
+
+def _same_batch_other_bytes(
+    runtime: TaskRuntime, entry: Processed, existing: dict
+) -> ObjectDigest | None:
+    """The digest of an existing object that holds this very batch in other bytes (gzipped at
+    another level, or by another zlib, before a crash), or None.
+
+    Its metadata must name the batch's SHA-256, and its bytes, fetched and decompressed here,
+    must have it: a rare path (after a reboot and a setting change), so a GET is affordable.
+    """
+    if existing.get("Metadata", {}).get("csv-sha256") != entry.csv_sha256:
+        return None
+    try:
+        body = runtime.client.get_object(Bucket=runtime.bucket, Key=entry.key)["Body"].read()
+        data = gzip.decompress(body) if entry.key.endswith(".gz") else body
+    except Exception:  # noqa: BLE001 (unreadable or not gzip: not our batch)
+        return None
+    if hashlib.sha256(data).hexdigest() != entry.csv_sha256:
+        return None
+    checksum = existing.get("ChecksumSHA256") or ""
+    value, _, parts = checksum.partition("-")
+    if not value or len(body) != existing.get("ContentLength"):
+        return None
+    return ObjectDigest(
+        size=len(body),
+        parts=int(parts) if parts else _parts_of(existing),
+        checksum_sha256=value,
+        etag=(existing.get("ETag") or "").strip('"'),
+        sha256_hex=hashlib.sha256(body).hexdigest(),
+    )
+
+
+def _parts_of(head: dict) -> int:
+    _, _, parts = (head.get("ETag") or "").strip('"').partition("-")
+    return int(parts) if parts.isdigit() else 0
+
+
+def _failed(runtime: TaskRuntime, data_dir: str, entry: Processed, error: str) -> UploadOutcome:
+    runtime.emit(Failed(data_dir, entry.batch, entry.key, error))
+    return UploadOutcome(entry.batch, entry.key, UploadResult.FAILED, error=error)
+
+
+# -- verify ------------------------------------------------------------------------------
+
+
+def verify(
+    runtime: TaskRuntime, data_dir: str, processed: list[Processed], outcomes: list[UploadOutcome]
+) -> list[Verified]:
+    """HEAD every object in the store: size and SHA-256 (and MD5 ETag) must be what was sent.
+
+    An object that fails is reported (:class:`Failed`) and left out: only what is returned
+    may be marked.
+    """
+    by_batch = {entry.batch: entry for entry in processed}
+    in_store = [outcome for outcome in outcomes if outcome.result.in_store]
+    with ThreadPoolExecutor(runtime.uploads.threads) as pool:
+        heads = list(pool.map(lambda outcome: _head_or_error(runtime, outcome.key), in_store))
+    verified = []
+    for outcome, (head, error) in zip(in_store, heads, strict=True):
+        entry = by_batch[outcome.batch]
+        expected = entry.digest if outcome.adopted is None else outcome.adopted
+        error = error or _refusal(runtime, expected, head)
+        if error:
+            runtime.emit(Failed(data_dir, entry.batch, entry.key, error))
+            continue
+        etag = head.get("ETag", "").strip('"')
+        verified.append(Verified(entry.batch, entry.key, etag, expected))
+    return verified
+
+
+def _head_or_error(runtime: TaskRuntime, key: str) -> tuple[dict | None, str | None]:
+    try:
+        return s3.head(runtime.client, runtime.bucket, key), None
+    except Exception as error:  # noqa: BLE001
+        return None, s3.describe(error, runtime.bucket)
+
+
+def _refusal(runtime: TaskRuntime, expected: ObjectDigest, head: dict | None) -> str | None:
+    """Why the object a HEAD found is not the one expected, or None when it is."""
+    if head is None:
+        return "verify refused: HEAD found no object"
+    problem = verify_head(expected, head, check_etag=runtime.check_etag)
+    return None if problem is None else f"verify refused: {problem}"
+
+
+# -- mark --------------------------------------------------------------------------------
+
+
+def mark(
+    runtime: TaskRuntime, data_dir: str, processed: list[Processed], verified: list[Verified]
+) -> list[Marked]:
+    """Write a touched mark per verified valid batch; move a verified invalid one to quarantine."""
+    by_batch = {entry.batch: entry for entry in processed}
+    touched, quarantined = [], []
+    for found in verified:
+        entry = by_batch[found.batch]
+        record = _mark_record(runtime.bucket, entry, found)
+        if entry.validated.status is BatchStatus.VALID:
+            touched.append((entry, record | {"manifest": entry.validated.manifest.as_dict()}))
+        else:
+            quarantined.append((entry, record | {"reason": entry.validated.problem}))
+    store = _store(data_dir)
+    mark_touched(store, [(entry.batch, record) for entry, record in touched])
+    for entry, record in quarantined:
+        quarantine_batch(store, entry.batch, record)
+    for entry, record in touched:
+        forget_processed(data_dir, entry.batch)
+        runtime.emit(Uploaded(data_dir, entry.batch, entry.key, record["size"]))
+    for entry, record in quarantined:
+        forget_processed(data_dir, entry.batch)
+        runtime.emit(
+            Quarantined(data_dir, entry.batch, entry.key, record["size"], record["reason"])
+        )
+    return [Marked(entry.batch, entry.key, MarkResult.UPLOADED) for entry, _ in touched] + [
+        Marked(entry.batch, entry.key, MarkResult.QUARANTINED) for entry, _ in quarantined
+    ]
+
+
+def _mark_record(bucket: str, entry: Processed, found: Verified) -> dict:
+    """What a touched mark (or a quarantined batch's reason file) says of its object."""
+    return {
+        "bucket": bucket,
+        "key": entry.key,
+        "etag": found.etag,
+        "size": found.digest.size,
+        "sha256": found.digest.sha256_hex,
+        "checksum_sha256": found.digest.checksum_sha256,
+        "parts": found.digest.parts,
+        "csv_sha256": entry.csv_sha256,
+        "verified_at": round(time.time(), 3),
+    }
