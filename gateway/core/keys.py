@@ -123,6 +123,12 @@ def quarantine_prefix(prefix: str) -> str:
     return join_key(prefix, QUARANTINE_PREFIX)
 
 
+def rejected_lines_key(prefix: str, gateway_id: str, relpath: str) -> str:
+    """Where a file of rejected lines goes: ``<prefix>/<gateway>/quarantine/<relpath>.gz``
+    (``relpath`` as under the data dir's ``quarantine/``). Batch keys never end so."""
+    return f"{gateway_prefix(prefix, gateway_id)}{QUARANTINE_PREFIX}/{relpath.strip('/')}.gz"
+
+
 def object_key(prefix: str, gateway_id: str, batch: BatchName, *, gzip: bool) -> str:
     """The S3 key of a batch: deterministic, so a retry lands on the same object."""
     return f"{gateway_prefix(prefix, gateway_id)}{batch.relative_path}{'.gz' if gzip else ''}"

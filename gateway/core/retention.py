@@ -109,10 +109,15 @@ def plan(
     for item in touched:
         if now - item.sealed_at >= policy.retain_uploaded_seconds:
             delete(item, f"uploaded and older than {policy.retain_uploaded_seconds:g} s")
-    quarantine_bytes = sum(i.size for i in quarantine)
+    for item in quarantine:  # rejected lines uploaded to the quarantine prefix, like batches
+        if item.touched and now - item.sealed_at >= policy.retain_uploaded_seconds:
+            delete(item, f"uploaded and older than {policy.retain_uploaded_seconds:g} s")
+    quarantine_bytes = sum(i.size for i in quarantine if i.key not in deleted)
     for item in quarantine:
         if quarantine_bytes <= policy.max_quarantine_bytes:
             break
+        if item.key in deleted:
+            continue
         quarantine_bytes -= item.size
         delete(item, f"quarantine above {policy.max_quarantine_bytes} bytes")
     # Under pressure: uploaded batches, then rejected lines, and only then data not in S3.

@@ -21,7 +21,7 @@ from gateway.logs import log_event
 from gateway.store.durable import commit, fsync_dir, make_dirs
 from gateway.store.layout import DataDir
 from gateway.store.ledgers import write_seq_floor
-from gateway.store.quarantine import Quarantine
+from gateway.store.quarantine import Quarantine, recover_segments
 from gateway.store.recovery import Recovery, SealedBatch, recover
 
 log = logging.getLogger("gateway.store")
@@ -50,8 +50,13 @@ class BatchStore:
         max_quarantine_bytes: int = 64 << 20,
     ):
         self.data_dir = data_dir.ensure()
-        # One day's quarantine file may use half the budget; cleanup trims older days.
-        self.quarantine = Quarantine(data_dir, max_file_bytes=max_quarantine_bytes // 2)
+        # One day's rejected lines may use half the budget; cleanup trims older days. Their
+        # segments seal on the batches' schedule, so they reach S3 with them.
+        self.quarantine = Quarantine(
+            data_dir,
+            max_day_bytes=max_quarantine_bytes // 2,
+            seal_seconds=policy.max_seconds,
+        )
         self.batcher = Batcher(policy)
         self.fsync_seconds = fsync_seconds
         self.next_seq: int | None = None
@@ -63,6 +68,7 @@ class BatchStore:
     def recover(self) -> Recovery:
         """Seal every leftover ``.part``; must run before the first append."""
         result = recover(self.data_dir, self.quarantine)
+        result.sealed_segments = recover_segments(self.data_dir)
         self.next_seq = result.next_seq
         return result
 
@@ -105,6 +111,7 @@ class BatchStore:
 
     def tick(self, now: float) -> list[SealedBatch]:
         """Seal the open batch when it is old enough; fsync it when that is due."""
+        self.quarantine.tick(now)
         if self._open is not None and self.batcher.due(now):
             batch = self._seal(now)
             return [batch] if batch else []

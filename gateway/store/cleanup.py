@@ -19,10 +19,17 @@ from gateway.core.keys import day_folder, day_of
 from gateway.core.retention import Deletion, Item, Plan, RetentionPolicy, plan
 from gateway.logs import log_event
 from gateway.settings import Settings
+from gateway.store.durable import PART
 from gateway.store.inventory import disk_space
 from gateway.store.layout import DataDir, discover_data_dirs
 from gateway.store.ledgers import LossRecord, losses
-from gateway.store.marks import FOLDER_MARK, batch_mark, is_orphan_mark
+from gateway.store.marks import (
+    BATCH_MARK_SUFFIX,
+    FOLDER_MARK,
+    batch_mark,
+    is_orphan_mark,
+    is_touched,
+)
 from gateway.store.recovery import sealed_batches
 
 log = logging.getLogger("gateway.cleanup")
@@ -91,12 +98,18 @@ def batch_items(data_dir: DataDir) -> list[Item]:
                 batch.name.last_seq,
             )
         )
-    today = data_dir.quarantine_day_file(day_of(time.time()))  # the reader still appends to it
     if data_dir.quarantine.is_dir():
         for path in data_dir.quarantine.rglob("*"):
-            if path.is_file() and path != today:
+            # The open segment (.part) is the reader's; a mark goes with its file.
+            if not path.is_file() or path.name.endswith((PART, BATCH_MARK_SUFFIX)):
+                continue
+            try:
                 stat = path.stat()
-                items.append(Item(str(path), stat.st_size, stat.st_mtime, kind="quarantine"))
+            except FileNotFoundError:
+                continue
+            items.append(
+                Item(str(path), stat.st_size, stat.st_mtime, is_touched(path), kind="quarantine")
+            )
     return items
 
 
@@ -145,8 +158,7 @@ def _delete(deletion: Deletion, result: CleanupResult) -> bool:
     except OSError as error:
         result.errors.append(f"{path}: {error}")
         return False
-    if deletion.item.kind == "batch":
-        batch_mark(path).unlink(missing_ok=True)  # after the data: an orphan mark is harmless
+    batch_mark(path).unlink(missing_ok=True)  # after the data: an orphan mark is harmless
     level = logging.ERROR if deletion.loss else logging.INFO
     log_event(
         log,

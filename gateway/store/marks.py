@@ -15,13 +15,16 @@ import logging
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.core.keys import BadName, parse_part_name
 from gateway.core.upload_plan import days_to_mark, days_to_unmark
 from gateway.logs import log_event
 from gateway.store.durable import PART, fsync_dir, make_dirs, write_atomic
 from gateway.store.layout import DataDir
-from gateway.store.recovery import SealedBatch
+
+if TYPE_CHECKING:  # recovery keeps upload marks out of its way: it imports this module
+    from gateway.store.recovery import SealedBatch
 
 log = logging.getLogger("gateway.store")
 
@@ -51,20 +54,14 @@ def is_orphan_mark(path: Path) -> bool:
     )
 
 
-def mark_touched(data_dir: DataDir, records: Sequence[tuple[str, dict]]) -> None:
-    """Write the sidecars that say "uploaded and verified": what cleanup trusts.
-
-    ``records`` pairs a batch's path under ``batches/`` with the record of its object. A
-    chunk's marks are made durable together: every mark's bytes are written under a temporary
-    name, one sync flushes them all, then the renames and one fsync per folder make the names
-    durable. (A mark's name appears only with its bytes on disk; two fsyncs per mark cost more
-    than the upload of a small batch on an SD card.)
-    """
+def mark_touched_files(records: Sequence[tuple[Path, dict]]) -> None:
+    """Write the "uploaded and verified" mark beside each file: its bytes are durable before
+    its name (one sync for all), and the names before the call returns."""
     if not records:
         return
     written = []
-    for relpath, record in records:
-        path = batch_mark(data_dir.batch_path(relpath))
+    for target, record in records:
+        path = batch_mark(target)
         part = path.with_name(path.name + PART)
         part.write_bytes(json.dumps(record, indent=1).encode())
         written.append((part, path))
@@ -75,13 +72,26 @@ def mark_touched(data_dir: DataDir, records: Sequence[tuple[str, dict]]) -> None
         fsync_dir(folder)
 
 
+def mark_touched(data_dir: DataDir, records: Sequence[tuple[str, dict]]) -> None:
+    """Write the sidecars that say "uploaded and verified": what cleanup trusts.
+
+    ``records`` pairs a batch's path under ``batches/`` with the record of its object. A
+    chunk's marks are made durable together: every mark's bytes are written under a temporary
+    name, one sync flushes them all, then the renames and one fsync per folder make the names
+    durable. (A mark's name appears only with its bytes on disk; two fsyncs per mark cost more
+    than the upload of a small batch on an SD card.)
+    """
+    mark_touched_files([(data_dir.batch_path(relpath), record) for relpath, record in records])
+
+
 def remove_unfinished_marks(data_dir: DataDir) -> int:
     """Remove marks an earlier uploader began but never renamed into place (its own
     ``.touched.part`` files: the reader's recovery leaves every .part but its own alone)."""
     removed = 0
-    for path in data_dir.batches.rglob(f"*{BATCH_MARK_SUFFIX}{PART}"):
-        path.unlink(missing_ok=True)
-        removed += 1
+    for folder in (data_dir.batches, data_dir.quarantine):
+        for path in folder.rglob(f"*{BATCH_MARK_SUFFIX}{PART}"):
+            path.unlink(missing_ok=True)
+            removed += 1
     return removed
 
 

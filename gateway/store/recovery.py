@@ -43,6 +43,7 @@ class Recovery:
     sealed: list[SealedBatch] = field(default_factory=list)
     removed_empty: list[Path] = field(default_factory=list)
     quarantined_tails: list[Path] = field(default_factory=list)
+    sealed_segments: list[Path] = field(default_factory=list)  # of rejected lines
     next_seq: int = 0
 
 

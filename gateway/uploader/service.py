@@ -24,14 +24,16 @@ from gateway.logs import log_event
 from gateway.notify import Notifier
 from gateway.settings import Settings
 from gateway.store.inventory import pending_batches
-from gateway.store.layout import DataDir, discover_data_dirs
+from gateway.store.layout import QUARANTINE, DataDir, discover_data_dirs
 from gateway.store.ledgers import gateway_id_of, publish_status
 from gateway.store.marks import remove_unfinished_marks, update_day_marks
+from gateway.store.quarantine import RejectionFile, rejections_to_upload
 from gateway.store.watch import Watcher
 from gateway.store.workspace import UploadWorkspace, boot_id
 from gateway.uploader import tasks
 from gateway.uploader.events import AlreadyThere, Event, Failed, Quarantined, Sent, Uploaded
 from gateway.uploader.progress import Progress
+from gateway.uploader.rejected import RejectedUploadFailed, upload_rejected
 from gateway.uploader.retries import BatchRef, Retries
 from gateway.uploader.runtime import TaskRuntime
 from gateway.uploader.tally import Tally
@@ -137,6 +139,11 @@ class UploaderService:
             self._touch()
             due, waiting = self._scan(first)
             first = False
+            rejected, rejected_waiting = self._scan_rejected()
+            waiting += rejected_waiting
+            if rejected:
+                self._upload_rejected(rejected)
+                waiting += self._scan_rejected()[1]  # what failed just now waits too
             if due:
                 self._run_cycle(due)
                 continue  # rescan at once: more may have been sealed meanwhile
@@ -181,6 +188,58 @@ class UploaderService:
                 due.append((data_dir, gateway_id, ready))
         self.progress.backlog(total_pending)
         return due, waiting
+
+    def _scan_rejected(self) -> tuple[list[tuple[DataDir, RejectionFile]], list[float]]:
+        """Files of rejected lines due for upload now, and when those in backoff are due."""
+        now = time.monotonic()
+        due, waiting = [], []
+        for data_dir in self._data_dirs:
+            for file in rejections_to_upload(data_dir):
+                key = (str(data_dir.root), f"{QUARANTINE}/{file.relpath}")
+                if self.retries.given_up(key):
+                    continue
+                not_before = self.retries.not_before(key)
+                if now >= not_before:
+                    due.append((data_dir, file))
+                else:
+                    waiting.append(not_before)
+        return due, waiting
+
+    def _upload_rejected(self, due: list[tuple[DataDir, RejectionFile]]) -> None:
+        """Rejected lines go up one file at a time (they are small), each verified, then
+        marked; a failure backs off that file as it would a batch."""
+        settings = self.settings
+        for data_dir, file in due:
+            if self.stop.is_set():
+                return
+            name = f"{QUARANTINE}/{file.relpath}"
+            gateway_id = gateway_id_of(data_dir, settings.gateway_id)
+            try:
+                done = upload_rejected(
+                    self.runtime.client,
+                    settings.s3_bucket,
+                    settings.s3_prefix,
+                    gateway_id,
+                    data_dir,
+                    file,
+                    gzip_level=settings.upload_gzip_level,
+                    check_etag=settings.s3_verify_etag,
+                )
+            except (RejectedUploadFailed, OSError) as error:
+                self._record_failure(str(data_dir.root), name, str(error))
+                continue
+            self._touch()
+            was_failing = self.retries.succeeded((str(data_dir.root), name))
+            self.tally.rejected_uploaded(str(data_dir.root), done.size, was_failing)
+            log_event(
+                log,
+                logging.INFO,
+                "rejected_lines_uploaded",
+                file=name,
+                key=done.key,
+                bytes=done.size,
+                already_there=done.already_there,
+            )
 
     def _prepare(self, data_dir: DataDir) -> None:
         """First sight of a data dir: drop derived state of an earlier boot or stale chunks."""

@@ -28,6 +28,7 @@ class UploaderCounters:
     failures: int = 0  # failed attempts in total
     quarantined: int = 0  # invalid batches moved to quarantine (and uploaded there)
     days_marked: int = 0
+    rejected_files: int = 0  # files of rejected lines uploaded to the quarantine prefix
 
 
 class Tally:
@@ -86,6 +87,15 @@ class Tally:
                 "batch": event.batch,
                 "key": event.key,
             }
+
+    def rejected_uploaded(self, data_dir: str, size: int, was_failing: bool) -> None:
+        """A file of rejected lines was uploaded, verified and marked."""
+        with self._lock:
+            counters = self._of(data_dir)
+            counters.rejected_files += 1
+            counters.bytes += size
+            if was_failing:
+                counters.failed = max(0, counters.failed - 1)
 
     def no_batch_failing(self) -> None:
         """Every failure was forgotten (new settings: every batch is tried at once)."""

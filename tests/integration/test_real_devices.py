@@ -8,6 +8,7 @@ capture byte for byte.
 """
 
 import functools
+import gzip
 import json
 import operator
 from pathlib import Path
@@ -15,6 +16,12 @@ from pathlib import Path
 from gateway.supervise import wait_for
 from tests.support.batches import read_tables
 from tests.support.processes import run_gateway
+from tests.support.s3 import (  # noqa: F401 (fixtures: moto, uploader_env)
+    BUCKET,
+    all_versions,
+    moto_fixture,
+    uploader_env_fixture,
+)
 
 
 def nmea(body: str, start: str = "$") -> str:
@@ -182,3 +189,37 @@ def test_a_stream_the_configured_format_refuses_is_loud_with_a_hint(
     assert "REJECTING 100% of lines in the last 60 s (bad_counter" in text
     assert "set GATEWAY_LINE_FORMAT=csv or auto" in text
     assert reader.stop() == 0
+
+
+def test_rejected_lines_reach_the_bucket_with_their_reasons(
+    firmware_sim, processes, reader_env, uploader_env, moto, tmp_path
+):
+    """Nothing a device said is lost centrally: the quarantine goes up too, exactly once."""
+    lines = [nmea(body) for body in NMEA_BODIES * 10]
+    lines[7] = lines[7][:-2] + ("00" if not lines[7].endswith("00") else "01")  # a bad checksum
+    lines[30] = "u-blox AG - www.u-blox.com"  # a boot banner, not a sentence
+    sim = replay(firmware_sim, tmp_path, [line.encode() + b"\r\n" for line in lines])
+    env = {**reader_env(), **uploader_env(moto.url)}
+    env.pop("GATEWAY_LINE_FORMAT")
+    reader = processes.gateway("reader", "--port", str(sim.port), "--mode", "local", env=env)
+    assert sim.wait(60) == 0
+    assert reader.stop() == 0
+    for _ in range(2):  # the second run finds nothing left to do
+        uploaded = run_gateway(env, "uploader", "--once")
+        assert uploaded.returncode == 0, uploaded.stderr
+    listed = moto.client.list_objects_v2(Bucket=BUCKET, Prefix="raw/test-gw/quarantine/")
+    keys = [item["Key"] for item in listed.get("Contents", [])]
+    assert keys and all(key.endswith(".jsonl.gz") for key in keys)
+    entries = []
+    for key in keys:
+        body = moto.client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        entries += [json.loads(line) for line in gzip.decompress(body).splitlines()]
+    assert [(e["reason"], e["line"]) for e in entries] == [
+        ("bad_checksum", lines[7]),
+        ("malformed", lines[30]),
+    ]
+    assert all_versions(moto.client, BUCKET) == {
+        key: 1 for key in all_versions(moto.client, BUCKET)
+    }
+    marks = list((Path(env["GATEWAY_DATA_DIR"]) / "quarantine").rglob("*.jsonl.touched"))
+    assert len(marks) == len(keys)

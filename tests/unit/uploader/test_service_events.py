@@ -36,6 +36,7 @@ COUNTERS = [
     "failures",
     "quarantined",
     "days_marked",
+    "rejected_files",
 ]
 
 
@@ -126,6 +127,7 @@ def test_failures_back_a_batch_off_until_once_gives_up_and_a_success_clears_them
         "failures": 0,
         "quarantined": 0,
         "days_marked": 0,
+        "rejected_files": 0,
     }
     assert status["last_success"] | {"at": 0} == {"at": 0, "batch": BATCH, "key": KEY}
     assert service.retries.not_before(batch) == 0.0
