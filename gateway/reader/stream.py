@@ -287,7 +287,8 @@ class StreamClient:
             "type": "hello",
             "protocol": PROTOCOL_VERSION,
             "gateway": self.settings.gateway_id,
-            "format": self.settings.line_format,
+            # What the rows are, once known (auto has decided); else what was configured.
+            "format": self._shape.format if self._shape else self.settings.line_format,
             "frame_rate": self.settings.stream_frame_rate,
             "points_per_second": self.settings.stream_points_per_second,
         }

@@ -98,7 +98,7 @@ def test_reader_counters_match_the_simulator_fault_log(firmware_sim, processes, 
     assert [int(row[2]) for row in rows] == [n for n in range(12_000) if n not in lost_counters]
     quarantined = [
         json.loads(line)
-        for path in (data_dir / "quarantine").glob("*.jsonl")
+        for path in (data_dir / "quarantine").rglob("*.jsonl")
         for line in path.read_text().splitlines()
     ]
     assert len(quarantined) == counters["rows_rejected"]

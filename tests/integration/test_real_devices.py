@@ -74,7 +74,7 @@ def one_table(data_dir: Path) -> tuple[list[str], list[list[str]]]:
 
 def quarantined(data_dir: Path) -> list[dict]:
     entries = []
-    for path in sorted((data_dir / "quarantine").glob("*.jsonl")):
+    for path in sorted((data_dir / "quarantine").rglob("*.jsonl")):
         entries += [json.loads(line) for line in path.read_text().splitlines()]
     return entries
 

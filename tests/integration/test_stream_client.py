@@ -68,6 +68,7 @@ def client_settings(port: int, **changes) -> Settings:
     values = {
         "gateway_id": "gw-test",
         "mode": "demo",
+        "line_format": "csv-seq",
         "stream_url": f"ws://127.0.0.1:{port}/ws/ingest/",
         "stream_token": "fgt_secret",
         "stream_frame_rate": 50.0,

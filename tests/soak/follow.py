@@ -98,7 +98,7 @@ class S3Follower:
 def rejected_counters(data_dir: Path) -> set[int]:
     """Device counters of the lines the reader rejected (quarantine), when they survived."""
     counters = set()
-    for path in (data_dir / "quarantine").glob("*.jsonl"):
+    for path in (data_dir / "quarantine").rglob("*.jsonl"):
         for text in path.read_text().splitlines():
             try:
                 entry = json.loads(text)
