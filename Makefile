@@ -13,6 +13,8 @@ DEBS += prometheus prometheus-node-exporter
 # systemd/, ansible/ and the image: root file systems, systemd in a container, arm64 emulation,
 # a partitioned image without loop devices.
 DEBS += mmdebstrap systemd-container qemu-user-static dosfstools mtools e2fsprogs fdisk
+# The power-cut harness (tests/powercut/): libfuse 3 and fusermount3 for its LazyFS-like layer.
+DEBS += fuse3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup debs demo test unit integration lint bench clean image hil soak crash
