@@ -17,7 +17,7 @@ DEBS += mmdebstrap systemd-container qemu-user-static dosfstools mtools e2fsprog
 DEBS += fuse3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup debs demo test unit integration lint bench clean image hil soak crash
+.PHONY: setup debs demo test unit integration lint bench clean image hil soak crash powercut
 
 setup: debs $(STAMP) $(NODE_STAMP)
 
@@ -81,6 +81,11 @@ soak: setup
 
 crash: setup
 	$(BIN)/python -m tests.soak crash --kills $(N)
+
+# Real power cuts (docs/soak.md): the data dir on a FUSE layer that drops what was not fsynced;
+# `make test` runs a few (tests/powercut/test_campaign.py).
+powercut: setup
+	$(BIN)/python -m tests.powercut --cuts $(N)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

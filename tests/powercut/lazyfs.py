@@ -253,14 +253,21 @@ class LazyFS:
                 pass
 
     def _dir_synced(self, ino: int) -> None:
-        keep = []
-        for op in self.journal:
-            op.dirs.discard(ino)
-            if op.dirs:
-                keep.append(op)
-            else:
-                self._make_durable(op)
-        self.journal = keep
+        synced = {ino}
+        while synced:
+            keep, removed = [], set()
+            for op in self.journal:
+                op.dirs -= synced
+                if op.dirs:
+                    keep.append(op)
+                else:
+                    self._make_durable(op)
+                    if op.kind == "rmdir":
+                        removed.add(op.ino)
+            self.journal = keep
+            # A folder whose removal is durable takes its pending entry changes with it: no
+            # fsync can reach them any more, and no cut can bring them back.
+            synced = removed
 
     def _compact_removal(self, ino: int, parent: int) -> bool:
         """An entry that never became durable and is removed again leaves no trace: drop its
@@ -324,6 +331,7 @@ class LazyFS:
                         "durable_bytes": durable,
                         "pending_ops": len(pending.ops),
                         "pending_bytes": pending.pending_bytes,
+                        "pending_since": pending.since,
                         "unsynced_seconds": round(now - pending.since, 3),
                     }
                 )

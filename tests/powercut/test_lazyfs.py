@@ -278,3 +278,21 @@ def test_concurrent_writers_see_their_own_bytes_and_fsync_keeps_them(lazy):
     for index in range(6):
         expected = b"".join(b"%d:%d\n" % (index, n) for n in range(200))
         assert (lazy.mnt / f"w{index}").read_bytes() == expected
+
+
+def test_a_durable_folder_removal_takes_the_pending_changes_inside_it_along(lazy):
+    work = lazy.mnt / "work"
+    (work / "day").mkdir(parents=True)
+    fsync_dir(lazy.mnt)
+    fsync_dir(work)
+    write(work / "day" / "a", b"x", fsync=True)
+    fsync_dir(work / "day")
+    (work / "day" / "a").unlink()  # pending in day/
+    (work / "day").rmdir()  # pending in work/
+    work.rmdir()  # pending in the root
+    (work / "day").mkdir(parents=True)  # a new work/day, made durable below
+    fsync_dir(lazy.mnt)
+    fsync_dir(work)
+    lost = lazy.power_cut()
+    assert lost["anomalies"] == []
+    assert os.listdir(work) == ["day"] and os.listdir(work / "day") == []
