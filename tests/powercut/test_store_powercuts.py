@@ -1,0 +1,28 @@
+"""What real power cuts (the LazyFS layer, POSIX semantics) did to the store, now each a test:
+a file's bytes survive only when its name (and its folder's name) was made durable too."""
+
+from __future__ import annotations
+
+import time
+
+from gateway.core.batching import BatchPolicy
+from gateway.store.batchstore import BatchStore
+from gateway.store.layout import DataDir
+
+
+def test_rows_survive_a_cut_when_another_process_made_the_data_dir_without_a_folder_fsync(lazy):
+    # The uploader's pid file makes the data dir with a plain mkdir; when it starts first,
+    # the reader's store found the folder there and never made its name durable: the first
+    # power cut took the data dir away, fsynced batches and all.
+    root = lazy.mnt / "data"
+    root.mkdir()
+    (root / "uploader.pid").write_text("123\n")
+    store = BatchStore(DataDir(root), BatchPolicy(1000, 1 << 20, 60), fsync_seconds=1)
+    store.recover()
+    store.use_columns(["f0"], 0.0)
+    store.append([b"a", b"b"], time.time(), 0.0)
+    store.sync(0.0)
+    lazy.power_cut()
+    (part,) = (root / "batches").rglob("*.part")
+    rows = part.read_bytes().splitlines()[1:]
+    assert [row.rsplit(b",", 1)[1] for row in rows] == [b"a", b"b"]
