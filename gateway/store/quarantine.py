@@ -18,7 +18,7 @@ from pathlib import Path
 
 from gateway.core.keys import day_of
 from gateway.core.records import Rejection
-from gateway.store.durable import make_dirs, write_atomic
+from gateway.store.durable import fsync_dir, make_dirs, write_atomic
 from gateway.store.layout import DataDir
 
 
@@ -69,6 +69,8 @@ class Quarantine:
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             self._day = day
             self._size = os.fstat(self._fd).st_size
+            if not self._size:  # a new day's file: its name must survive a power cut too
+                fsync_dir(path.parent)
         data = "".join(lines).encode()
         if self._size + len(data) > self.max_file_bytes:
             self.dropped += len(lines)
