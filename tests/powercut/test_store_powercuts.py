@@ -3,12 +3,14 @@ a file's bytes survive only when its name (and its folder's name) was made durab
 
 from __future__ import annotations
 
+import os
 import time
 
 from gateway.core.batching import BatchPolicy
 from gateway.core.records import Rejection
 from gateway.store.batchstore import BatchStore
 from gateway.store.layout import DataDir
+from gateway.store.ledgers import RunRecord, runs
 from gateway.store.quarantine import Quarantine, read_rejections
 
 
@@ -39,3 +41,12 @@ def test_quarantined_lines_survive_a_cut_once_the_quarantine_is_synced(lazy):
     quarantine.sync()
     lazy.power_cut()
     assert [line.line for line in read_rejections(data_dir)] == [b"12,\xff"]
+
+
+def test_a_reader_start_in_the_runs_ledger_survives_a_cut(lazy):
+    # Run records were appended without fsync: a cut soon after a start took the record of
+    # that start, and the audit blamed the wire for the device lines the restart cost.
+    data_dir = DataDir(lazy.mnt / "data").ensure()
+    runs(data_dir).append(RunRecord(1.0, os.getpid(), 1243))
+    lazy.power_cut()
+    assert [entry.first_seq for entry in runs(data_dir)] == [1243]
