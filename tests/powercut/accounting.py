@@ -21,12 +21,14 @@ files, published status, the runs ledger).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from gateway.core.batchfile import device_field, row_seq
+from gateway.core.records import leading_counter
 
 # -- rows -------------------------------------------------------------------------------------
 
@@ -187,6 +189,37 @@ def jsonl_lines(data: bytes) -> list[bytes]:
     lines = data.split(b"\n")
     lines.pop()
     return lines
+
+
+def rejected_line_counters(lines: Iterable[bytes], line_format: str) -> set[int]:
+    """Device counters of quarantine lines (the rejected lines that start with one)."""
+    counters = set()
+    for line in lines:
+        try:
+            entry = json.loads(line)
+            text = entry.get("line")
+            raw = text.encode() if text is not None else base64.b64decode(entry["line_b64"])
+        except (ValueError, KeyError, AttributeError):
+            continue
+        counter = leading_counter(line_format, raw)
+        if counter is not None:
+            counters.add(counter)
+    return counters
+
+
+def unexplained_wire_gaps(report: dict, lost_rejections: set[int]) -> tuple[list[dict], int]:
+    """The audit's device gaps blamed on the wire that no rejected line explains whose
+    quarantine record a cut took (unsynced; the audit cannot know it), and how many lines
+    such lost records do explain."""
+    unexplained, covered = [], 0
+    for gap in report["gaps"]:
+        if gap["level"] != "device" or gap["cause"] != "lost on the wire":
+            continue
+        if all(c in lost_rejections for c in range(gap["first"], gap["last"] + 1)):
+            covered += gap["count"]
+        else:
+            unexplained.append(gap)
+    return unexplained, covered
 
 
 def line_times(lines: Iterable[bytes]) -> list[float]:

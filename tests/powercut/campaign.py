@@ -65,9 +65,11 @@ from tests.powercut.accounting import (
     line_times,
     lost_rows,
     pending_by_layer,
+    rejected_line_counters,
     sha256,
     split_rows,
     spread,
+    unexplained_wire_gaps,
 )
 from tests.powercut.mount import REPO, LazyMount
 from tests.soak.follow import S3Follower, explain_jumps, rejected_counters, restart_seqs
@@ -301,6 +303,8 @@ class Cut:
     other_dir_ops: dict = field(default_factory=dict)
     anomalies: list[str] = field(default_factory=list)
     tty_bytes_flushed: int = 0
+    powered_on_at: float = 0.0
+    audit_lines_of_lost_quarantine: int = 0  # audit's "wire" gaps that are lost rejections
     recovery_seconds: dict = field(default_factory=dict)
     device_gap: dict = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
@@ -316,7 +320,7 @@ class Cut:
             f"| {self.index} | {self.t:.1f} | {'start-up' if self.early else 'steady'}, "
             f"{self.mode} | {_pending_text(self.pending)} | {rows}{span}{age} "
             f"(unsynced {ob.get('unsynced_seconds', 0):.2f} s) | {q.get('lines_lost', 0)} "
-            f"| {gap.get('never_appended', '-')} (tty {self.tty_bytes_flushed} B) "
+            f"| {_gap_text(gap)} "
             f"| {self.uploader_work.get('files', 0)} files, {self.uploader_work.get('dir_ops', 0)} "
             f"entries | {self.marks_lost} | {self.runs_ledger_lines_lost} "
             f"| {_seconds_text(self.recovery_seconds)} | {'; '.join(self.problems) or 'ok'} |"
@@ -328,6 +332,13 @@ def _pending_text(pending: dict) -> str:
     for layer, facts in sorted(pending.items()):
         parts.append(f"{layer} {facts['files']}f/{facts['bytes']}B/{facts['dir_ops']}e")
     return ", ".join(parts) or "nothing"
+
+
+def _gap_text(gap: dict) -> str:
+    if "lines" not in gap:
+        return gap.get("note") or gap.get("problem") or "-"
+    text = f"{gap['never_appended']} (~{gap['in_tty_buffer_about']} in the tty) of {gap['lines']}"
+    return text + (f" over {gap['cuts']} cuts" if gap["cuts"] > 1 else "")
 
 
 def _seconds_text(seconds: dict) -> str:
@@ -359,8 +370,11 @@ class Campaign:
         self.book = SeqBook()
         self.objects: dict[str, tuple[int, int, str]] = {}  # key -> first, last, sha256
         self.awaiting: dict[int, tuple[int, bytes, bytes]] = {}  # first -> cut, visible, kept
-        self.lost_counters: set[int] = set()  # device counters of rows cuts lost since the
-        # last recovery: the next run's gap should hold them
+        self.lost_counters: dict[int, set[int]] = {}  # by cut: device counters of rows lost
+        self.parts_verified = 0
+        # Device counters of rejected lines whose quarantine record a cut took (unsynced): the
+        # audit cannot know them and calls their gap "lost on the wire".
+        self.quarantine_lost: set[int] = set()
 
     # -- S3 ---------------------------------------------------------------------------------
 
@@ -426,6 +440,7 @@ class Campaign:
                         f"{len(expected)} bytes of complete rows that survived, or not a "
                         f"prefix of the {len(visible)} bytes written"
                     )
+                self.parts_verified += 1
                 del self.awaiting[first]
             elif not split_rows(complete_prefix(kept))[1]:
                 del self.awaiting[first]  # nothing survived: recovery removes the .part
@@ -515,7 +530,7 @@ class Campaign:
                 f"(e) lost rows received {oldest_age:.2f} s before the cut (bound: "
                 f"{bound.explain()})"
             )
-        self.lost_counters |= set(facts.counters)
+        self.lost_counters[record.index] = set(facts.counters)
         # The quarantine: lines after its last fsync.
         lines_lost, ages = 0, []
         for name, data in visible.quarantine.items():
@@ -525,6 +540,7 @@ class Campaign:
                 record.problems.append(f"(b) quarantine/{name}: what survived is not a prefix")
             gone = seen[len(kept) :]
             lines_lost += len(gone)
+            self.quarantine_lost |= rejected_line_counters(gone, LINE_FORMAT)
             ages += [record.at - at for at in line_times(gone)]
         record.quarantine = {
             "lines_lost": lines_lost,
@@ -550,37 +566,56 @@ class Campaign:
             if layer in ("sealed batch",) and (facts["files"] or facts["bytes"]):
                 record.problems.append(f"(a) a sealed batch had unsynced data at the cut: {facts}")
 
-    def attribute_gap(self, machine: Machine, quarantine: set[int]) -> dict:
-        """The device counter's jump across the cuts since the last recovery, split into rows
-        the page cache lost, rejected lines and lines never appended."""
+    def attribute_gaps(self, machine: Machine, cuts: list[Cut], quarantine: set[int]) -> None:
+        """For each cut since the last check: the device counter's jump where the reader's
+        next run began, split into rows the page cache lost (at this cut, or at earlier ones
+        whose runs lost every row), rejected lines, and lines never appended (the kernel's tty
+        buffer emptied at power-on, and what the relay and reader held at the kill)."""
         runs = list(_runs(machine.data_dir))
-        if not runs:
-            return {"problem": "no run record"}
-        first_seq = runs[-1]["first_seq"]
-        if first_seq == 0:
-            return {"note": "nothing stored before this run"}
-        deadline = time.monotonic() + 10
-        row = prev = None
-        while time.monotonic() < deadline and row is None:
-            row, prev = _row_and_previous(machine.data_dir, first_seq)
-            if row is None:
+        lost: set[int] = set()
+        tty_bytes = merged = 0
+        for position, cut in enumerate(cuts):
+            lost |= self.lost_counters.pop(cut.index, set())
+            tty_bytes += cut.tty_bytes_flushed
+            merged += 1
+            end = cuts[position + 1].at if position + 1 < len(cuts) else float("inf")
+            mine = [run for run in runs if cut.powered_on_at <= run["at"] < end]
+            if not mine:
+                cut.device_gap = {"note": "cut again before the reader recorded its start"}
+                continue
+            first_seq = mine[-1]["first_seq"]
+            if any(run["first_seq"] == first_seq and run["at"] >= end for run in runs):
+                cut.device_gap = {"note": f"the next cut lost every row from seq {first_seq}"}
+                continue
+            if first_seq == 0:
+                cut.device_gap = {"note": "nothing was stored before this run"}
+                continue
+            deadline = time.monotonic() + (10 if end == float("inf") else 0)
+            row, previous = _row_and_previous(machine.data_dir, first_seq)
+            while row is None and time.monotonic() < deadline:
                 time.sleep(0.1)
-        if row is None or prev is None or self.counter_index is None:
-            return {"problem": f"no rows at seq {first_seq - 1} and {first_seq} to compare"}
-        c1 = int(device_field(row, self.counter_index))
-        c0 = int(device_field(prev, self.counter_index))
-        missing = set(range(c0 + 1, c1))
-        page_cache = sum(1 for c in self.lost_counters if c in missing)
-        rejected = sum(1 for c in quarantine if c in missing)
-        return {
-            "after_counter": c0,
-            "next_counter": c1,
-            "lines": len(missing),
-            "page_cache_rows": page_cache,
-            "rejected": rejected,
-            "never_appended": len(missing) - page_cache - rejected,
-            "first_seq_of_run": first_seq,
-        }
+                row, previous = _row_and_previous(machine.data_dir, first_seq)
+            if row is None or previous is None or self.counter_index is None:
+                cut.device_gap = {"problem": f"no rows at seq {first_seq - 1} and {first_seq}"}
+                continue
+            after = int(device_field(previous, self.counter_index))
+            following = int(device_field(row, self.counter_index))
+            missing = set(range(after + 1, following))
+            page_cache = len(lost & missing)
+            rejected = len(quarantine & missing)
+            line_bytes = len(row.split(b",", 2)[2]) + 1
+            cut.device_gap = {
+                "after_counter": after,
+                "next_counter": following,
+                "lines": len(missing),
+                "page_cache_rows": page_cache,
+                "rejected": rejected,
+                "never_appended": len(missing) - page_cache - rejected,
+                "in_tty_buffer_about": round(tty_bytes / line_bytes),
+                "first_seq_of_run": first_seq,
+                "cuts": merged,  # more than one: earlier runs lost every row they stored
+            }
+            lost, tty_bytes, merged = set(), 0, 0
 
 
 def _runs(data_dir: Path):
@@ -650,6 +685,7 @@ def run_powercut(options: PowercutOptions) -> CampaignResult:
         gateway = machine.gateway
         result.figures["first_start_seconds"] = gateway.wait_all_recovered(machine.services)
         next_early = False
+        unchecked: list[Cut] = []  # cuts since the last full recovery
         for index in range(1, options.cuts + 1):
             if next_early:
                 time.sleep(rng.uniform(0.05, 1.5))
@@ -660,6 +696,8 @@ def run_powercut(options: PowercutOptions) -> CampaignResult:
                     raise AssertionError(problem)
             cut = campaign.cut(index, time.monotonic() - started, machine, next_early)
             result.cuts.append(cut)
+            unchecked.append(cut)
+            cut.powered_on_at = time.time()
             cut.tty_bytes_flushed = machine.power_on()
             last = index == options.cuts
             next_early = not last and rng.random() < options.early_share
@@ -670,13 +708,11 @@ def run_powercut(options: PowercutOptions) -> CampaignResult:
                 if (problem := service.unexpected_exit()) is not None:
                     raise AssertionError(problem)
             cut.problems += campaign.check_data_dir(machine, s3)
-            cut.device_gap = campaign.attribute_gap(machine, rejected_counters(machine.data_dir))
-            campaign.lost_counters = set()
+            campaign.attribute_gaps(machine, unchecked, rejected_counters(machine.data_dir))
+            unchecked = []
             code, report = gateway.audit()
-            wire = [
-                g for g in report["gaps"]
-                if g["level"] == "device" and g["cause"] == "lost on the wire"
-            ]  # fmt: skip
+            wire, covered = unexplained_wire_gaps(report, campaign.quarantine_lost)
+            cut.audit_lines_of_lost_quarantine = covered
             audits.append({"cut": index, "passed": code == 0, "wire_gaps": wire})
             if code != 0:
                 cut.problems.append(f"gateway audit failed: {report['failures']}")
@@ -708,9 +744,8 @@ def run_powercut(options: PowercutOptions) -> CampaignResult:
             final_problems.append(
                 f"final audit: {report['failures']}, pending {report['pending_upload']}"
             )
-        wire = [
-            g for g in report["gaps"] if g["level"] == "device" and g["cause"] == "lost on the wire"
-        ]
+        wire, covered = unexplained_wire_gaps(report, campaign.quarantine_lost)
+        result.figures["audit_wire_lines_of_lost_quarantine"] = covered
         if wire:
             final_problems.append(
                 f"final audit attributes {sum(g['count'] for g in wire)} device lines to the "
@@ -735,7 +770,10 @@ def run_powercut(options: PowercutOptions) -> CampaignResult:
             )
         final_problems += [f"bucket: {p}" for p in follower.problems]
         explained, unexplained = explain_jumps(
-            follower.jumps, rejected_counters(machine.data_dir), restart_seqs(machine.data_dir), []
+            follower.jumps,
+            rejected_counters(machine.data_dir) | campaign.quarantine_lost,
+            restart_seqs(machine.data_dir),
+            [],
         )
         final_problems += unexplained
         for problem in final_problems:
@@ -757,6 +795,8 @@ def run_powercut(options: PowercutOptions) -> CampaignResult:
             read_back={"objects": follower.objects, "rows": follower.rows},
             device_gaps_explained=asdict(explained),
             audits_passed=sum(1 for a in audits if a["passed"] and not a["wire_gaps"]),
+            parts_verified=campaign.parts_verified,
+            parts_unverified=len(campaign.awaiting),
             audits=len(audits),
         )
         return result
@@ -859,7 +899,8 @@ def write_report(result: CampaignResult, options: PowercutOptions, bound: Bound)
         "lost had not been fsynced yet.",
         "",
         "| cut | t (s) | kind | pending at the cut | open batch rows lost | quarantine lines "
-        "lost | device lines never appended | uploader work lost | marks lost | run records "
+        "lost | device lines never appended, of the counter's gap "
+        "| uploader work lost | marks lost | run records "
         "lost | recovery (s) | checks |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
         *[cut.line() for cut in result.cuts],

@@ -10,7 +10,9 @@ from tests.powercut.accounting import (
     layer_of,
     lost_rows,
     pending_by_layer,
+    rejected_line_counters,
     split_rows,
+    unexplained_wire_gaps,
 )
 
 BATCH = b"seq,received_at,f0,f1\n5,100.5,41,x\n6,101.0,42,y\n7,101.25,44,z\n"
@@ -78,3 +80,35 @@ def test_the_bound_is_the_fsync_period_plus_one_loop():
     bound = Bound(1.0, 0.5)
     assert bound.seconds == 1.5
     assert bound.explain().startswith("GATEWAY_FSYNC_SECONDS 1 s + 0.5 s slack")
+
+
+def test_wire_gaps_of_rejected_lines_whose_quarantine_record_was_lost_are_explained():
+    lines = [
+        b'{"at": 1.0, "reason": "bad_field", "line": "18372,1.5,x"}',
+        b'{"at": 1.0, "reason": "bad_utf8", "line_b64": "MTgzNzUsMS41LP8="}',  # 18375,1.5,\xff
+        b'{"at": 1.0, "reason": "garbage", "line": "%%%"}',
+    ]
+    lost = rejected_line_counters(lines, "csv-seq")
+    assert lost == {18372, 18375}
+    report = {
+        "gaps": [
+            {
+                "level": "device",
+                "first": 18372,
+                "last": 18372,
+                "cause": "lost on the wire",
+                "count": 1,
+            },
+            {
+                "level": "device",
+                "first": 18380,
+                "last": 18381,
+                "cause": "lost on the wire",
+                "count": 2,
+            },
+            {"level": "device", "first": 9, "last": 9, "cause": "the reader restarted", "count": 1},
+        ]
+    }
+    unexplained, covered = unexplained_wire_gaps(report, lost)
+    assert covered == 1
+    assert [gap["first"] for gap in unexplained] == [18380]
