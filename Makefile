@@ -13,9 +13,11 @@ DEBS += prometheus prometheus-node-exporter
 # systemd/, ansible/ and the image: root file systems, systemd in a container, arm64 emulation,
 # a partitioned image without loop devices.
 DEBS += mmdebstrap systemd-container qemu-user-static dosfstools mtools e2fsprogs fdisk
+# The power-cut harness (tests/powercut/): libfuse 3 and fusermount3 for its LazyFS-like layer.
+DEBS += fuse3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup debs demo test unit integration lint bench clean image hil soak crash
+.PHONY: setup debs demo test unit integration lint bench clean image hil soak crash powercut
 
 setup: debs $(STAMP) $(NODE_STAMP)
 
@@ -79,6 +81,11 @@ soak: setup
 
 crash: setup
 	$(BIN)/python -m tests.soak crash --kills $(N)
+
+# Real power cuts (docs/soak.md): the data dir on a FUSE layer that drops what was not fsynced;
+# `make test` runs a few (tests/powercut/test_campaign.py).
+powercut: setup
+	$(BIN)/python -m tests.powercut --cuts $(N)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

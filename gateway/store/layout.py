@@ -18,7 +18,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.store.durable import make_dirs
+from gateway.store.durable import fsync_dir, make_dirs
 
 BATCHES = "batches"
 QUARANTINE = "quarantine"
@@ -116,6 +116,12 @@ class DataDir:
     def ensure(self) -> DataDir:
         for folder in (self.batches, self.quarantine, self.state):
             make_dirs(folder)
+        # Whoever made the data dir (the uploader's pid file does it with a plain mkdir) may not
+        # have made its name durable: without this a power cut can take the whole data dir.
+        try:
+            fsync_dir(self.root.parent)
+        except OSError:
+            pass  # a parent we may not open was made long before us, by the installer
         return self
 
     @classmethod

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from gateway.core.keys import BadName, check_gateway_id
-from gateway.store.durable import make_dirs, overwrite_in_place, write_atomic
+from gateway.store.durable import fsync_dir, make_dirs, overwrite_in_place, write_atomic
 from gateway.store.layout import DataDir
 
 Entry = TypeVar("Entry")
@@ -32,14 +32,19 @@ class Ledger(Generic[Entry]):
 
     path: Path
     entry: type[Entry]
+    durable: bool = False  # every append fsynced (and the file's name, when it is new)
 
-    def append(self, entry: Entry, *, durable: bool = False) -> None:
+    def append(self, entry: Entry, *, durable: bool | None = None) -> None:
+        durable = self.durable if durable is None else durable
         make_dirs(self.path.parent)
         with open(self.path, "a") as file:
+            new = file.tell() == 0
             file.write(json.dumps(asdict(entry)) + "\n")
             if durable:
                 file.flush()
                 os.fsync(file.fileno())
+        if durable and new:
+            fsync_dir(self.path.parent)
 
     def __iter__(self) -> Iterator[Entry]:
         known = {f.name for f in dataclasses.fields(self.entry)}
@@ -80,7 +85,9 @@ class LossRecord:
 
 
 def runs(data_dir: DataDir) -> Ledger[RunRecord]:
-    return Ledger(data_dir.runs_file, RunRecord)
+    # Durable: the audit tells a restart's gap from the wire's by these records, and a power
+    # cut soon after a start must not take the record of that start.
+    return Ledger(data_dir.runs_file, RunRecord, durable=True)
 
 
 def losses(data_dir: DataDir) -> Ledger[LossRecord]:
