@@ -74,7 +74,7 @@ from tests.powercut.accounting import (
 )
 from tests.powercut.mount import REPO, LazyMount
 from tests.soak.follow import S3Follower, explain_jumps, rejected_counters, restart_seqs
-from tests.support.chain import Gateway, RelayedS3, base_gateway_env, simulator
+from tests.support.chain import Gateway, RelayedS3, base_gateway_env, campaign_chain
 from tests.support.s3 import all_versions
 
 ARTIFACTS = REPO / "artifacts"
@@ -664,15 +664,16 @@ def run_powercut(options: PowercutOptions) -> CampaignResult:
     try:
         servers = Supervisor(logs)
         stack.callback(servers.stop_all)
-        s3 = RelayedS3(servers, bucket="fieldgate-powercut", prefix="powercut")
-        stack.callback(s3.close)
-        sim, link, _ = simulator(
+        s3, sim, link, _ = campaign_chain(
             servers,
-            work / "sim",
-            "--rate", str(options.rate), "--channels", str(options.channels),
-            "--seed", str(options.seed), "--drain-timeout", "600",
-            "--faults", "garbage=0.001,truncated=0.0002",
-        )  # fmt: skip
+            work,
+            "powercut",
+            rate=options.rate,
+            channels=options.channels,
+            seed=options.seed,
+            drain_timeout=600,
+        )
+        stack.callback(s3.close)
         machine = Machine(work, logs, link, s3, options)
         stack.callback(machine.stop)
         result.figures["boot_id_changes"] = machine.boot_file is not None

@@ -44,6 +44,7 @@ from tests.support.chain import (
     RelayedS3,
     StreamWatcher,
     base_gateway_env,
+    campaign_chain,
     chain_site,
     fault_entries,
     simulator,
@@ -756,15 +757,16 @@ def run_crash(options: CrashOptions) -> CampaignResult:
     iterations: list[dict] = []
     try:
         supervisor = stack.enter_context(Supervisor(logs))
-        s3 = RelayedS3(supervisor, bucket="fieldgate-crash", prefix="crash")
-        stack.callback(s3.close)
-        sim, link, sim_faults = simulator(
+        s3, sim, link, sim_faults = campaign_chain(
             supervisor,
-            work / "sim",
-            "--rate", str(options.rate), "--channels", str(options.channels),
-            "--seed", str(options.seed), "--drain-timeout", "120",
-            "--faults", "garbage=0.001,truncated=0.0002",
-        )  # fmt: skip
+            work,
+            "crash",
+            rate=options.rate,
+            channels=options.channels,
+            seed=options.seed,
+            drain_timeout=120,
+        )
+        stack.callback(s3.close)
         env = {
             **base_gateway_env(work / "data", "crash-gw"),
             **s3.gateway_env(),

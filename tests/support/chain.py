@@ -238,6 +238,30 @@ def simulator(
     return service, link, fault_log
 
 
+def campaign_chain(
+    supervisor: Supervisor,
+    directory: Path,
+    name: str,
+    *,
+    rate: int,
+    channels: int,
+    seed: int,
+    drain_timeout: float,
+) -> tuple[RelayedS3, Service, Path, Path]:
+    """What the soak, crash and power-cut campaigns stream through: a relayed local S3
+    (bucket ``fieldgate-NAME``, prefix ``NAME``) and firmware-sim with its usual garbage and
+    truncated lines. Returns (s3, simulator, link, fault log); the caller closes ``s3``."""
+    s3 = RelayedS3(supervisor, bucket=f"fieldgate-{name}", prefix=name)
+    sim, link, faults = simulator(
+        supervisor,
+        directory / "sim",
+        "--rate", str(rate), "--channels", str(channels),
+        "--seed", str(seed), "--drain-timeout", str(drain_timeout),
+        "--faults", "garbage=0.001,truncated=0.0002",
+    )  # fmt: skip
+    return s3, sim, link, faults
+
+
 def fault_entries(fault_log: Path) -> list[dict]:
     try:
         return [json.loads(line) for line in fault_log.read_text().splitlines() if line]
