@@ -23,8 +23,12 @@ from pathlib import Path
 
 import pytest
 
+from gateway.core.records import counter_field
+from gateway.store.layout import DataDir
+from gateway.store.ledgers import read_identity
 from gateway.supervise import Supervisor
 from gateway.supervise.chain import SiteLogin
+from tests.support.batches import read_tables
 from tests.support.chain import (
     ExternalS3,
     Gateway,
@@ -65,6 +69,18 @@ def pytest_addoption(parser):
     group.addoption(
         "--hil-seconds", type=float, default=15.0, help="how long the rate test collects"
     )
+    group.addoption(
+        "--format",
+        dest="hil_format",
+        default=None,
+        help="the gateway's GATEWAY_LINE_FORMAT (default: the settings file's, else auto)",
+    )
+    group.addoption(
+        "--sim-format",
+        default="csv-seq",
+        help="what the simulator speaks: csv-seq (default), csv, json, nmea, nmea0183, "
+        "keyvalue, delimited or raw",
+    )
     group.addoption("--sim-rate", type=int, default=1000, help="simulator lines per second")
     group.addoption("--sim-channels", type=int, default=8, help="simulator values per line")
     group.addoption(
@@ -103,6 +119,8 @@ class HilSettings:
     seconds: float
     sim_rate: int
     sim_channels: int
+    sim_format: str
+    line_format: str | None  # --format: overrides the settings file's
     site_login: tuple[str, str] | None
     run_id: str = field(default_factory=lambda: time.strftime("%Y%m%d-%H%M%S"))
 
@@ -114,13 +132,12 @@ class HilSettings:
     def gateway_id(self) -> str:
         return self.file_settings.get("GATEWAY_ID", "hil-gw")
 
-    @property
-    def line_format(self) -> str:
-        return self.file_settings.get("GATEWAY_LINE_FORMAT", "csv-seq")
-
-    @property
-    def has_counter(self) -> bool:
-        return self.line_format in ("csv-seq", "json", "nmea")
+    def sim_args(self) -> list[str]:
+        """The simulator's options: its format, rate and (where the format has them) channels."""
+        args = ["--format", self.sim_format, "--rate", str(self.sim_rate), "--seed", "8"]
+        if self.sim_format != "nmea0183":  # a GNSS talker has sentences, not channels
+            args += ["--channels", str(self.sim_channels)]
+        return args
 
     def needs_fault_injection(self, what: str) -> None:
         """Skip on a real monitor: only the simulator can inject faults on cue."""
@@ -147,6 +164,8 @@ def hil(pytestconfig) -> HilSettings:
         seconds=option("--hil-seconds"),
         sim_rate=option("--sim-rate"),
         sim_channels=option("--sim-channels"),
+        sim_format=option("--sim-format"),
+        line_format=option("hil_format"),
         site_login=tuple(login.split(":", 1)) if login else None,
     )
 
@@ -213,6 +232,20 @@ class HilGateway(Gateway):
         self.gateway_id = hil.gateway_id
         self.watchers: list[StreamWatcher] = []
 
+    def stored_format(self) -> str:
+        """The format the reader stored the rows in (what auto detected, or was configured)."""
+        identity = read_identity(DataDir(self.data_dir))
+        return identity.line_format if identity else "auto"
+
+    def rows(self) -> list[list[str]]:
+        """Every stored row (RFC 4180 fields), checking each batch's header and seq."""
+        return [row for _, rows in read_tables(self.data_dir) for row in rows]
+
+    def device_counters(self, rows: list[list[str]]) -> list[int] | None:
+        """The device counter of each row, or None when the rows' format has none."""
+        index = counter_field(self.stored_format())
+        return None if index is None else [int(row[2 + index]) for row in rows]
+
     def watcher(self) -> StreamWatcher | None:
         """A viewer socket on the site, when we can log in there."""
         if self.site.login is None:
@@ -236,10 +269,7 @@ def gateway(request, hil, hil_s3, hil_site, firmware_sim, tmp_path):
 
     def make(*sim_args: str, **settings) -> HilGateway:
         if hil.simulated:
-            sim = firmware_sim(
-                "--rate", str(hil.sim_rate), "--channels", str(hil.sim_channels),
-                "--seed", "8", *sim_args,
-            )  # fmt: skip
+            sim = firmware_sim(*hil.sim_args(), *sim_args)
             port = str(sim.port)
         else:
             sim, port = None, hil.monitor
@@ -255,6 +285,12 @@ def gateway(request, hil, hil_s3, hil_site, firmware_sim, tmp_path):
             "GATEWAY_ENV_FILE": "",
             "GATEWAY_UPLOADER_PIDFILE": str(data_dir / "uploader.pid"),
         }
+        # --format, else the settings file's, else the reader's own default (auto).
+        line_format = hil.line_format or hil.file_settings.get("GATEWAY_LINE_FORMAT")
+        if line_format:
+            env["GATEWAY_LINE_FORMAT"] = line_format
+        else:
+            env.pop("GATEWAY_LINE_FORMAT", None)
         env.update({f"GATEWAY_{k.upper()}": str(v) for k, v in settings.items()})
         made.append(
             HilGateway(

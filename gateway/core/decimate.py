@@ -123,6 +123,11 @@ class Decimator:
                 or not all(map(math.isfinite, values))
             ):
                 self.unparsed += 1
+                if frame is None and not drawable:
+                    # Rows with record types (NMEA) still arrive: a frame without buckets
+                    # says which seq reached the site, so the viewer sees no false gap.
+                    frame = Frame(seq, seq, received_at)
+                    self._frames.append(frame)
                 if frame is not None:
                     frame.last_seq = seq
                 continue

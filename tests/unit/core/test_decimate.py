@@ -148,8 +148,10 @@ def test_a_device_without_a_time_field_is_drawn_at_the_time_of_its_reads():
 def test_rows_with_record_types_are_counted_not_drawn():
     nmea = Shape("nmea0183", ("record_type", "fields"), record_type=True)
     decimator = Decimator(Drawing.of(nmea), points_per_second=100)
-    decimator.add(0, [b'GPGGA,"123519,4807.038,N"'], received_at=1.0)
-    assert decimator.take_frames() == [] and decimator.unparsed == 1
+    decimator.add(0, [b'GPGGA,"123519,4807.038,N"', b'GPRMC,"123519,A"'], received_at=1.0)
+    (frame,) = decimator.take_frames()  # the seq reached the viewer; nothing to draw
+    assert (frame.first_seq, frame.last_seq, frame.samples, frame.channels) == (0, 1, 0, 0)
+    assert frame.as_message(2.0)["t"] == [] and decimator.unparsed == 2
     assert Drawing.of(nmea).channel_names(nmea) == []
 
 
