@@ -167,9 +167,7 @@ def test_unplug_and_replug_recover_by_themselves(gateway, hil, figures):
     gw.reader.start()
     wait_for(lambda: counters(gw).get("reconnects", 0) >= 1, 30, message="the port back")
     back_at = counters(gw).get("rows_accepted", 0)
-    wait_for(
-        lambda: counters(gw).get("rows_accepted", 0) > back_at, 10, message="lines after it"
-    )
+    wait_for(lambda: counters(gw).get("rows_accepted", 0) > back_at, 10, message="lines after it")
     assert gw.reader.stop() == 0, gw.reader.log_tail()
     (unplug,) = [e for e in gw.sim.fault_entries() if e["fault"] == "unplug"]
     (outage,) = gw.status()["recent_outages"]
