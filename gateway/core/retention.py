@@ -109,10 +109,10 @@ def plan(
     for item in touched:
         if now - item.sealed_at >= policy.retain_uploaded_seconds:
             delete(item, f"uploaded and older than {policy.retain_uploaded_seconds:g} s")
-    for item in quarantine:  # rejected lines uploaded to the quarantine prefix, like batches
-        if item.touched and now - item.sealed_at >= policy.retain_uploaded_seconds:
-            delete(item, f"uploaded and older than {policy.retain_uploaded_seconds:g} s")
-    quarantine_bytes = sum(i.size for i in quarantine if i.key not in deleted)
+    # Rejected lines stay while the cap allows, uploaded or not: the audit and the report
+    # read the device counters of rejected lines from them.
+    quarantine = [i for i in quarantine if i.touched] + [i for i in quarantine if not i.touched]
+    quarantine_bytes = sum(i.size for i in quarantine)
     for item in quarantine:
         if quarantine_bytes <= policy.max_quarantine_bytes:
             break
