@@ -75,7 +75,7 @@ from tests.powercut.accounting import (
 from tests.powercut.mount import REPO, LazyMount
 from tests.soak.follow import S3Follower, explain_jumps, rejected_counters, restart_seqs
 from tests.support.chain import Gateway, RelayedS3, base_gateway_env, campaign_chain
-from tests.support.s3 import all_versions
+from tests.support.s3 import all_versions, is_batch_key
 
 ARTIFACTS = REPO / "artifacts"
 GATEWAY_ID = "powercut-gw"
@@ -787,7 +787,7 @@ def run_powercut(options: PowercutOptions) -> CampaignResult:
                     )
                 ),
             },
-            objects=len(versions),
+            objects=sum(is_batch_key(key) for key in versions),
             read_back={"objects": follower.objects, "rows": follower.rows},
             device_gaps_explained=asdict(explained),
             audits_passed=sum(1 for a in audits if a["passed"] and not a["wire_gaps"]),

@@ -50,7 +50,7 @@ from tests.support.chain import (
     simulator,
 )
 from tests.support.procstat import sample_process, tree_bytes
-from tests.support.s3 import all_versions
+from tests.support.s3 import all_versions, is_batch_key
 from tests.support.web import viewer_cookie
 
 REPO = Path(__file__).resolve().parents[2]
@@ -659,7 +659,8 @@ def run_soak(options: SoakOptions) -> CampaignResult:
             {
                 "seconds": round(end, 1),
                 "rows": report["seq_last"] + 1,
-                "objects": len(versions),
+                "objects": sum(is_batch_key(key) for key in versions),
+                "rejected_line_objects": sum("/quarantine/" in key for key in versions),
                 "rows_per_second": round((report["seq_last"] + 1) / end, 1),
                 "audits": audits,
                 "device_gaps_explained": asdict(explained),
@@ -869,7 +870,7 @@ def run_crash(options: CrashOptions) -> CampaignResult:
             if rewritten:
                 result.fail(f"objects written more than once: {sorted(rewritten.items())[:10]}")
             result.figures["final_audit"] = summarize_audit(report)
-            result.figures["objects"] = len(versions)
+            result.figures["objects"] = sum(is_batch_key(key) for key in versions)
             follower = S3Follower(s3.client, s3.bucket, f"{s3.prefix}/crash-gw/")
             explained = check_followed(
                 result,

@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from gateway.core.keys import BadName, parse_object_key
 from gateway.supervise import Supervisor, free_port
 from gateway.supervise.chain import LocalS3, s3_client
 
@@ -28,6 +29,15 @@ CREDENTIALS = {
 
 def client(url: str):
     return s3_client(url, CREDENTIALS)
+
+
+def is_batch_key(key: str) -> bool:
+    """A batch's object (not rejected lines, not anything else under the prefix)."""
+    try:
+        parse_object_key(key)
+    except BadName:
+        return False
+    return True
 
 
 def all_versions(s3, bucket: str) -> dict[str, int]:
