@@ -44,6 +44,37 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_SERVICE_DOWN if services_down(status) else 0
 
 
+def _tables(args: argparse.Namespace, settings: Settings) -> int:
+    import datetime as dt
+
+    from gateway.commands.tables import (
+        TablesError,
+        bucket_batches,
+        local_batches,
+        write_tables,
+    )
+
+    try:
+        since = dt.date.fromisoformat(args.since) if args.since else None
+        until = dt.date.fromisoformat(args.until) if args.until else None
+        read = bucket_batches if args.from_s3 else local_batches
+        batches = read(settings, args.gateway, since, until)
+        counts = write_tables(batches, Path(args.out))
+    except ImportError as error:
+        print(
+            f"gateway tables --from-s3 needs the analysis extra ({error.name} is missing): "
+            "pip install 'fieldgate[analysis]'",
+            file=sys.stderr,
+        )
+        return 2
+    except (TablesError, ValueError, OSError) as error:
+        print(f"gateway tables: {error}", file=sys.stderr)
+        return 2
+    for name, rows in counts.items():
+        print(f"{rows:>10} rows  {Path(args.out) / name}.csv")
+    return 0
+
+
 def _metrics(args: argparse.Namespace, settings: Settings) -> int:
     from prometheus_client import generate_latest, write_to_textfile
 
@@ -218,6 +249,18 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.add_argument("--data-dir", help="data directory (GATEWAY_DATA_DIR)")
     status.set_defaults(run=_status)
+
+    tables = commands.add_parser(
+        "tables", help="the rows as one CSV table per record type (NMEA sentence, shape)"
+    )
+    where = tables.add_mutually_exclusive_group()
+    where.add_argument("--data-dir", help="data dir or a parent of several (GATEWAY_DATA_DIR)")
+    where.add_argument("--from-s3", action="store_true", help="read GATEWAY_S3_BUCKET instead")
+    tables.add_argument("--gateway", metavar="ID", help="whose rows (default: the only one)")
+    tables.add_argument("--since", metavar="YYYY-MM-DD", help="only batches from this UTC day")
+    tables.add_argument("--until", metavar="YYYY-MM-DD", help="only batches up to this UTC day")
+    tables.add_argument("--out", default="tables", metavar="DIR", help="where (tables/)")
+    tables.set_defaults(run=_tables)
 
     metrics = commands.add_parser(
         "metrics", help="the status as Prometheus text (or a file for node_exporter)"

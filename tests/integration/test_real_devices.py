@@ -7,6 +7,7 @@ free text), through firmware-sim on a real PTY, into the reader under its defaul
 capture byte for byte.
 """
 
+import csv
 import functools
 import gzip
 import json
@@ -113,6 +114,16 @@ def test_a_mixed_nmea_0183_stream_keeps_every_sentence_with_a_valid_checksum(
     assert "event=format_detected format=nmea0183" in reader.log()
     (rejected,) = quarantined(data_dir)
     assert rejected["reason"] == "bad_checksum" and rejected["line"] == bad[0]
+    # An analyst's view: one rectangular table per sentence type.
+    env = reader_env()
+    done = run_gateway(env, "tables", "--data-dir", str(data_dir), "--out", str(tmp_path / "t"))
+    assert done.returncode == 0, done.stderr
+    with open(tmp_path / "t" / "GPGGA.csv", newline="") as file:
+        gga = list(csv.reader(file))
+    assert gga[0][:4] == ["seq", "received_at", "f1", "f2"] and len(gga) == 1 + 20
+    expected = [body.split(",")[1:] for body in NMEA_BODIES if body.startswith("GPGGA")] * 20
+    assert [row[2:] for row in gga[1:]] == expected
+    assert "20 rows" in done.stdout and "PUBX.csv" in done.stdout
 
 
 def test_arduino_serial_plotter_lines_keep_their_names_and_values(
