@@ -45,7 +45,6 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _tables(args: argparse.Namespace, settings: Settings) -> int:
-    import datetime as dt
 
     from gateway.commands.tables import (
         TablesError,
@@ -55,8 +54,7 @@ def _tables(args: argparse.Namespace, settings: Settings) -> int:
     )
 
     try:
-        since = dt.date.fromisoformat(args.since) if args.since else None
-        until = dt.date.fromisoformat(args.until) if args.until else None
+        since, until = args.since, args.until
         read = bucket_batches if args.from_s3 else local_batches
         batches = read(settings, args.gateway, since, until)
         counts = write_tables(batches, Path(args.out))
@@ -101,12 +99,10 @@ def _cleanup(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _audit(args: argparse.Namespace, settings: Settings) -> int:
-    import datetime as dt
 
     from gateway.commands.audit import format_audit, run_audit
 
-    since = dt.date.fromisoformat(args.since) if args.since else None
-    until = dt.date.fromisoformat(args.until) if args.until else None
+    since, until = args.since, args.until
     audits = run_audit(
         settings, use_s3=not args.no_s3, since=since, until=until, strict=args.strict
     )
@@ -126,7 +122,6 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
-    import datetime as dt
 
     try:
         from gateway.core.report import format_summary
@@ -142,8 +137,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
         print("gateway: --dask-scheduler reads the bucket; drop --data-dir", file=sys.stderr)
         return 2
     try:
-        since = dt.date.fromisoformat(args.since) if args.since else None
-        until = dt.date.fromisoformat(args.until) if args.until else None
+        since, until = args.since, args.until
         report = run_report(
             settings,
             from_s3=args.from_s3,
@@ -207,6 +201,26 @@ class _PrintVersion(argparse.Action):
         parser.exit()
 
 
+def _day(text: str):
+    """An argparse type: the forms of :func:`gateway.core.dates.parse_day`, in UTC."""
+    import datetime as dt
+
+    from gateway.core.dates import NotADay, parse_day
+
+    try:
+        return parse_day(text, dt.datetime.now(dt.UTC).date())
+    except NotADay as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _day_options(parser: argparse.ArgumentParser) -> None:
+    days = "YYYY-MM-DD, today, yesterday, '3 days ago'"
+    parser.add_argument(
+        "--since", type=_day, metavar="DAY", help=f"only batches from this UTC day ({days})"
+    )
+    parser.add_argument("--until", type=_day, metavar="DAY", help="only batches up to this day")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gateway",
@@ -257,8 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--data-dir", help="data dir or a parent of several (GATEWAY_DATA_DIR)")
     where.add_argument("--from-s3", action="store_true", help="read GATEWAY_S3_BUCKET instead")
     tables.add_argument("--gateway", metavar="ID", help="whose rows (default: the only one)")
-    tables.add_argument("--since", metavar="YYYY-MM-DD", help="only batches from this UTC day")
-    tables.add_argument("--until", metavar="YYYY-MM-DD", help="only batches up to this UTC day")
+    _day_options(tables)
     tables.add_argument("--out", default="tables", metavar="DIR", help="where (tables/)")
     tables.set_defaults(run=_tables)
 
@@ -284,8 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     audit.add_argument("--json", action="store_true", help="machine-readable output")
     audit.add_argument("--data-dir", help="data directory (GATEWAY_DATA_DIR)")
-    audit.add_argument("--since", metavar="YYYY-MM-DD", help="only batches from this UTC day")
-    audit.add_argument("--until", metavar="YYYY-MM-DD", help="only batches up to this UTC day")
+    _day_options(audit)
     audit.add_argument("--no-s3", action="store_true", help="do not list the bucket")
     audit.add_argument(
         "--strict",
@@ -306,8 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the objects in GATEWAY_S3_BUCKET under GATEWAY_S3_PREFIX",
     )
     report.add_argument("--gateway", metavar="ID", help="whose batches (default: the only one)")
-    report.add_argument("--since", metavar="YYYY-MM-DD", help="only batches from this UTC day")
-    report.add_argument("--until", metavar="YYYY-MM-DD", help="only batches up to this UTC day")
+    _day_options(report)
     report.add_argument(
         "--format",
         dest="line_format",

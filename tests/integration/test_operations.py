@@ -207,3 +207,16 @@ def test_node_exporter_serves_the_textfile_gateway_metrics_writes(processes, rea
         assert _value(families, "node_textfile_mtime_seconds") > 1e9
     finally:
         exporter.stop()
+
+
+def test_date_options_take_the_forms_people_type_or_say_what_is_wrong(reader_env):
+    env = reader_env()
+    typed = run_gateway(env, "audit", "--no-s3", "--since", "yesterday", "--until", "today")
+    assert "Traceback" not in typed.stderr
+    assert typed.stdout.strip() == "no data dir found (nothing holds batches/ yet): FAIL"
+    wrong = run_gateway(env, "report", "--since", "last week")
+    assert wrong.returncode == 2
+    assert wrong.stderr.splitlines()[-1] == (
+        "gateway report: error: argument --since: 'last week' is not a day: "
+        "use YYYY-MM-DD, today, yesterday, '3 days ago' or -3d"
+    )
