@@ -72,22 +72,15 @@ _NMEA_NAME_RE = re.compile(r"[A-Z0-9]{1,10}")
 _HEX_RE = re.compile(rb"[0-9A-F]{2}")
 
 
-class CsvCodec(Codec):
-    """``t,ch0,ch1,...``: comma-separated fields; the line is the record."""
+class _CommaFields(Codec):
+    """Codecs whose records are comma-separated fields of one count (csv and nmea)."""
 
-    name = "csv"
-    has_header_lines = True
-
-    def _fields(self, line: bytes) -> list[bytes]:
-        if not line:
-            raise Invalid(Reason.EMPTY, "empty line")
-        utf8(line)
-        fields = line.split(b",")
+    def _counted(self, fields: list[bytes]) -> list[bytes]:
+        """``fields`` if they are as many as the layout's (when there is one)."""
         if self.layout is not None and len(fields) != self.layout.count:
             raise Invalid(
                 Reason.FIELD_COUNT, f"expected {self.layout.count} fields, got {len(fields)}"
             )
-        self._check_values(fields, self.has_counter)
         return fields
 
     def _layouts(self, line: bytes) -> tuple[Layout, ...]:
@@ -97,6 +90,21 @@ class CsvCodec(Codec):
                 Reason.FIELD_COUNT, f"expected at least {self.min_fields} fields, got {count}"
             )
         return (Layout(count),)
+
+
+class CsvCodec(_CommaFields):
+    """``t,ch0,ch1,...``: comma-separated fields; the line is the record."""
+
+    name = "csv"
+    has_header_lines = True
+
+    def _fields(self, line: bytes) -> list[bytes]:
+        if not line:
+            raise Invalid(Reason.EMPTY, "empty line")
+        utf8(line)
+        fields = self._counted(line.split(b","))
+        self._check_values(fields, self.has_counter)
+        return fields
 
     def _compile(self, layout: Layout) -> None:
         value = FAST_NUMBER if self.numeric else TEXT
@@ -179,7 +187,7 @@ class JsonCodec(Codec):
         return (Layout(len(self._fields(line))),)
 
 
-class NmeaCodec(Codec):
+class NmeaCodec(_CommaFields):
     """``$FGDAT,17,0.017000,0.1234*5C``: checksummed; fields between the name and ``*``."""
 
     name = "nmea"
@@ -227,21 +235,9 @@ class NmeaCodec(Codec):
             raise Invalid(
                 Reason.MALFORMED, f"sentence {show(name)} is not {self.sentence.decode()}"
             )
-        fields = rest.split(b",")
-        if self.layout is not None and len(fields) != self.layout.count:
-            raise Invalid(
-                Reason.FIELD_COUNT, f"expected {self.layout.count} fields, got {len(fields)}"
-            )
+        fields = self._counted(rest.split(b","))
         self._check_values(fields, first_is_counter=True)
         return fields
-
-    def _layouts(self, line: bytes) -> tuple[Layout, ...]:
-        count = len(self._fields(line))
-        if count < self.min_fields:
-            raise Invalid(
-                Reason.FIELD_COUNT, f"expected at least {self.min_fields} fields, got {count}"
-            )
-        return (Layout(count),)
 
 
 CODECS: dict[str, type[Codec]] = {
