@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench.common import RESULTS
 
-BENCHMARKS = ("ingest", "upload", "web")
+BENCHMARKS = ("ingest", "upload", "web", "gateway")
 OUTPUT = Path(__file__).with_name("RESULTS.md")
 
 
@@ -135,7 +135,36 @@ def web_rows(r: dict) -> list[str]:
     return rows
 
 
-ROWS = {"ingest": ingest_rows, "upload": upload_rows, "web": web_rows}
+def gateway_rows(r: dict) -> list[str]:
+    """The whole gateway at 8 channels x 1 kHz, one core: each process and the sum."""
+    copy, rows = r["baseline_copy"], []
+    for name, p in r["processes"].items():
+        rows.append(
+            _row(
+                f"{name}{' (with its relay)' if name == 'reader' else ''}",
+                f"{p['cpu_percent_of_one_core']} % of a core, {p['rss_mib']} MiB",
+                f"bare python: {r['baseline_interpreter_rss_mib']} MiB",
+                "",
+                "< 1.5 %" if name == "reader" else "",
+                p["cpu_percent_of_one_core"] < 1.5 if name == "reader" else None,
+            )
+        )
+    total = r["total"]
+    rows.append(
+        _row(
+            "whole gateway (reader, relay, uploader, site)",
+            f"{total['cpu_percent_of_one_core']} % of a core, {total['rss_mib']} MiB "
+            f"(peak {total['peak_rss_mib']})",
+            f"`cat` of the same stream: {copy['cpu_percent_of_one_core']} %, {copy['rss_mib']} MiB",
+            r["ratio_cpu_to_copy"],
+            "< 160 MiB",
+            total["rss_mib"] < 160,
+        )
+    )
+    return rows
+
+
+ROWS = {"ingest": ingest_rows, "upload": upload_rows, "web": web_rows, "gateway": gateway_rows}
 
 
 def write_table() -> Path:
