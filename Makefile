@@ -4,10 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# The site's browser libraries (uPlot), served locally: package-lock.json pins them.
+# Chart.js and its plugins for `make bench`'s chart comparison (package-lock.json pins them).
+# The site's own chart library is vendored in web/static/vendor/: setting up needs no Node.js.
 NODE_STAMP := node_modules/.installed
 # Debian packages the project needs at run or test time.
-DEBS := socat strace nodejs chromium redis-server postgresql
+DEBS := socat strace chromium redis-server postgresql
 # promtool checks the shipped alert rules, node_exporter reads `gateway metrics --textfile`.
 DEBS += prometheus prometheus-node-exporter
 # systemd/, ansible/ and the image: root file systems, systemd in a container, arm64 emulation,
@@ -19,7 +20,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup debs demo test unit integration lint bench clean image hil soak crash powercut
 
-setup: debs $(STAMP) $(NODE_STAMP)
+setup: debs $(STAMP)
 
 debs:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -37,7 +38,7 @@ $(STAMP): pyproject.toml
 
 $(NODE_STAMP): package.json package-lock.json
 	@# NodeSource's nodejs brings its own npm; Debian's nodejs needs the npm package.
-	command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq npm
+	command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
@@ -65,7 +66,7 @@ lint: setup
 image: setup
 	image/build-image build/fieldgate-rpi-arm64
 
-bench: setup
+bench: setup $(NODE_STAMP)
 	$(BIN)/python -m bench
 
 # End to end against a monitor (docs/hil.md): firmware-sim by default; on a real device e.g.
