@@ -18,7 +18,8 @@ DEBS += mmdebstrap systemd-container qemu-user-static dosfstools mtools e2fsprog
 DEBS += fuse3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup debs demo test unit integration lint bench clean image hil soak crash powercut
+.PHONY: setup debs demo test unit integration lint bench clean image hil soak crash powercut \
+	constraints
 
 setup: debs $(STAMP)
 
@@ -29,11 +30,12 @@ debs:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "fieldgate needs Python >= 3.11"; exit 1; }
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	@# constraints.txt pins the run-time dependencies to the versions the tests ran with.
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
@@ -41,6 +43,11 @@ $(NODE_STAMP): package.json package-lock.json
 	command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# After changing dependencies: install them, then pin what the venv now holds (docs/deploy.md).
+constraints:
+	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/python -m tests.support.constraints --write
 
 demo: setup
 	$(BIN)/python -m gateway.commands.demo
