@@ -3,9 +3,10 @@ venv holds, for every install to reproduce (``make setup``, the Ansible role, so
 
 The run-time dependencies are the closure of fieldgate's own requirements and its ``central``
 extra (the site's Redis layer and PostgreSQL driver) as pyproject.toml names them, resolved
-through the installed packages' metadata with their markers evaluated here; development tools are left out (they do not run on
-a gateway). ``python -m tests.support.constraints --write`` (``make constraints``) rewrites the
-file from the venv; ``--check`` (a test) fails when it differs from what is installed.
+through the installed packages' metadata with their markers evaluated here; development tools
+are left out (they do not run on a gateway). ``python -m tests.support.constraints --write``
+(``make constraints``) rewrites the file from the venv; ``--check`` (a test) fails when it
+differs from what is installed.
 """
 
 from __future__ import annotations
