@@ -22,9 +22,10 @@ def sha256(data: bytes) -> str:
 def test_the_vendored_uplot_is_the_version_the_lock_file_names():
     header = (VENDOR / "uPlot.iife.min.js").read_text()[:100]
     assert header.startswith("/*! https://github.com/leeoniya/uPlot (v1.6.32) */")
-    assert '"node_modules/uplot": {\n      "version": "1.6.32"' in (
-        REPO / "package-lock.json"
-    ).read_text()
+    assert (
+        '"node_modules/uplot": {\n      "version": "1.6.32"'
+        in (REPO / "package-lock.json").read_text()
+    )
     assert "MIT License" in (VENDOR / "LICENSE").read_text()
 
 

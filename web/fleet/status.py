@@ -7,20 +7,23 @@ translates between the socket and plain dicts.
 from __future__ import annotations
 
 import time
-from collections import Counter
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from web.fleet import counters
 from web.fleet.models import Gateway
 from web.fleet.tokens import token_matches
 
 FLEET_GROUP = "fleet"
 
-# Counted in this process and shown at /fleet/counters.json; every drop and reject lands here.
-COUNTERS: Counter = Counter()
+
+def fleet_rows(now: float | None = None) -> list[dict]:
+    """Every gateway's fleet row, by name."""
+    now = time.time() if now is None else now
+    return [summary(gateway, now) for gateway in Gateway.objects.all()]
 
 
 def live_group(name: str) -> str:
@@ -82,9 +85,14 @@ def authenticate(name: str | None, token: str | None) -> AuthResult:
     return AuthResult(None, gateway)
 
 
-def connected(gateway_id: int, change: int) -> dict:
+def connected(gateway_id: int, change: int, frames_in: int = 0) -> dict:
+    """A socket of the gateway opened (+1) or closed (-1, with the frames it received since
+    its last status)."""
     with transaction.atomic():
-        updates = {"connections": F("connections") + change}
+        updates = {
+            "connections": F("connections") + change,
+            "frames_in": F("frames_in") + frames_in,
+        }
         if change > 0:
             updates["last_seen"] = timezone.now()
         Gateway.objects.filter(pk=gateway_id).update(**updates)
@@ -103,7 +111,7 @@ def save_status(gateway_id: int, status: dict, frames_in: int) -> dict:
 
 
 def count_rejection(gateway_id: int | None, reason: str) -> None:
-    COUNTERS[f"ingest_rejected_{reason}"] += 1
+    counters.COUNTERS.add(counters.REJECTED[reason])
     if gateway_id is None:
         return
     with transaction.atomic():

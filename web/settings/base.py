@@ -165,3 +165,6 @@ FIELDGATE = {
     # A gateway with no message for this long shows as offline.
     "OFFLINE_AFTER_SECONDS": env_int("FIELDGATE_WEB_OFFLINE_AFTER_SECONDS", 20),
 }
+
+# /metrics: with a token, only requests bearing it; without, only this host's (not proxied).
+FIELDGATE_METRICS_TOKEN = env("FIELDGATE_WEB_METRICS_TOKEN", "")
