@@ -3,11 +3,23 @@ channel layer and counter store."""
 
 import asyncio
 
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
 from django.test import Client as DjangoClient
 from django.test import override_settings
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.web.test_consumers import closed_with, connected_gateway, frame, gateway_socket, register
+from tests.web.test_consumers import (
+    ORIGIN,
+    closed_with,
+    connected_gateway,
+    frame,
+    gateway_socket,
+    register,
+    session_cookie,
+)
+from web.asgi import application
 from web.fleet.counters import COUNTERS
 
 
@@ -99,3 +111,59 @@ def test_with_a_token_set_metrics_need_it_from_anywhere():
 def test_the_fleet_json_needs_a_login():
     response = Client().get("/fleet/gateways.json")
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_alerts_reach_the_fleet_socket_the_fleet_json_and_metrics():
+    register()
+    cookie = session_cookie()
+    status = {
+        "reader": {
+            "port_open": True,
+            "storing": True,
+            "rejection_alert": None,
+            "clock": {"synced": False, "source": "adjtimex"},
+        },
+        "sample_rate": 500.0,
+        "disk_free": 100 * 1048576,
+        "disk_total": 10_000 * 1048576,
+        "upload_backlog": {"batches": 9, "bytes": 9000, "oldest_at": 1.0, "age_seconds": 7300.0},
+        "uploader": None,
+    }
+
+    def over_http() -> tuple[list, str, str]:
+        client = Client()
+        client.force_login(get_user_model().objects.get(username="ann"))
+        rows = client.get("/fleet/gateways.json").json()["rows"]
+        return rows, client.get("/").content.decode(), Client().get("/metrics").content.decode()
+
+    async def scenario():
+        fleet = WebsocketCommunicator(application, "/ws/fleet/", headers=[cookie, ORIGIN])
+        assert (await fleet.connect())[0]
+        await fleet.receive_json_from()  # hello
+        gateway = await connected_gateway()
+        online = await fleet.receive_json_from()
+        await gateway.send_json_to({"type": "status", "at": 1.0, "status": status})
+        updated = await fleet.receive_json_from()
+        seen = await sync_to_async(over_http)()  # while the gateway is online
+        await gateway.disconnect()
+        await fleet.disconnect()
+        return online, updated, seen
+
+    online, updated, (rows, page, metrics_text) = asyncio.run(scenario())
+    assert online["rows"][0]["alerts"] == []  # no status yet: nothing to flag
+    alerts = updated["rows"][0]["alerts"]
+    assert [(a["name"], a["severity"], a["label"]) for a in alerts] == [
+        ("disk_low", "warning", "disk low"),
+        ("upload_backlog_old", "warning", "upload backlog old"),
+        ("clock_unsynchronized", "warning", "clock unsynchronized"),
+    ]
+    assert alerts[0]["text"] == "100 MiB free (1% of the disk)"
+    assert rows[0]["alerts"] == alerts
+    assert 'data-alert="disk_low"' in page and 'id="fleet-rows"' in page
+    found = samples(metrics_text)
+    flagged = {
+        dict(labels)["alert"]
+        for (name, labels), value in found.items()
+        if name == "fieldgate_gateway_alert" and value == 1
+    }
+    assert flagged == {"disk_low", "upload_backlog_old", "clock_unsynchronized"}

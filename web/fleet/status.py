@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from gateway.core.fleet_alerts import fleet_alerts
 from web.fleet import counters
 from web.fleet.models import Gateway
 from web.fleet.tokens import token_matches
@@ -31,7 +32,8 @@ def live_group(name: str) -> str:
 
 
 def summary(gateway: Gateway, now: float | None = None) -> dict:
-    """One fleet row: online/offline, last seen, sample rate, rejects, disk, upload backlog."""
+    """One fleet row: online/offline, last seen, sample rate, rejects, disk, upload backlog,
+    and the alerts of :mod:`gateway.core.fleet_alerts`."""
     now = time.time() if now is None else now
     status = gateway.last_status or {}
     reader = status.get("reader") or {}
@@ -41,17 +43,21 @@ def summary(gateway: Gateway, now: float | None = None) -> dict:
     online = bool(
         gateway.connections > 0 and last_seen is not None and now - last_seen < offline_after
     )
-    counters = reader.get("counters") or {}
+    counted = reader.get("counters") or {}
+    alerts = fleet_alerts(
+        status, online=online, revoked=gateway.revoked, ever_seen=last_seen is not None
+    )
     return {
         "name": gateway.name,
         "online": online,
         "revoked": gateway.revoked,
         "last_seen": last_seen,
         "sample_rate": status.get("sample_rate"),
-        "rows_accepted": counters.get("rows_accepted"),
-        "rejects": counters.get("rows_rejected"),
-        "device_lines_lost": counters.get("device_lines_lost"),
+        "rows_accepted": counted.get("rows_accepted"),
+        "rejects": counted.get("rows_rejected"),
+        "device_lines_lost": counted.get("device_lines_lost"),
         "disk_free": status.get("disk_free"),
+        "disk_total": status.get("disk_total"),
         "upload_backlog": status.get("upload_backlog"),
         "mode": reader.get("mode"),
         "channels": status.get("channels"),
@@ -60,6 +66,7 @@ def summary(gateway: Gateway, now: float | None = None) -> dict:
         "stream_dropped_frames": stream.get("frames_dropped"),
         "frames_in": gateway.frames_in,
         "messages_rejected": gateway.messages_rejected,
+        "alerts": [{**a.as_dict(), "label": a.name.replace("_", " ")} for a in alerts],
         "server_time": now,
     }
 
