@@ -167,3 +167,18 @@ def test_alerts_reach_the_fleet_socket_the_fleet_json_and_metrics():
         if name == "fieldgate_gateway_alert" and value == 1
     }
     assert flagged == {"disk_low", "upload_backlog_old", "clock_unsynchronized"}
+
+
+def test_the_monitoring_docs_list_exactly_the_sites_metrics():
+    import re
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[2] / "docs/monitoring/README.md"
+    table = docs.read_text().split("## The site's metrics", 1)[1]
+    documented = set(re.findall(r"^\| `(fieldgate_[a-z_]+)", table, re.M))
+    exported = {
+        family.name
+        for family in text_string_to_metric_families(Client().get("/metrics").content.decode())
+    }
+    exported = {name + "_total" if name + "_total" in documented else name for name in exported}
+    assert documented == exported
