@@ -4,10 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# The site's browser libraries (uPlot), served locally: package-lock.json pins them.
+# Chart.js and its plugins for `make bench`'s chart comparison (package-lock.json pins them).
+# The site's own chart library is vendored in web/static/vendor/: setting up needs no Node.js.
 NODE_STAMP := node_modules/.installed
 # Debian packages the project needs at run or test time.
-DEBS := socat strace nodejs chromium redis-server postgresql
+DEBS := socat strace chromium redis-server postgresql
 # promtool checks the shipped alert rules, node_exporter reads `gateway metrics --textfile`.
 DEBS += prometheus prometheus-node-exporter
 # systemd/, ansible/ and the image: root file systems, systemd in a container, arm64 emulation,
@@ -17,9 +18,10 @@ DEBS += mmdebstrap systemd-container qemu-user-static dosfstools mtools e2fsprog
 DEBS += fuse3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup debs demo test unit integration lint bench clean image hil soak crash powercut
+.PHONY: setup debs demo test unit integration lint bench clean image hil soak crash powercut \
+	constraints
 
-setup: debs $(STAMP) $(NODE_STAMP)
+setup: debs $(STAMP)
 
 debs:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -28,18 +30,24 @@ debs:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "fieldgate needs Python >= 3.11"; exit 1; }
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	@# constraints.txt pins the run-time dependencies to the versions the tests ran with.
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
 	@# NodeSource's nodejs brings its own npm; Debian's nodejs needs the npm package.
-	command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq npm
+	command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# After changing dependencies: install them, then pin what the venv now holds (docs/deploy.md).
+constraints:
+	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/python -m tests.support.constraints --write
 
 demo: setup
 	$(BIN)/python -m gateway.commands.demo
@@ -65,7 +73,7 @@ lint: setup
 image: setup
 	image/build-image build/fieldgate-rpi-arm64
 
-bench: setup
+bench: setup $(NODE_STAMP)
 	$(BIN)/python -m bench
 
 # End to end against a monitor (docs/hil.md): firmware-sim by default; on a real device e.g.

@@ -337,16 +337,17 @@ setTimeout(() => {
 def chart_frame_times(work: Path) -> dict:
     from playwright.sync_api import sync_playwright
 
-    modules = REPO / "node_modules"
+    modules = REPO / "node_modules"  # Chart.js and its plugins: npm dev dependencies
+    uplot = REPO / "web" / "static" / "vendor" / "uplot"  # the site's own copy
     static = REPO / "web" / "static" / "fieldgate"
     pages = {
         "uplot (site chart, 500 buckets/s: 10 s x 1 kHz as min/max)": (
-            [modules / "uplot/dist/uPlot.iife.min.js", static / "chart.js"],
+            [uplot / "uPlot.iife.min.js", static / "chart.js"],
             UPLOT_BODY,
             500,
         ),
         "uplot (site chart, every sample: 1000 buckets/s)": (
-            [modules / "uplot/dist/uPlot.iife.min.js", static / "chart.js"],
+            [uplot / "uPlot.iife.min.js", static / "chart.js"],
             UPLOT_BODY,
             1000,
         ),
@@ -367,7 +368,7 @@ def chart_frame_times(work: Path) -> dict:
         try:
             for name, (scripts, body, pps) in pages.items():
                 html = CHART_PAGE.format(
-                    uplot_css=(modules / "uplot/dist/uPlot.min.css").as_uri(),
+                    uplot_css=(uplot / "uPlot.min.css").as_uri(),
                     scripts="\n".join(f'<script src="{p.as_uri()}"></script>' for p in scripts),
                     body=body,
                     pps=pps,

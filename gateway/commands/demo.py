@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="make demo: the whole chain on this machine")
     parser.add_argument("--port", type=int, default=8000, help="the site's port (default 8000)")
     port = parser.parse_args(argv).port
-    missing = [tool for tool in ("socat", "node") if shutil.which(tool) is None]
+    missing = [tool for tool in ("socat",) if shutil.which(tool) is None]
     if missing:
         print(f"make demo needs {', '.join(missing)}: run `make setup`", file=sys.stderr)
         return 1

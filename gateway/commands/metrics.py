@@ -132,6 +132,17 @@ class GatewayCollector(Collector):
             family(gauge, "fieldgate_storing", "1 while the reader stores rows.").add_metric(
                 [gw], 1.0 if reader.get("storing", True) else 0.0
             )
+            clock = reader.get("clock") or {}
+            if clock.get("synced") is not None:
+                family(
+                    gauge,
+                    "fieldgate_clock_synchronized",
+                    "1 while the gateway's clock is synchronized (NTP), as the reader last saw.",
+                ).add_metric([gw], 1.0 if clock["synced"] else 0.0)
+            if clock:
+                family(
+                    counter, "fieldgate_clock_steps", "Steps of the wall clock the reader saw."
+                ).add_metric([gw], clock.get("steps", 0))
             stream = reader.get("stream") or {}
             if stream:
                 family(

@@ -88,6 +88,7 @@ def reader_status(
     detected: FormatDetected | None = None,
     shape: Shape | None = None,
     rejection_alert: Alert | None = None,
+    clock: dict | None = None,
 ) -> dict:
     """The document the reader publishes: its counters and those its parts keep themselves."""
     counted = asdict(counters)
@@ -115,6 +116,7 @@ def reader_status(
         else None,
         "columns": list(shape.names) if shape else None,
         "rejection_alert": rejection_alert.as_dict() if rejection_alert else None,
+        "clock": clock,
         "next_seq": next_seq,
         "open_batch_rows": store.open_rows if store else 0,
         "handoff_high_water_bytes": handoff.high_water_bytes,

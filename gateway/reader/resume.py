@@ -41,8 +41,9 @@ class Resumed:
     last_device_counter: int | None  # of the newest stored row: a gap across restarts shows
 
 
-def resume(settings: Settings, data_dir: DataDir) -> Resumed:
-    """Recover the store and take up what the last run left."""
+def resume(settings: Settings, data_dir: DataDir, clock_synced: bool | None = None) -> Resumed:
+    """Recover the store and take up what the last run left; record this run (and whether the
+    clock was synchronized as it began)."""
     store = BatchStore(
         data_dir,
         BatchPolicy(settings.batch_rows, settings.batch_bytes, settings.batch_seconds),
@@ -72,6 +73,7 @@ def resume(settings: Settings, data_dir: DataDir) -> Resumed:
             recovery.next_seq,
             len(recovery.sealed),
             settings.port,
+            clock_synced,
         ),
     )
     return Resumed(store, fragment, last_counter)

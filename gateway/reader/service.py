@@ -42,6 +42,7 @@ from gateway.core.rejection_watch import Alert, Cleared, RejectionWatch
 from gateway.logs import log_event
 from gateway.notify import Notifier
 from gateway.reader.cleanup_loop import CleanupLoop
+from gateway.reader.clock import ClockWatch
 from gateway.reader.counters import ReaderCounters, RecentEvents, reader_status
 from gateway.reader.handoff import (
     Data,
@@ -98,6 +99,7 @@ class ReaderService:
         self.store: BatchStore | None = None
         self.cleanup: CleanupLoop | None = None
         self.port_reader: PortReader | None = None
+        self.clock = ClockWatch(self.data_dir if self.stores_files else None)
         self.next_seq = 0
         # Set by a signal handler, which may interrupt the loop anywhere: the loop reads it,
         # and only the loop changes the state machines.
@@ -120,6 +122,7 @@ class ReaderService:
         hang = threading.Event()
         if self.settings.test_hooks:
             signal.signal(signal.SIGUSR2, lambda signum, frame: hang.set())
+        self.clock.start()
         self._start_store()
         settings = self.settings
         reader = PortReader(
@@ -166,7 +169,7 @@ class ReaderService:
     def _start_store(self) -> None:
         if not self.stores_files:
             return
-        resumed = resume(self.settings, self.data_dir)
+        resumed = resume(self.settings, self.data_dir, clock_synced=self.clock.synced)
         self.store = resumed.store
         self.next_seq = resumed.store.next_seq
         self._fragment = resumed.fragment
@@ -176,6 +179,7 @@ class ReaderService:
 
     def _shutdown(self, reader: PortReader) -> None:
         self.notifier.stopping()
+        self.clock.stop()
         if self.cleanup is not None:
             self.cleanup.stop()
         reader.stop()
@@ -221,6 +225,7 @@ class ReaderService:
     def _on_tick(self, now: float) -> None:
         self._take(self.intake.release_overdue(time.time()))
         self._watch_rejections(now)
+        self.clock.tick()
         if self.store is not None:
             try:
                 self.store.tick(now)
@@ -483,6 +488,7 @@ class ReaderService:
             detected=self.detected,
             shape=self.shape,
             rejection_alert=self.rejections.active,
+            clock=self.clock.status(),
         )
 
     def _publish_status(self, now: float, force: bool = False) -> None:

@@ -309,12 +309,12 @@ class StreamClient:
             "sample_rate": rate,
             "channels": self._channel_names(),
             "disk_free": None,
+            "disk_total": None,
             "upload_backlog": None,
+            "uploader": None,
         }
         if settings.mode == "full":
-            status["disk_free"], status["upload_backlog"] = await asyncio.to_thread(
-                self._disk_and_backlog, now
-            )
+            status.update(await asyncio.to_thread(self._disk_and_uploads, now))
         return {"type": "status", "at": round(time.time(), 3), "status": status}
 
     def _channel_names(self) -> list[str] | None:
@@ -323,24 +323,60 @@ class StreamClient:
             return None
         return Drawing.of(shape).channel_names(shape) or None
 
-    def _disk_and_backlog(self, now: float) -> tuple[int | None, dict | None]:
+    def _disk_and_uploads(self, now: float) -> dict:
+        """Disk space, the upload backlog (its inventory at most every INVENTORY_SECONDS, its
+        age at each status) and the uploader's outcome from the status it publishes."""
         from gateway.store.inventory import disk_space, take_inventory
         from gateway.store.layout import DataDir
+        from gateway.store.ledgers import read_status
 
         data_dir = DataDir(Path(self.settings.data_dir))
+        found: dict = {"upload_backlog": self._backlog_now()}
         try:
-            free = disk_space(data_dir.root)[0]
+            found["disk_free"], found["disk_total"] = disk_space(data_dir.root)[:2]
             if now - self._backlog_at >= INVENTORY_SECONDS:
                 self._backlog_at = now
                 inventory = take_inventory(data_dir)
                 self._backlog = {
                     "batches": inventory.pending_batches,
                     "bytes": inventory.pending_bytes,
+                    "oldest_at": inventory.oldest_pending_at,
                 }
+                found["upload_backlog"] = self._backlog_now()
+            found["uploader"] = uploader_outcome(read_status(data_dir, "uploader"), time.time())
         except OSError as error:
             log_event(log, logging.WARNING, "stream_inventory_failed", error=str(error))
-            return None, self._backlog
-        return free, self._backlog
+        return found
+
+    def _backlog_now(self) -> dict | None:
+        if self._backlog is None:
+            return None
+        oldest = self._backlog["oldest_at"]
+        age = max(0.0, round(time.time() - oldest, 1)) if oldest else 0.0
+        return {**self._backlog, "age_seconds": age}
+
+
+def uploader_outcome(document: dict | None, now: float) -> dict | None:
+    """What the site shows of the uploader's published status (``uploader/tally.py``'s keys):
+    whether it runs, how old its status is, batches failing, its last error and success."""
+    if document is None:
+        return None
+    error = document.get("last_error")
+    success = document.get("last_success")
+    return {
+        "running": bool(document.get("running")),
+        "once": bool(document.get("once")),  # `uploader --once` from a timer: exits between runs
+        "age_seconds": round(max(0.0, now - document.get("updated_at", 0.0)), 1),
+        "failing": (document.get("counters") or {}).get("failed", 0),
+        "last_error": {
+            "at": error.get("at"),
+            "error": str(error.get("error", ""))[:300],
+            "attempts": error.get("attempts"),
+        }
+        if error
+        else None,
+        "last_success_at": success.get("at") if success else None,
+    }
 
 
 def make_sink(settings: Settings):

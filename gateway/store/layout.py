@@ -91,6 +91,11 @@ class DataDir:
         return self.state / "reader.runs.jsonl"
 
     @property
+    def clock_steps_file(self) -> Path:
+        """One line per step of the wall clock the reader saw (NTP setting a Pi's clock)."""
+        return self.state / "clock.steps.jsonl"
+
+    @property
     def losses_file(self) -> Path:
         """One line per batch cleanup dropped before it was uploaded."""
         return self.state / "losses.jsonl"

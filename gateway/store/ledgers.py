@@ -1,6 +1,6 @@
 """The data dir's small records under ``state/``, each with a type and one way to read and write.
 
-* append-only ledgers (JSON lines): reader runs, losses;
+* append-only ledgers (JSON lines): reader runs, losses, steps of the clock;
 * replaced documents: the gateway's identity, each service's published status, the seq floor,
   the unfinished line a clean stop hands to the next start.
 
@@ -69,6 +69,10 @@ class RunRecord:
     first_seq: int
     recovered_parts: int = 0
     port: str = ""
+    # Was the wall clock synchronized at the start (None: unknown)? If not, this run's
+    # received_at may be off until the clock steps (the clock-steps ledger says when and by how
+    # much): a Pi has no RTC.
+    clock_synced: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,17 @@ class LossRecord:
     reason: str
 
 
+@dataclass(frozen=True)
+class ClockStepRecord:
+    """The wall clock jumped by ``step_seconds`` just before ``at`` (wall time after the step):
+    ``received_at`` taken before it is off by that much, relative to later ones."""
+
+    at: float
+    step_seconds: float
+    synced: bool | None  # the clock's state as last probed
+    pid: int
+
+
 def runs(data_dir: DataDir) -> Ledger[RunRecord]:
     # Durable: the audit tells a restart's gap from the wire's by these records, and a power
     # cut soon after a start must not take the record of that start.
@@ -92,6 +107,11 @@ def runs(data_dir: DataDir) -> Ledger[RunRecord]:
 
 def losses(data_dir: DataDir) -> Ledger[LossRecord]:
     return Ledger(data_dir.losses_file, LossRecord)
+
+
+def clock_steps(data_dir: DataDir) -> Ledger[ClockStepRecord]:
+    # Durable: NTP steps a Pi's clock soon after boot, when a power cut is likeliest.
+    return Ledger(data_dir.clock_steps_file, ClockStepRecord, durable=True)
 
 
 def loss_totals(data_dir: DataDir) -> dict:

@@ -1,9 +1,11 @@
-"""``make demo`` as a user runs it: the site answers, batches reach S3, Ctrl-C stops every
-process it started and exits 0."""
+"""``make demo`` as a user runs it: the site answers (``/healthz`` without a login), batches
+reach S3, Ctrl-C stops every process it started and exits 0."""
 
+import json
 import os
 import signal
 import sys
+import urllib.request
 from pathlib import Path
 
 from gateway.supervise import Supervisor, free_port, wait_for, wait_http
@@ -39,6 +41,13 @@ def test_make_demo_serves_the_site_uploads_and_ctrl_c_stops_every_process(tmp_pa
         )
         try:
             wait_http(f"http://127.0.0.1:{port}/accounts/login/", 60, service=demo)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as health:
+                assert health.status == 200
+                assert json.load(health) == {
+                    "status": "ok",
+                    "database": "ok",
+                    "channel_layer": "ok",
+                }
             wait_for(
                 lambda: (
                     (read_status(data_dir, "uploader") or {}).get("counters", {}).get("uploaded")

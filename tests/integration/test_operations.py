@@ -6,12 +6,13 @@ import shutil
 import signal
 import subprocess
 import urllib.request
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.supervise import Service, free_port, wait_for
-from gateway.supervise.chain import GATEWAY
+from gateway.supervise.chain import GATEWAY, read_status
 from tests.support.processes import run_gateway
 from tests.support.s3 import (  # noqa: F401 (fixtures: moto, uploader_env)
     moto_fixture,
@@ -159,6 +160,10 @@ def test_metrics_say_what_reader_and_uploader_did_in_prometheus_text(
     assert _value(families, "fieldgate_disk_free_bytes") > 0
     assert families["fieldgate_rows_accepted"].type == "counter"
     assert families["fieldgate_disk_free_bytes"].type == "gauge"
+    clock = read_status(Path(env["GATEWAY_DATA_DIR"]))["clock"]
+    if clock["synced"] is not None:  # this machine's clock, whatever it is
+        assert _value(families, "fieldgate_clock_synchronized") == float(clock["synced"])
+    assert _value(families, "fieldgate_clock_steps", gateway="ward-7") == 0
 
     reader.kill()
     textfile = tmp_path / "textfile" / "fieldgate.prom"

@@ -171,3 +171,51 @@ def test_the_client_comes_back_with_the_site_and_counts_what_it_could_not_keep()
     assert counters["frames_built"] == counters["frames_sent"] + counters["frames_dropped"]
     assert counters["frames_dropped"] >= 15
     assert site.seqs()[0] >= 1500  # what came back is the newest, not the oldest
+
+
+def test_in_mode_full_the_status_carries_disk_backlog_age_and_the_uploaders_outcome(tmp_path):
+    """What the fleet page's alerts need, read from the data dir: the disk's size, how long the
+    oldest batch has waited, and the uploader's failures from the status it publishes."""
+    import os
+
+    from gateway.store.layout import DataDir
+    from gateway.store.ledgers import publish_status
+    from tests.support.uploads import write_batches
+
+    data_dir = tmp_path / "data"
+    (oldest, *_) = write_batches(data_dir, 2, 10)
+    os.utime(oldest, (time.time() - 7200, time.time() - 7200))  # sealed two hours ago
+    error = {"at": time.time(), "batch": "x.csv", "key": None, "error": "403 Forbidden"}
+    publish_status(
+        DataDir(data_dir),
+        "uploader",
+        {
+            "service": "uploader",
+            "running": True,
+            "once": False,
+            "updated_at": time.time() - 10,
+            "counters": {"failed": 2},
+            "last_error": {**error, "attempts": 3},
+            "last_success": None,
+        },
+    )
+    port = free_port()
+    site = RecordingSite(port).start()
+    client = StreamClient(client_settings(port, mode="full", data_dir=data_dir)).start()
+    try:
+        wait_for(
+            lambda: any(m["type"] == "status" for m in site.messages), 5, message="a heartbeat"
+        )
+    finally:
+        client.close()
+        site.stop()
+    status = [m for m in site.messages if m["type"] == "status"][0]["status"]
+    assert status["disk_total"] >= status["disk_free"] > 0
+    backlog = status["upload_backlog"]
+    assert (backlog["batches"], backlog["bytes"] > 0) == (2, True)
+    assert 7190 < backlog["age_seconds"] < 7300
+    uploader = status["uploader"]
+    assert uploader["running"] is True and uploader["once"] is False
+    assert uploader["failing"] == 2 and 9 < uploader["age_seconds"] < 60
+    assert uploader["last_error"] == {"at": error["at"], "error": "403 Forbidden", "attempts": 3}
+    assert uploader["last_success_at"] is None

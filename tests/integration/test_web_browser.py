@@ -98,6 +98,9 @@ def test_the_fleet_page_shows_the_gateway_online_live(
     page.wait_for_url(f"{site.base}/")
     row = page.locator(f"tr[data-name='{site.login.gateway_id}']")
     assert row.locator(".state").inner_text() == "offline"
+    assert row.locator(".alerts [data-alert]").evaluate_all(
+        "bs => bs.map(b => b.dataset.alert)"
+    ) == ["offline"]
     sim = firmware_sim("--rate", "1000", "--channels", "4")
     env = reader_env(
         stream_url=site.ingest_url, stream_token=site.login.token, stream_heartbeat_seconds=0.5
@@ -114,5 +117,8 @@ def test_the_fleet_page_shows_the_gateway_online_live(
     assert row.locator(".state").inner_text() == "online"
     assert "MiB" in row.locator(".disk_free").inner_text()
     assert "batches" in row.locator(".upload_backlog").inner_text()
+    # Online now: the offline badge went; no uploader runs here, so none about uploads.
+    badges = row.locator(".alerts [data-alert]").evaluate_all("bs => bs.map(b => b.dataset.alert)")
+    assert "offline" not in badges and not any(b.startswith("upload") for b in badges), badges
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "fleet-page.png"))

@@ -1,17 +1,25 @@
 """The central profile: real Redis and PostgreSQL servers started here, two ASGI workers; a
-viewer on one worker receives what a gateway ingests on the other."""
+viewer on one worker receives what a gateway ingests on the other; /metrics sums what both
+workers counted; /healthz names the server that stopped answering."""
 
+import json
 import shutil
+import signal
 import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.supervise import Supervisor, wait_for
+from gateway.supervise import Service, Supervisor, wait_for
 from gateway.supervise.chain import LocalSite, manage
 from tests.support.web import (
     PG_BIN,
     Viewer,
+    gateway_frame,
     login_cookie,
     start_postgres,
     start_redis,
@@ -23,6 +31,18 @@ for tool in ("redis-server", str(PG_BIN / "initdb")):
         pytest.skip(f"{tool} is not installed: run make setup", allow_module_level=True)
 
 TOKEN = "fgt_central-token-0123456789abcdef"
+
+
+@dataclass
+class Central:
+    env: dict[str, str]
+    workers: list[int]  # their ports
+    redis: Service
+    postgres: Service
+
+
+def named(supervisor: Supervisor, name: str) -> Service:
+    return next(service for service in supervisor.services if service.name == name)
 
 
 @pytest.fixture
@@ -48,7 +68,7 @@ def central(tmp_path):
                 *("--user", "ann", "--password", "pw-123"),
             )
             workers = [LocalSite(supervisor, env, name=f"worker{i}").port for i in (1, 2)]
-            yield env, workers
+            yield Central(env, workers, named(supervisor, "redis"), named(supervisor, "postgres"))
     finally:
         shutil.rmtree(pg_dir, ignore_errors=True)
 
@@ -56,7 +76,7 @@ def central(tmp_path):
 def test_a_viewer_on_one_worker_sees_frames_ingested_on_the_other(
     central, firmware_sim, processes, reader_env
 ):
-    env, (viewer_port, ingest_port) = central
+    env, (viewer_port, ingest_port) = central.env, central.workers
     base = f"http://127.0.0.1:{viewer_port}"
     viewer = Viewer(base, "/ws/live/remote-gw/", login_cookie(base, "ann", "pw-123"))
     try:
@@ -88,3 +108,81 @@ def test_a_viewer_on_one_worker_sees_frames_ingested_on_the_other(
         "print(g.frames_in > 0, g.connections)",
     )
     assert counts.split() == ["True", "0"]
+
+
+def get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=15) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def health(port: int) -> tuple[int, dict]:
+    status, body = get(port, "/healthz")
+    return status, json.loads(body)
+
+
+def test_healthz_names_the_server_that_stopped_answering(central):
+    port = central.workers[0]
+    assert health(port) == (200, {"status": "ok", "database": "ok", "channel_layer": "ok"})
+
+    central.redis.stop()
+    assert health(port) == (503, {"status": "failing", "database": "ok", "channel_layer": "failed"})
+    central.redis.start()  # same port: the workers reconnect by themselves
+    wait_for(lambda: health(port)[0] == 200, 20, "the channel layer back")
+
+    central.postgres.process.send_signal(signal.SIGINT)  # fast shutdown: sessions are cut
+    central.postgres.wait(30)
+    assert health(port) == (503, {"status": "failing", "database": "failed", "channel_layer": "ok"})
+
+
+def metric_samples(port: int) -> dict[tuple[str, tuple], float]:
+    status, text = get(port, "/metrics")
+    assert status == 200, text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def ingest(port: int, token: str, frames: range) -> int | None:
+    """One gateway socket on worker ``port``: the frames, then a close; the close code the site
+    sent (None when it accepted and we closed)."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    headers = {"Authorization": f"Bearer {token}", "X-Fieldgate-Gateway": "remote-gw"}
+    url = f"ws://127.0.0.1:{port}/ws/ingest/"
+    with connect(url, additional_headers=headers, proxy=None) as socket:
+        try:
+            welcome = json.loads(socket.recv(10))
+            assert welcome["type"] == "welcome"
+            for n in frames:
+                socket.send(json.dumps(gateway_frame(n * 10, n * 10 + 9)))
+        except ConnectionClosed as closed:
+            return closed.rcvd.code if closed.rcvd else None
+    return None
+
+
+def test_metrics_sum_what_every_worker_counted(central):
+    first, second = central.workers
+    assert ingest(first, TOKEN, range(0, 40)) is None
+    assert ingest(second, TOKEN, range(40, 65)) is None
+    for port, refusals in ((first, 2), (second, 3)):
+        for _ in range(refusals):
+            assert ingest(port, "fgt_not-the-token-of-anyone", range(0)) == 4403
+    frames = ("fieldgate_frames_received_total", (("gateway", "remote-gw"),))
+    counted = ("fieldgate_ingest_frames_total", ())
+    refused = ("fieldgate_ingest_connections_refused_total", (("reason", "wrong_token"),))
+
+    def summed(port: int) -> bool:
+        found = metric_samples(port)
+        return (found[frames], found[counted], found[refused]) == (65, 65, 5)
+
+    # Each worker adds its counts to Redis within a second; either one answers for both.
+    wait_for(lambda: summed(first) and summed(second), 10, "both workers' counts in /metrics")
+    found = metric_samples(second)
+    assert found[("fieldgate_gateways", (("state", "offline"),))] == 1
+    assert found[("fieldgate_gateways", (("state", "online"),))] == 0

@@ -115,6 +115,21 @@ def start_postgres(supervisor: Supervisor, directory: Path) -> int:
     return port
 
 
+def gateway_frame(first: int, last: int, value: float = 1.0) -> dict:
+    """A valid ingest frame of one channel for seqs ``first..last`` (docs/stream-protocol.md)."""
+    count = last - first + 1
+    return {
+        "type": "frame",
+        "seq": [first, last],
+        "received_at": 100.0,
+        "sent_at": 100.5,
+        "samples": count,
+        "t": [first / 1000 + i / 1000 for i in range(count)],
+        "min": [[value] * count],
+        "max": [[value] * count],
+    }
+
+
 class Viewer:
     """A viewer socket in its own thread, acknowledging like the browser does; records every
     message it receives with the time it arrived."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 import os
 import time
 import urllib.request
@@ -362,8 +363,22 @@ def test_site_answers(gateway):
     assert status == 200 and "password" in page.lower()
     status, css = get("/static/fieldgate/site.css")
     assert status == 200 and css
-    status, chart = get("/static/vendor/uplot/uPlot.iife.min.js")
+    status, chart = get("/static/vendor/uplot/uPlot.iife.min.js")  # from the wheel itself
     assert status == 200 and "uPlot" in chart
+    status, health = get("/healthz")
+    assert status == 200 and json.loads(health)["status"] == "ok"
+
+
+def test_the_reader_asks_timedated_for_the_clock_since_protectclock_refuses_adjtimex(gateway):
+    """ProtectClock=yes's seccomp filter refuses adjtimex even for reading, so under systemd
+    the reader's clock state comes from timedatectl (or nowhere, without a bus)."""
+
+    def clock():
+        path = gateway.data_dir / "state/reader.status.json"
+        return path.exists() and json.loads(path.read_text()).get("clock")
+
+    found = wait_for(clock, 60, "the reader's clock status")
+    assert found["source"] in ("timedatectl", "none"), found
 
 
 def test_reader_streams_to_the_local_site(gateway):

@@ -32,8 +32,8 @@ def clean_state():
     from channels.layers import channel_layers
     from django.contrib.auth import get_user_model
 
+    from web.fleet.counters import COUNTERS
     from web.fleet.models import Gateway
-    from web.fleet.status import COUNTERS
 
     Gateway.objects.all().delete()
     get_user_model().objects.all().delete()

@@ -12,8 +12,8 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.test import override_settings
 
 from web.asgi import application
+from web.fleet.counters import COUNTERS
 from web.fleet.models import Gateway
-from web.fleet.status import COUNTERS
 from web.fleet.tokens import hash_token
 
 TOKEN = "fgt_test-token-of-gateway-one-0123456789"

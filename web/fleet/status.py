@@ -7,20 +7,24 @@ translates between the socket and plain dicts.
 from __future__ import annotations
 
 import time
-from collections import Counter
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from gateway.core.fleet_alerts import fleet_alerts
+from web.fleet import counters
 from web.fleet.models import Gateway
 from web.fleet.tokens import token_matches
 
 FLEET_GROUP = "fleet"
 
-# Counted in this process and shown at /fleet/counters.json; every drop and reject lands here.
-COUNTERS: Counter = Counter()
+
+def fleet_rows(now: float | None = None) -> list[dict]:
+    """Every gateway's fleet row, by name."""
+    now = time.time() if now is None else now
+    return [summary(gateway, now) for gateway in Gateway.objects.all()]
 
 
 def live_group(name: str) -> str:
@@ -28,7 +32,8 @@ def live_group(name: str) -> str:
 
 
 def summary(gateway: Gateway, now: float | None = None) -> dict:
-    """One fleet row: online/offline, last seen, sample rate, rejects, disk, upload backlog."""
+    """One fleet row: online/offline, last seen, sample rate, rejects, disk, upload backlog,
+    and the alerts of :mod:`gateway.core.fleet_alerts`."""
     now = time.time() if now is None else now
     status = gateway.last_status or {}
     reader = status.get("reader") or {}
@@ -38,17 +43,21 @@ def summary(gateway: Gateway, now: float | None = None) -> dict:
     online = bool(
         gateway.connections > 0 and last_seen is not None and now - last_seen < offline_after
     )
-    counters = reader.get("counters") or {}
+    counted = reader.get("counters") or {}
+    alerts = fleet_alerts(
+        status, online=online, revoked=gateway.revoked, ever_seen=last_seen is not None
+    )
     return {
         "name": gateway.name,
         "online": online,
         "revoked": gateway.revoked,
         "last_seen": last_seen,
         "sample_rate": status.get("sample_rate"),
-        "rows_accepted": counters.get("rows_accepted"),
-        "rejects": counters.get("rows_rejected"),
-        "device_lines_lost": counters.get("device_lines_lost"),
+        "rows_accepted": counted.get("rows_accepted"),
+        "rejects": counted.get("rows_rejected"),
+        "device_lines_lost": counted.get("device_lines_lost"),
         "disk_free": status.get("disk_free"),
+        "disk_total": status.get("disk_total"),
         "upload_backlog": status.get("upload_backlog"),
         "mode": reader.get("mode"),
         "channels": status.get("channels"),
@@ -57,6 +66,7 @@ def summary(gateway: Gateway, now: float | None = None) -> dict:
         "stream_dropped_frames": stream.get("frames_dropped"),
         "frames_in": gateway.frames_in,
         "messages_rejected": gateway.messages_rejected,
+        "alerts": [{**a.as_dict(), "label": a.name.replace("_", " ")} for a in alerts],
         "server_time": now,
     }
 
@@ -82,9 +92,14 @@ def authenticate(name: str | None, token: str | None) -> AuthResult:
     return AuthResult(None, gateway)
 
 
-def connected(gateway_id: int, change: int) -> dict:
+def connected(gateway_id: int, change: int, frames_in: int = 0) -> dict:
+    """A socket of the gateway opened (+1) or closed (-1, with the frames it received since
+    its last status)."""
     with transaction.atomic():
-        updates = {"connections": F("connections") + change}
+        updates = {
+            "connections": F("connections") + change,
+            "frames_in": F("frames_in") + frames_in,
+        }
         if change > 0:
             updates["last_seen"] = timezone.now()
         Gateway.objects.filter(pk=gateway_id).update(**updates)
@@ -103,7 +118,7 @@ def save_status(gateway_id: int, status: dict, frames_in: int) -> dict:
 
 
 def count_rejection(gateway_id: int | None, reason: str) -> None:
-    COUNTERS[f"ingest_rejected_{reason}"] += 1
+    counters.COUNTERS.add(counters.REJECTED[reason])
     if gateway_id is None:
         return
     with transaction.atomic():

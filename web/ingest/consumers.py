@@ -17,6 +17,7 @@ from django.conf import settings
 from gateway.core import stream_protocol as protocol
 from gateway.logs import log_event
 from web.consumers import StreamConsumer
+from web.fleet import counters
 from web.fleet import status as fleet
 from web.live import local
 
@@ -52,7 +53,7 @@ class IngestConsumer(StreamConsumer):
         result = await database_sync_to_async(fleet.authenticate)(name, _bearer(self.scope))
         if result.code is not None:
             reason = protocol.CLOSE_CODES[result.code]
-            fleet.COUNTERS[f"ingest_refused_{reason.replace(' ', '_')}"] += 1
+            counters.COUNTERS.add(counters.REFUSED[result.code])
             log_event(log, logging.WARNING, "ingest_refused", gateway=name, reason=reason)
             await self.close(code=result.code, reason=reason)
             return
@@ -73,7 +74,9 @@ class IngestConsumer(StreamConsumer):
     async def disconnect(self, code) -> None:
         if self.gateway_id is None:
             return
-        summary = await database_sync_to_async(fleet.connected)(self.gateway_id, -1)
+        summary = await database_sync_to_async(fleet.connected)(
+            self.gateway_id, -1, self.frames_since_status
+        )
         await self.channel_layer.group_send(fleet.FLEET_GROUP, {"type": "fleet.update", **summary})
         log_event(
             log,
@@ -108,7 +111,7 @@ class IngestConsumer(StreamConsumer):
         if kind == "frame":
             self.frame_number += 1
             self.frames_since_status += 1
-            fleet.COUNTERS["ingest_frames"] += 1
+            counters.COUNTERS.add(counters.FRAMES)
             if self.local_fan_out:
                 local.deliver(self.gateway_name, self.connection, self.frame_number, text_data)
             else:

@@ -23,6 +23,7 @@ from django.conf import settings
 from gateway.core import stream_protocol as protocol
 from gateway.logs import log_event
 from web.consumers import StreamConsumer
+from web.fleet import counters
 from web.fleet import status as fleet
 from web.live import local
 
@@ -51,7 +52,7 @@ class BoundedSender(StreamConsumer):
         """Queue a frame; if the outbox is full the oldest waiting one is dropped (counted)."""
         if len(self.outbox) == self.outbox.maxlen:
             self.dropped += 1
-            fleet.COUNTERS["viewer_frames_dropped"] += 1
+            counters.COUNTERS.add(counters.DROPPED)
         self.outbox.append(text)
         self.wake.set()
 
@@ -136,7 +137,7 @@ class ViewerConsumer(BoundedSender):
             local.VIEWERS[name].add(self)
         self.sent += 1
         await self.send(text_data=self.hello_message(gateway=summary))
-        fleet.COUNTERS["viewers_connected"] += 1
+        counters.COUNTERS.add(counters.VIEWERS)
 
     async def disconnect(self, code) -> None:
         await self.stop_sender()
@@ -165,7 +166,7 @@ class ViewerConsumer(BoundedSender):
             missed = number - self.last_number - 1
             self.lost_upstream += missed
             self.dropped += missed
-            fleet.COUNTERS["viewer_frames_lost_upstream"] += missed
+            counters.COUNTERS.add(counters.LOST_UPSTREAM, missed)
         self.last_number = number
         self.enqueue(text)
 

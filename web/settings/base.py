@@ -12,7 +12,6 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 WEB_DIR = Path(__file__).resolve().parent.parent
-REPO_DIR = WEB_DIR.parent
 
 
 def env(name: str, default: str) -> str:
@@ -131,16 +130,12 @@ USE_I18N = False
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Static files: ours plus the chart library from npm (`make setup` runs `npm ci`), served by
-# WhiteNoise straight from the finders: gateways are often offline, so nothing comes from a CDN.
-# Where `npm ci` put the browser libraries (the repository's node_modules by default).
-NODE_MODULES = Path(env("FIELDGATE_WEB_NODE_MODULES", str(REPO_DIR / "node_modules")))
+# Static files, the chart library (uPlot, web/static/vendor/) included, served by WhiteNoise
+# straight from the finders: gateways are often offline, so nothing comes from a CDN, and the
+# installed package carries everything it serves.
 STATIC_URL = "static/"
 STATIC_ROOT = None  # no collectstatic step: WhiteNoise serves from the finders
-STATICFILES_DIRS = [
-    WEB_DIR / "static",
-    ("vendor/uplot", NODE_MODULES / "uplot" / "dist"),
-]
+STATICFILES_DIRS = [WEB_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 # WhiteNoise hands Django a file iterator; under ASGI Django reads it in a thread and warns each
@@ -170,3 +165,6 @@ FIELDGATE = {
     # A gateway with no message for this long shows as offline.
     "OFFLINE_AFTER_SECONDS": env_int("FIELDGATE_WEB_OFFLINE_AFTER_SECONDS", 20),
 }
+
+# /metrics: with a token, only requests bearing it; without, only this host's (not proxied).
+FIELDGATE_METRICS_TOKEN = env("FIELDGATE_WEB_METRICS_TOKEN", "")

@@ -14,16 +14,34 @@ DATABASES = {
         "PORT": env("FIELDGATE_WEB_DB_PORT", "5432"),
         "CONN_MAX_AGE": 60,
         "CONN_HEALTH_CHECKS": True,
+        # A server that does not answer fails /healthz (and requests) in seconds.
+        "OPTIONS": {"connect_timeout": 3},
     }
 }
+
+REDIS_URL = env("FIELDGATE_WEB_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [env("FIELDGATE_WEB_REDIS_URL", "redis://127.0.0.1:6379/0")],
+            "hosts": [REDIS_URL],
             "capacity": env_int("FIELDGATE_WEB_LAYER_CAPACITY", 200),
             "expiry": 10,
         },
     }
+}
+
+# The site's counters (web/fleet/counters.py), summed over the workers with Redis' atomic
+# INCRBY; keys "fieldgate:1:<name>" beside the channel layer's "asgi:..." ones.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "counters": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "fieldgate",
+        "TIMEOUT": None,
+        # A Redis that hangs fails /metrics and the flush in seconds instead of holding them.
+        "OPTIONS": {"socket_timeout": 3, "socket_connect_timeout": 3},
+    },
 }

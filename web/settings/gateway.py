@@ -19,3 +19,13 @@ DATABASES = {
 CHANNEL_LAYERS = {
     "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 200}}
 }
+
+# The site's counters (web/fleet/counters.py): one process, so in memory; never on the SD card.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "counters": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "fieldgate-counters",
+        "TIMEOUT": None,
+    },
+}

@@ -19,7 +19,7 @@
     if (!tr) {
       const none = table.querySelector("tr.none"); if (none) none.remove();
       tr = document.createElement("tr"); tr.dataset.name = name;
-      for (const cls of ["name", "state", "last_seen", "sample_rate", "rejects", "disk_free", "upload_backlog", "messages_rejected"]) {
+      for (const cls of ["name", "state", "alerts", "last_seen", "sample_rate", "rejects", "disk_free", "upload_backlog", "messages_rejected"]) {
         const td = document.createElement("td"); td.className = cls; tr.appendChild(td);
       }
       const a = document.createElement("a"); a.href = "/gateways/" + encodeURIComponent(name) + "/"; a.textContent = name;
@@ -39,7 +39,24 @@
     tr.querySelector(".upload_backlog").textContent = backlog(row.upload_backlog);
     tr.querySelector(".messages_rejected").textContent = text(row.messages_rejected);
     tr.dataset.connected = row.online ? "1" : "0";
+    tr.alerts = row.alerts || [];
+    tr.dataset.revoked = row.revoked ? "1" : "0";
     tick();
+  }
+
+  // The server's alerts of a row; offline the page decides itself as the clock moves (the
+  // rest came from a status that is no longer current, so offline shows alone).
+  function showAlerts(tr, online) {
+    const cell = tr.querySelector(".alerts"); if (!cell) return;
+    let alerts = (tr.alerts || []).filter((a) => a.name !== "offline");
+    if (tr.dataset.revoked === "1") alerts = [];
+    else if (!online) alerts = [{name: "offline", label: "offline", severity: "critical", text: "offline: no message from the gateway"}];
+    cell.replaceChildren(...alerts.map((a) => {
+      const badge = document.createElement("span");
+      badge.className = "badge alert " + a.severity; badge.dataset.alert = a.name;
+      badge.title = a.text; badge.textContent = a.label || a.name;
+      return badge;
+    }));
   }
 
   // Ages and online/offline move with the clock, not only with messages.
@@ -54,7 +71,13 @@
       const online = connected && age != null && age < offlineAfter;
       tr.querySelector(".state").textContent = online ? "online" : "offline";
       tr.className = online ? "online" : "offline";
+      showAlerts(tr, online);
     }
+  }
+  // The rows the server drew, with their alerts, until the socket sends newer ones.
+  for (const row of JSON.parse(document.getElementById("fleet-rows").textContent)) {
+    const tr = rowFor(row.name);
+    tr.alerts = row.alerts; tr.dataset.revoked = row.revoked ? "1" : "0";
   }
   setInterval(tick, 1000);
   tick();
