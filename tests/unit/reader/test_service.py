@@ -10,7 +10,7 @@ from gateway.core.reader_state import IllegalTransition, PortState
 from gateway.reader.handoff import Data, Overflow, PortLost, PortOpened
 from gateway.reader.service import ReaderService
 from gateway.settings import Settings
-from gateway.store.ledgers import read_identity, read_status
+from gateway.store.ledgers import not_stored, read_identity, read_status
 
 
 def make_service(tmp_path, mode):
@@ -113,7 +113,10 @@ def test_a_disk_limit_stops_and_resumes_storing_and_says_so_once(storing_service
     status = service.status()
     assert status["storage_state"] == "STORING"
     assert (status["next_seq"], status["counters"]["rows_refused_full"]) == (2, 3)
-    assert logged(caplog) == ["storing_stopped_disk_limit", "storing_resumed"]
+    assert status["counters"]["not_stored_by_cause"] == {"disk_limit": 3}
+    assert logged(caplog) == ["storing_stopped_disk_limit", "rows_not_stored", "storing_resumed"]
+    (entry,) = not_stored(service.data_dir)
+    assert (entry.cause, entry.rows, entry.counters) == ("disk_limit", 3, [[1, 3, 1]])
 
     service._shutdown(StoppedPortThread())
     assert service.port_machine.state is PortState.STOPPED
@@ -123,22 +126,33 @@ def test_a_disk_limit_stops_and_resumes_storing_and_says_so_once(storing_service
 
 def test_a_full_disk_is_said_once_and_so_is_the_recovery(storing_service, caplog, monkeypatch):
     service = storing_service
+    service._dispatch(Data(1.1, b"0,0.1,1.0\n"))
 
     def full_disk(*args):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     with monkeypatch.context() as patch:
         patch.setattr(service.store, "append", full_disk)
-        service._dispatch(Data(1.1, b"0,0.1,1.0\n"))
+        patch.setattr(gateway.reader.service, "probe_writable", full_disk)
         service._dispatch(Data(1.2, b"1,0.2,1.0\n2,0.3,1.0\n"))
         assert service.status()["storage_state"] == "FAILING"
-    service._dispatch(Data(1.3, b"3,0.4,1.0\n"))
+        service._dispatch(Data(1.3, b"3,0.4,1.0\n"))  # not tried: the disk refused
+        service._on_tick(service._next_probe)  # a probe, refused too: nothing new to say
+        assert service.status()["storage_state"] == "FAILING"
+        assert service.status()["storage_fault"]["cause"] == "disk_full"
+    service._on_tick(service._next_probe)  # the probe write goes through
+    assert service.status()["storage_state"] == "STORING"
+    service._dispatch(Data(1.4, b"4,0.4,1.0\n"))
 
     status = service.status()
-    assert status["storage_state"] == "STORING"
     counters = status["counters"]
-    assert (counters["store_errors"], counters["rows_not_stored"], status["next_seq"]) == (2, 3, 1)
-    assert logged(caplog) == ["store_failed", "store_recovered"]
+    assert (counters["store_errors"], counters["rows_not_stored"], status["next_seq"]) == (1, 3, 2)
+    assert counters["not_stored_by_cause"] == {"disk_full": 3}
+    assert status["storage_fault"] is None
+    assert logged(caplog) == ["store_failed", "rows_not_stored", "store_recovered"]
+    (entry,) = not_stored(service.data_dir)
+    assert (entry.cause, entry.rows, entry.counters) == ("disk_full", 3, [[1, 3, 1]])
+    assert entry.error == "[Errno 28] No space left on device"
 
 
 def auto_service(tmp_path, monkeypatch, caplog):
