@@ -168,6 +168,7 @@ class NotStoredBook:
 
     def _checkpoint(self, cause: Cause, at: float) -> None:
         episode = self.open[cause]
+        episode.end = at  # this entry covers the episode so far; the next one goes on from here
         if episode.lost_anything:
             self._record(episode, ongoing=True, at=at)
         self.open[cause] = Episode(cause, at, at, episode.error)
