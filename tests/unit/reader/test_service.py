@@ -206,3 +206,68 @@ def test_a_clean_stop_stores_lines_held_while_the_shape_was_unknown(tmp_path, mo
     service._shutdown(StoppedPortThread())
     (batch,) = sealed(service)
     assert batch.count(b"\n") == 3  # header and both lines
+
+
+def test_an_overflows_device_gap_is_the_overflows_in_the_log_and_the_ledger(
+    storing_service, caplog
+):
+    service = storing_service
+    service._dispatch(Data(1.1, b"0,0.1,1.0\n1,0.2,1.0\n"))
+    service._dispatch(Overflow(1.2, dropped_bytes=640))
+    service._dispatch(Data(1.3, b"2,0.3,1.0\n9,0.4,1.0\n"))  # 2 follows 1: kept; 3-8 dropped
+    gap = next(r.fields for r in caplog.records if r.getMessage() == "device_gap")
+    assert gap["cause"] == "handoff_overflow"
+    service._shutdown(StoppedPortThread())
+    (entry,) = not_stored(service.data_dir)
+    assert (entry.cause, entry.bytes) == ("handoff_overflow", 640)
+    assert entry.counters == [[3, 8, 3]] and entry.rows == 6
+
+
+def test_rejected_lines_the_quarantine_cannot_keep_are_counted_with_their_counters(
+    storing_service, caplog
+):
+    service = storing_service
+    service._dispatch(Data(1.1, b"0,0.1,1.0\n"))
+    service.store.quarantine.max_day_bytes = 0  # the day's budget is spent
+    service._dispatch(Data(1.2, b"1,0.2,x\n2,0.3,1.0\n"))
+    service._shutdown(StoppedPortThread())
+    (entry,) = not_stored(service.data_dir)
+    assert (entry.cause, entry.rows, entry.counters) == ("rejected_not_kept", 1, [[1, 1, 1]])
+    assert entry.error == "the day's budget of 0 bytes is spent"
+    status = read_status(service.data_dir, "reader")
+    assert status["counters"]["not_stored_by_cause"] == {"rejected_not_kept": 1}
+
+
+def test_a_start_on_a_disk_that_refuses_counts_rows_and_recovers_at_the_first_good_probe(
+    tmp_path, caplog, monkeypatch
+):
+    caplog.set_level(logging.INFO, logger="gateway.reader")
+    monkeypatch.setattr(gateway.reader.service, "CleanupLoop", CleanupStandIn)
+    service = make_service(tmp_path, "local")
+    refused = OSError(errno.EROFS, "Read-only file system")
+
+    def read_only(*args, **kwargs):
+        raise refused
+
+    with monkeypatch.context() as patch:
+        patch.setattr(gateway.reader.service, "resume", read_only)
+        patch.setattr(gateway.reader.service, "probe_writable", read_only)
+        service._start_store()
+        service._dispatch(PortOpened(1.0, "sim0"))
+        service._dispatch(Data(1.1, b"0,0.1,1.0\n1,0.2,1.0\n"))
+        service._on_tick(service._next_probe)
+        assert service.status()["storage_state"] == "RECOVERING"
+        assert service.status()["storage_fault"]["cause"] == "read_only"
+    service._on_tick(service._next_probe)
+    service._dispatch(Data(1.2, b"2,0.3,1.0\n"))
+    service._shutdown(StoppedPortThread())
+    assert logged(caplog)[:4] == [
+        "recovery_waits",
+        "port_opened",
+        "rows_not_stored",
+        "recovered_late",
+    ]
+    (entry,) = not_stored(service.data_dir)
+    assert (entry.cause, entry.rows, entry.counters) == ("read_only", 2, [[0, 1, 0]])
+    (batch,) = sealed(service)
+    assert batch.split(b"\n")[1].startswith(b"0,1.200000,2,")
