@@ -522,7 +522,7 @@ class ReaderService:
             cause,
             len(records),
             record_counters(records, index) if index is not None else None,
-            self.store.next_seq if self.store is not None else self.next_seq,
+            self._next_seq_known(),
             run.received_at or time.time(),
             self.fault.error if self.fault and cause is self.fault.cause else "",
         )
@@ -549,10 +549,16 @@ class ReaderService:
             Cause.REJECTED_NOT_KEPT,
             len(rejections),
             [c for c in counters if c is not None],
-            self.store.next_seq if self.store is not None else self.next_seq,
+            self._next_seq_known(),
             rejections[-1].received_at or time.time(),
             why,
         )
+
+    def _next_seq_known(self) -> int | None:
+        """The seq the next stored row will get; None while the data dir could not be read."""
+        if self.store is not None:
+            return self.store.next_seq
+        return self.next_seq if self.found is not None else None
 
     # -- disk faults ------------------------------------------------------------------------
 
