@@ -2,8 +2,9 @@
 
 Collects, per data dir: the sealed batches (and their upload marks), the objects in the bucket
 under ``<prefix>/<gateway id>/``, what cleanup dropped (the losses ledger), the device counter
-of every stored row, the counters of rejected lines (quarantine) and the reader's restarts
-(the runs ledger); :func:`gateway.core.reconcile.reconcile` does the rest.
+of every stored row, the counters of rejected lines (quarantine), the reader's restarts (the
+runs ledger) and the rows it read but did not store (the not-stored ledger);
+:func:`gateway.core.reconcile.reconcile` does the rest.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.core.batchfile import device_field, row_seq
-from gateway.core.keys import BadName, gateway_prefix, parse_object_key
+from gateway.core.keys import BadName, day_of, gateway_prefix, parse_object_key
+from gateway.core.not_stored import Cause, CounterSpan, Episode
 from gateway.core.reconcile import AuditReport, Span, reconcile
 from gateway.core.records import counter_field, leading_counter
 from gateway.settings import Settings
 from gateway.store.layout import DataDir, discover_data_dirs
-from gateway.store.ledgers import Identity, losses, read_identity, runs
+from gateway.store.ledgers import Identity, NotStoredRecord, losses, not_stored, read_identity, runs
 from gateway.store.marks import is_touched
 from gateway.store.quarantine import read_rejections
 from gateway.store.recovery import sealed_batches
@@ -107,6 +109,11 @@ def audit_data_dir(
             if counter is not None:
                 rejected.append(counter)
     restarts = [entry.first_seq for entry in runs(data_dir)]
+    episodes = [
+        episode
+        for entry in not_stored(data_dir)
+        if (episode := _episode(entry)) and _in_range(day_of(entry.start), since, until)
+    ]
     report = reconcile(
         local,
         remote,
@@ -114,9 +121,22 @@ def audit_data_dir(
         device_rows if has_counter else None,
         rejected,
         restarts,
+        episodes,
         strict=strict,
     )
     return DataDirAudit(data_dir.root, gateway_id, report)
+
+
+def _episode(entry: NotStoredRecord) -> Episode | None:
+    """A ledger entry as the core's episode; None for a cause this version does not know."""
+    try:
+        cause = Cause(entry.cause)
+        spans = [
+            CounterSpan(int(a), int(b), None if s is None else int(s)) for a, b, s in entry.counters
+        ]
+    except (ValueError, TypeError):
+        return None
+    return Episode(cause, entry.start, entry.end, entry.error, entry.rows, entry.bytes, spans)
 
 
 def run_audit(
@@ -150,6 +170,13 @@ def format_audit(audits: list[DataDirAudit]) -> str:
             lines.append(
                 f"  dup   {duplicate.level:6} {duplicate.first}-{duplicate.last}: "
                 f"{', '.join(duplicate.where)}"
+            )
+        for cause, totals in report.not_stored.items():
+            lines.append(
+                f"  not stored: {totals['rows']} rows ({cause}, {totals['episodes']} "
+                f"episode{'s' if totals['episodes'] != 1 else ''}"
+                + (f", {totals['bytes']} bytes" if totals["bytes"] else "")
+                + ")"
             )
         if report.device_counter_resets:
             lines.append(

@@ -16,6 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from gateway.commands.status import SERVICES, collect_status
+from gateway.core.not_stored import ACCEPTED_CAUSES
 from gateway.settings import Settings
 from gateway.store.layout import discover_data_dirs
 
@@ -121,11 +122,13 @@ class GatewayCollector(Collector):
             not_stored = family(
                 counter,
                 "fieldgate_rows_not_stored",
-                "Accepted lines not stored, by cause.",
+                "Accepted lines not stored, by cause (disk_full, read_only, disk_error, "
+                "disk_limit).",
                 ("cause",),
             )
-            not_stored.add_metric([gw, "disk_error"], counts.get("rows_not_stored", 0))
-            not_stored.add_metric([gw, "disk_limit"], counts.get("rows_refused_full", 0))
+            by_cause = counts.get("not_stored_by_cause", {})
+            for cause in ACCEPTED_CAUSES:
+                not_stored.add_metric([gw, str(cause)], by_cause.get(cause, 0))
             family(gauge, "fieldgate_port_open", "1 while the serial port is open.").add_metric(
                 [gw], 1.0 if reader.get("port_open") else 0.0
             )

@@ -13,7 +13,8 @@ import time
 from gateway.settings import Settings
 from gateway.store.inventory import take_inventory
 from gateway.store.layout import DataDir
-from gateway.store.ledgers import gateway_id_of, loss_totals, read_status
+from gateway.store.ledgers import gateway_id_of, loss_totals, not_stored_totals, read_status
+from gateway.store.probe import MIN_FREE_BYTES
 
 SERVICES = ("reader", "uploader", "cleanup")
 
@@ -71,6 +72,7 @@ def collect_status(settings: Settings) -> dict:
         "data_dir": str(data_dir.root),
         "inventory": take_inventory(data_dir).as_dict(),
         "losses": loss_totals(data_dir),
+        "not_stored": not_stored_totals(data_dir),
         "services": {name: service_status(data_dir, name, stale_after) for name in SERVICES},
     }
 
@@ -87,6 +89,19 @@ def _reader_lines(reader: dict) -> list[str]:
         lines.append(f"    format: {reader['format']}")
     if reader.get("columns"):
         lines.append(f"    columns: {', '.join(reader['columns'])}")
+    state = reader.get("storage_state")
+    if reader.get("state") == "running" and state not in (None, "STORING", "NOT_STORING"):
+        fault = reader.get("storage_fault")
+        why = (
+            f": {fault['cause']} since {_clock(fault['since'])}, {fault['error']}" if fault else ""
+        )
+        hint = fault["hint"] if fault else "a disk limit holds; see gateway cleanup --dry-run"
+        lines.append(f"    NOT STORING ({state}{why}): {hint}")
+    this_run = reader.get("counters", {}).get("not_stored_by_cause") or {}
+    if this_run:
+        counted = ", ".join(f"{cause} {rows}" for cause, rows in sorted(this_run.items()))
+        run = "this run" if reader.get("state") == "running" else "its last run"
+        lines.append(f"    not stored by {run}: {counted}")
     alert = reader.get("rejection_alert")
     if alert:
         reasons = ", ".join(f"{reason} {count}" for reason, count in alert["top_reasons"].items())
@@ -95,6 +110,10 @@ def _reader_lines(reader: dict) -> list[str]:
             f"{alert['window_seconds']:.0f} s ({reasons}): {alert['hint']}"
         )
     return lines
+
+
+def _clock(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
 
 
 def format_status(status: dict) -> str:
@@ -114,9 +133,29 @@ def format_status(status: dict) -> str:
             f"  LOST before upload: {losses['batches']} batches, {losses['rows']} rows "
             f"(last: {losses['last']['reason']})"
         )
+    not_stored = status.get("not_stored") or {}
+    if not_stored.get("rows"):
+        by_cause = ", ".join(
+            f"{cause} {totals['rows']} ({totals['entries']} "
+            f"entr{'y' if totals['entries'] == 1 else 'ies'})"
+            for cause, totals in not_stored["by_cause"].items()
+        )
+        lines.append(f"  NOT STORED (all runs, state/not_stored.jsonl): {by_cause}")
     if inv["bytes_free"] is not None:
         lines.append(
             f"  disk: {inv['bytes_free'] / mib:.0f} MiB free of {inv['bytes_total'] / mib:.0f} MiB"
+        )
+    if inv.get("read_only"):
+        lines.append(
+            "  DATA DIR READ-ONLY: nothing can be stored or published here (a card the kernel "
+            "remounted read-only after I/O errors? see dmesg); the reader counts what it reads "
+            "and stores again within a second of a read-write remount; "
+            "journalctl -u gateway-reader has its account"
+        )
+    elif inv["bytes_free"] is not None and inv["bytes_free"] < MIN_FREE_BYTES:
+        lines.append(
+            f"  DISK FULL: {inv['bytes_free']} bytes free; the reader stores nothing until "
+            f"{MIN_FREE_BYTES // 1024} KiB are free (gateway cleanup --dry-run shows what may go)"
         )
     for name, service in status["services"].items():
         if service is None:
@@ -126,7 +165,9 @@ def format_status(status: dict) -> str:
             "running": "running",
             "stopped": "stopped",
             "dead": f"DEAD (process {service.get('pid')} is gone)",
-            "stale": "STALE (alive but not publishing: hung?)",
+            "stale": "STALE (alive but not publishing: the data dir is read-only)"
+            if inv.get("read_only")
+            else "STALE (alive but not publishing: hung?)",
         }[service["state"]]
         counters = service.get("counters", {})
         shown = ", ".join(

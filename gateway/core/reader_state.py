@@ -8,10 +8,15 @@ the state (a self-loop: one more failed write while failing); the service logs o
 that change it, so each log line says something new.
 
 The port machine follows the port thread's hand-off events (opened, lost) and the service's stop.
-The storage machine follows the disk: the limit cleanup enforces (``GATEWAY_ON_FULL=
-stop-accepting``) and the writes the disk refuses. Both can hold at once (a full disk makes a
-write fail, and cleanup's check then finds the limit), hence ``REFUSING_AND_FAILING``: when the
-limit clears, storing resumes, and the first write that goes through ends the failure.
+The storage machine follows the disk: the recovery of the data dir at start, the limit cleanup
+enforces (``GATEWAY_ON_FULL=stop-accepting``) and the writes the disk refuses. It starts in
+``RECOVERING``: leftover ``.part`` files are sealed and the start recorded before any row is
+stored; on a full or read-only disk that waits, rows are counted, and the service retries
+after each probe write the disk takes. A refused write makes it ``FAILING``: no write is
+tried (rows are counted by cause) until a probe goes through (``DISK_WRITABLE``), a few hundred
+milliseconds later, not at cleanup's next check. The limit and a failure can hold at once (a
+full disk makes a write fail, and cleanup's check then finds the limit), hence
+``REFUSING_AND_FAILING``: each clears on its own, in either order.
 """
 
 from __future__ import annotations
@@ -59,22 +64,30 @@ PORT_TRANSITIONS: dict[PortState, dict[PortEvent, PortState]] = {
 
 
 class StorageState(enum.Enum):
+    RECOVERING = enum.auto()  # started; the data dir is not recovered yet (or the disk refused)
     STORING = enum.auto()
     REFUSING = enum.auto()  # a disk limit, on_full=stop-accepting: rows are counted, not stored
-    FAILING = enum.auto()  # the disk refused the last write (ENOSPC, an I/O error)
-    REFUSING_AND_FAILING = enum.auto()  # both: the limit clears first, then a write must succeed
+    FAILING = enum.auto()  # the disk refused a write (full, read-only, I/O error): probing
+    REFUSING_AND_FAILING = enum.auto()  # both at once; each clears on its own
     NOT_STORING = enum.auto()  # mode demo: no files at all
 
 
 class StorageEvent(enum.Enum):
+    RECOVERED = enum.auto()  # leftovers sealed, the start recorded: rows may be stored
     DISK_LIMIT_REACHED = enum.auto()  # cleanup may not delete enough: store no more rows
     DISK_LIMIT_CLEARED = enum.auto()  # cleanup finds the limits kept (told before each append)
-    WRITE_FAILED = enum.auto()  # an append, seal, fsync or quarantine entry failed
+    WRITE_FAILED = enum.auto()  # recovery, an append, seal, fsync or quarantine entry failed
+    DISK_WRITABLE = enum.auto()  # a probe write went through: try storing again
     ROWS_STORED = enum.auto()  # an append went through
 
 
-# Refusing, the reader appends nothing, so ROWS_STORED there is a bug in the caller.
+# Only STORING appends, so ROWS_STORED elsewhere is a bug in the caller; probes run only while
+# a write failed, and the limit is not asked while recovering (no row can be stored anyway).
 STORAGE_TRANSITIONS: dict[StorageState, dict[StorageEvent, StorageState]] = {
+    StorageState.RECOVERING: {
+        StorageEvent.RECOVERED: StorageState.STORING,
+        StorageEvent.WRITE_FAILED: StorageState.RECOVERING,
+    },
     StorageState.STORING: {
         StorageEvent.DISK_LIMIT_REACHED: StorageState.REFUSING,
         StorageEvent.DISK_LIMIT_CLEARED: StorageState.STORING,
@@ -85,7 +98,7 @@ STORAGE_TRANSITIONS: dict[StorageState, dict[StorageEvent, StorageState]] = {
         StorageEvent.DISK_LIMIT_REACHED: StorageState.REFUSING_AND_FAILING,
         StorageEvent.DISK_LIMIT_CLEARED: StorageState.FAILING,
         StorageEvent.WRITE_FAILED: StorageState.FAILING,
-        StorageEvent.ROWS_STORED: StorageState.STORING,
+        StorageEvent.DISK_WRITABLE: StorageState.STORING,
     },
     StorageState.REFUSING: {
         StorageEvent.DISK_LIMIT_REACHED: StorageState.REFUSING,
@@ -96,9 +109,15 @@ STORAGE_TRANSITIONS: dict[StorageState, dict[StorageEvent, StorageState]] = {
         StorageEvent.DISK_LIMIT_REACHED: StorageState.REFUSING_AND_FAILING,
         StorageEvent.DISK_LIMIT_CLEARED: StorageState.FAILING,
         StorageEvent.WRITE_FAILED: StorageState.REFUSING_AND_FAILING,
+        StorageEvent.DISK_WRITABLE: StorageState.REFUSING,
     },
     StorageState.NOT_STORING: {},
 }
+
+#: States in which the disk refused a write: the service probes it, and tries no other write.
+DISK_REFUSING = frozenset(
+    {StorageState.RECOVERING, StorageState.FAILING, StorageState.REFUSING_AND_FAILING}
+)
 
 State = TypeVar("State", PortState, StorageState)
 Event = TypeVar("Event", PortEvent, StorageEvent)
@@ -145,5 +164,5 @@ class PortMachine(StateMachine[PortState, PortEvent]):
 
 class StorageMachine(StateMachine[StorageState, StorageEvent]):
     def __init__(self, stores_files: bool) -> None:
-        initial = StorageState.STORING if stores_files else StorageState.NOT_STORING
+        initial = StorageState.RECOVERING if stores_files else StorageState.NOT_STORING
         super().__init__("the storage machine", STORAGE_TRANSITIONS, initial)

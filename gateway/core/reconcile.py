@@ -1,19 +1,34 @@
 """Reconcile the chain device counter -> seq -> sealed batches -> objects in the bucket. No I/O.
 
 :func:`reconcile` takes what the audit found (local batches, objects in S3, batches cleanup
-dropped, the device counters of stored rows, rejected lines' counters, reader restarts) and
-names every gap with its cause and every duplicate. The audit passes when no seq is missing
-without a recorded reason, nothing is duplicated, and every batch marked uploaded is in S3.
-Gaps on the device side (lost on the wire, rejected) are reported; they are the device's or
-the cable's, and fail the audit only with ``strict=True``.
+dropped, the device counters of stored rows, rejected lines' counters, reader restarts, the
+episodes of rows the reader did not store) and names every gap with its cause and every
+duplicate. The audit passes when no seq is missing without a recorded reason, nothing is
+duplicated, and every batch marked uploaded is in S3. Gaps on the device side are reported
+and fail the audit only with ``strict=True``.
+
+A device gap lies between two stored rows whose ``seq`` follow each other. Its counters are
+attributed, first match wins: rejected by the reader (the quarantine, or rejected and not
+kept), not stored for a cause (an episode's span keyed by the ``seq`` of the row after the
+gap: the disk full or read-only, the disk-limit policy, a hand-off overflow), and what is
+left to the reader's restart (a run began at that ``seq``) or else to the wire. So the wire
+is never blamed for what the disk or the policy cost. Episode spans no gap holds (before the
+first stored row, after the last) are reported as gaps of their own.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
+from gateway.core.not_stored import DESCRIPTIONS, Cause, Episode
 from gateway.core.spans import Overlap, holes, walk
+
+REJECTED = "rejected by the reader (see quarantine)"
+RESTARTED = "the reader restarted"
+WIRE = "lost on the wire"
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -56,6 +71,8 @@ class AuditReport:
     gaps: list[Gap] = field(default_factory=list)
     duplicates: list[Duplicate] = field(default_factory=list)
     device_counter_resets: int = 0
+    # Rows (or lines) the reader did not store, by cause: {"rows", "bytes", "episodes"}.
+    not_stored: dict[str, dict] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -93,18 +110,41 @@ def reconcile(
     device_rows: Sequence[tuple[int, int]] | None = None,
     rejected_counters: Iterable[int] = (),
     restart_seqs: Iterable[int] = (),
+    not_stored: Sequence[Episode] = (),
     *,
     strict: bool = False,
 ) -> AuditReport:
     """``remote`` None: the bucket was not consulted. ``device_rows``: (seq, counter) pairs
-    of the stored rows, in seq order, for formats with a device counter."""
+    of the stored rows, in seq order, for formats with a device counter. ``not_stored``: the
+    episodes of the not-stored ledger."""
     report = AuditReport()
+    report.not_stored = _not_stored_totals(not_stored)
+    _seq_level(report, local, remote, dropped)
+
+    # device counter: jumps between consecutive stored rows, and what the ledgers explain.
+    report.gaps += _device_gaps(
+        device_rows or (), rejected_counters, set(restart_seqs), not_stored, report
+    )
+    if strict:
+        for gap in report.gaps:
+            if gap.level == "device":
+                report.failures.append(f"device {gap.first}-{gap.last}: {gap.cause}")
+    return report
+
+
+def _seq_level(
+    report: AuditReport,
+    local: Sequence[Span],
+    remote: Sequence[Span] | None,
+    dropped: Sequence[Span],
+) -> None:
+    """Holes, drops, duplicates and missing objects in seq."""
     local = sorted(local)
     remote_sorted = sorted(remote or [])
     dropped = sorted(dropped)
     everything = sorted([*local, *remote_sorted, *dropped])
     if not everything:
-        return report
+        return
     low = min(s.first for s in everything)
     high = max(s.last for s in everything)
     report.seq_first, report.seq_last = low, high
@@ -141,40 +181,98 @@ def reconcile(
             else:
                 report.pending_upload.append(span)
 
-    # device counter: jumps between consecutive stored rows.
-    if device_rows:
-        rejected = set(rejected_counters)
-        restarts = set(restart_seqs)
-        previous_seq, previous = device_rows[0]
-        for seq, counter in device_rows[1:]:
-            if seq == previous_seq + 1:  # otherwise rows between are cleaned up: not comparable
-                if counter <= previous:
-                    report.device_counter_resets += 1
-                elif counter > previous + 1:
-                    cause = "the reader restarted" if seq in restarts else "lost on the wire"
-                    report.gaps.extend(_device_gaps(previous + 1, counter - 1, rejected, cause))
-            previous_seq, previous = seq, counter
-        if strict:
-            for gap in report.gaps:
-                if gap.level == "device":
-                    report.failures.append(f"device {gap.first}-{gap.last}: {gap.cause}")
-    return report
+
+def _not_stored_totals(episodes: Sequence[Episode]) -> dict[str, dict]:
+    totals: dict[str, dict] = {}
+    for episode in episodes:
+        entry = totals.setdefault(str(episode.cause), {"rows": 0, "bytes": 0, "episodes": 0})
+        entry["rows"] += episode.rows
+        entry["bytes"] += episode.bytes
+        entry["episodes"] += 1
+    return dict(sorted(totals.items()))
 
 
-def _device_gaps(first: int, last: int, rejected: set[int], other: str) -> list[Gap]:
-    """Split a counter gap into runs of rejected lines and runs lost for ``other``."""
+# A labelled stretch of counters: (first, last, cause).
+Piece = tuple[int, int, str]
 
-    def cause(was_rejected: bool) -> str:
-        return "rejected by the reader (see quarantine)" if was_rejected else other
 
-    if last - first > 100_000:  # a jump this big is not a run of individual lines
-        return [Gap("device", first, last, other)]
+@dataclass(slots=True)
+class _Held:
+    """A span of the not-stored ledger, until a gap between stored rows holds it."""
+
+    first: int
+    last: int
+    cause: str
+    placed: bool = False
+
+
+def _device_gaps(
+    device_rows: Sequence[tuple[int, int]],
+    rejected_counters: Iterable[int],
+    restarts: set[int],
+    not_stored: Sequence[Episode],
+    report: AuditReport,
+) -> list[Gap]:
+    rejected = sorted(set(rejected_counters))
+    by_seq: dict[int | None, list[_Held]] = {}  # by the seq of the stored row after them
+    unkept: list[_Held] = []  # rejected lines not kept: found by counter, as quarantined ones
+    for episode in not_stored:
+        for span in episode.spans:
+            held = _Held(span.first, span.last, DESCRIPTIONS[episode.cause])
+            if episode.cause is Cause.REJECTED_NOT_KEPT:
+                unkept.append(held)
+            else:
+                by_seq.setdefault(span.next_seq, []).append(held)
     gaps: list[Gap] = []
-    run_start, run_rejected = first, first in rejected
-    for counter in range(first + 1, last + 1):
-        is_rejected = counter in rejected
-        if is_rejected != run_rejected:
-            gaps.append(Gap("device", run_start, counter - 1, cause(run_rejected)))
-            run_start, run_rejected = counter, is_rejected
-    gaps.append(Gap("device", run_start, last, cause(run_rejected)))
+    for (previous_seq, previous), (seq, counter) in itertools.pairwise(device_rows):
+        if seq != previous_seq + 1:  # rows between are cleaned up: not comparable
+            continue
+        if counter <= previous:
+            report.device_counter_resets += 1
+        elif counter > previous + 1:
+            first, last = previous + 1, counter - 1
+            pieces = [(c, c, REJECTED) for c in _within(rejected, first, last)]
+            for held in [*unkept, *by_seq.get(seq, ())]:
+                if held.last >= first and held.first <= last:
+                    held.placed = True
+                    pieces.append((held.first, held.last, held.cause))
+            other = RESTARTED if seq in restarts else WIRE
+            gaps += _attribute(first, last, pieces, other)
+    left = [*unkept, *(held for spans in by_seq.values() for held in spans)]
+    gaps += [  # before the first stored row, after the last
+        Gap("device", held.first, held.last, held.cause)
+        for held in sorted(left, key=lambda h: h.first)
+        if not held.placed
+    ]
+    return gaps
+
+
+def _within(points: list[int], first: int, last: int) -> list[int]:
+    """The sorted ``points`` in ``first..last``."""
+    return points[bisect.bisect_left(points, first) : bisect.bisect_right(points, last)]
+
+
+def _attribute(first: int, last: int, pieces: list[Piece], other: str) -> list[Gap]:
+    """Cover ``first..last`` with ``pieces`` and ``other`` between them; neighbours with one
+    cause become one gap. Pieces do not overlap (a counter is rejected, or accepted and not
+    stored); should a device repeat counters, the piece that starts first keeps the overlap
+    (and, starting together, the one listed first)."""
+    covered: list[Piece] = []
+    position = first
+    for a, b, cause in sorted(pieces, key=lambda p: p[0]):
+        a, b = max(a, position, first), min(b, last)
+        if a > b:
+            continue
+        if a > position:
+            covered.append((position, a - 1, other))
+        covered.append((a, b, cause))
+        position = b + 1
+    if position <= last:
+        covered.append((position, last, other))
+    gaps: list[Gap] = []
+    for a, b, cause in covered:
+        if gaps and gaps[-1].cause == cause and gaps[-1].last + 1 == a:
+            gaps[-1] = Gap("device", gaps[-1].first, b, cause)
+        else:
+            gaps.append(Gap("device", a, b, cause))
     return gaps

@@ -12,10 +12,12 @@ from dataclasses import asdict, dataclass, field
 
 from gateway.core.codec import Shape
 from gateway.core.intake import DeviceGap, FormatDetected
+from gateway.core.not_stored import HINTS
 from gateway.core.reader_state import PortState, StorageState
 from gateway.core.rejection_watch import Alert
 from gateway.reader.cleanup_loop import CleanupLoop
 from gateway.reader.handoff import Handoff, PortLost
+from gateway.reader.not_stored import DiskFault, NotStoredBook
 from gateway.reader.portreader import PortReader
 from gateway.settings import Settings
 from gateway.store.batchstore import BatchStore
@@ -40,9 +42,12 @@ class ReaderCounters:
     reconnects: int = 0
     port_outages: int = 0
     batches_sealed: int = 0  # counted by the store; copied in by reader_status()
-    rows_not_stored: int = 0  # accepted, but the disk refused them (ENOSPC, I/O error)
+    rows_not_stored: int = 0  # accepted, but the disk refused them (full, read-only, I/O error)
     rows_refused_full: int = 0  # accepted, but not stored: a disk limit with on_full=stop-accepting
     store_errors: int = 0
+    # Every row (or line) not stored this run, by gateway.core.not_stored.Cause; the ledger
+    # state/not_stored.jsonl keeps them across restarts.
+    not_stored_by_cause: dict[str, int] = field(default_factory=dict)
 
 
 class RecentEvents:
@@ -85,6 +90,8 @@ def reader_status(
     store: BatchStore | None,
     cleanup: CleanupLoop | None,
     stream: dict,
+    fault: DiskFault | None = None,
+    book: NotStoredBook | None = None,
     detected: FormatDetected | None = None,
     shape: Shape | None = None,
     rejection_alert: Alert | None = None,
@@ -123,7 +130,18 @@ def reader_status(
         "port_hand_offs": port_reader.hand_offs if port_reader is not None else 0,
         "counters": counted,
         "stream": stream,
-        "storing": not (cleanup and cleanup.stop_accepting),
+        "storing": storage_state in (StorageState.STORING, StorageState.NOT_STORING),
+        # Why the disk refuses writes, while it does (None otherwise).
+        "storage_fault": {
+            "cause": str(fault.cause),
+            "error": fault.error,
+            "since": round(fault.since, 3),
+            "hint": HINTS[fault.cause],
+        }
+        if fault is not None
+        else None,
+        # Entries of state/not_stored.jsonl the disk has not taken yet (kept in memory).
+        "not_stored_waiting": len(book.pending) if book is not None else 0,
         "quarantine_entries_dropped": store.quarantine.dropped if store else 0,
         "cleanup": {
             "runs": cleanup.runs,

@@ -1,16 +1,19 @@
 """What the reader takes up from the data dir when it starts, and leaves there when it stops.
 
-At start: recover the batch store (leftover ``.part`` files are cut to their last row and
-sealed; ``seq`` continues after the highest row), record this run and the identity, and take
-the unfinished line a clean stop left and the device counter of the newest stored row. At a
-clean stop: leave the unfinished line for the next start.
+At start, in two steps, because a disk can be full or read-only when a reader starts (a reboot
+after the card filled). :func:`look` only reads: the ``seq`` to continue at and the device
+counter of the newest stored row, so rows can be counted truthfully from the first one.
+:func:`resume` writes: it recovers the batch store (leftover ``.part`` files are cut to their
+last row and sealed), records the identity and this run. It raises ``OSError`` when the disk
+refuses, and may simply be called again later: every step is idempotent. The unfinished line
+a clean stop left is taken at once, or not at all. At a clean stop: leave the unfinished line
+for the next start.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import time
 from dataclasses import dataclass
 
 from gateway.core.batchfile import device_field
@@ -29,21 +32,53 @@ from gateway.store.ledgers import (
     take_fragment,
     write_identity,
 )
-from gateway.store.recovery import read_last_row, sealed_batches
+from gateway.store.recovery import Recovery, look_ahead
 
 log = logging.getLogger("gateway.reader")  # the reader's logger: its lines say "reader"
 
 
 @dataclass(frozen=True, slots=True)
+class Found:
+    """What the data dir says at start, read without writing."""
+
+    next_seq: int  # the seq recovery continues at
+    last_device_counter: int | None  # of the newest stored row: a gap across restarts shows
+    line_format: str  # the configured one, or under auto what the last run detected
+    leftover_parts: int
+
+
+@dataclass(frozen=True, slots=True)
 class Resumed:
     store: BatchStore  # recovered: its next_seq follows the highest stored row
-    fragment: bytes  # the unfinished line the last clean stop left (may be empty)
-    last_device_counter: int | None  # of the newest stored row: a gap across restarts shows
+    recovery: Recovery
 
 
-def resume(settings: Settings, data_dir: DataDir, clock_synced: bool | None = None) -> Resumed:
-    """Recover the store and take up what the last run left; record this run (and whether the
-    clock was synchronized as it began)."""
+def look(settings: Settings, data_dir: DataDir) -> Found:
+    """What the reader needs before its first row, reading only (a full or read-only disk
+    will do). ``OSError`` only when the data dir cannot be read at all."""
+    line_format = effective_format(settings.line_format, read_identity(data_dir))
+    outlook = look_ahead(data_dir)
+    return Found(
+        outlook.next_seq,
+        _device_counter(outlook.newest_row, counter_field(line_format)),
+        line_format,
+        outlook.leftover_parts,
+    )
+
+
+def resume(
+    settings: Settings,
+    data_dir: DataDir,
+    found: Found,
+    started_at: float,
+    *,
+    line_format: str | None = None,
+    clock_synced: bool | None = None,
+) -> Resumed:
+    """Recover the store and record this run (started at ``started_at``; ``line_format``: what
+    auto detected meanwhile; ``clock_synced``: whether the clock was synchronized as it began).
+    Raises ``OSError`` when the disk refuses a write; call it again when the disk takes
+    writes."""
     store = BatchStore(
         data_dir,
         BatchPolicy(settings.batch_rows, settings.batch_bytes, settings.batch_seconds),
@@ -61,22 +96,29 @@ def resume(settings: Settings, data_dir: DataDir, clock_synced: bool | None = No
             tails_quarantined=len(recovery.quarantined_tails),
             next_seq=recovery.next_seq,
         )
-    line_format = effective_format(settings.line_format, read_identity(data_dir))
-    write_identity(data_dir, Identity(settings.gateway_id, settings.port, line_format))
-    fragment = _take_fragment(data_dir, settings.port)
-    last_counter = _last_device_counter(data_dir, counter_field(line_format))
-    _record_run(
-        data_dir,
+    if recovery.next_seq != found.next_seq:  # a bug, or a data dir changed under us
+        log_event(
+            log,
+            logging.ERROR,
+            "recovery_seq_differs",
+            looked=found.next_seq,
+            recovered=recovery.next_seq,
+        )
+    write_identity(
+        data_dir, Identity(settings.gateway_id, settings.port, line_format or found.line_format)
+    )
+    # Durable: the audit tells a gap at a restart from one on the wire by this record.
+    runs(data_dir).append(
         RunRecord(
-            round(time.time(), 3),
+            round(started_at, 3),
             os.getpid(),
             recovery.next_seq,
             len(recovery.sealed),
             settings.port,
             clock_synced,
-        ),
+        )
     )
-    return Resumed(store, fragment, last_counter)
+    return Resumed(store, recovery)
 
 
 def effective_format(configured: str, previous: Identity | None) -> str:
@@ -87,6 +129,24 @@ def effective_format(configured: str, previous: Identity | None) -> str:
     return previous.line_format
 
 
+def take_start_fragment(data_dir: DataDir, port: str) -> bytes:
+    """The unfinished line the last clean stop left, if it can be taken: a fragment that cannot
+    be removed (a read-only data dir) is not used, or a later start would use it twice."""
+    try:
+        return take_fragment(data_dir, port)
+    except ValueError as error:
+        log_event(log, logging.WARNING, "fragment_unreadable", error=str(error))
+    except OSError as error:
+        log_event(
+            log,
+            logging.WARNING,
+            "fragment_not_taken",
+            error=str(error),
+            hint="the data dir refuses writes; the first line read may be a cut one",
+        )
+    return b""
+
+
 def leave_fragment(data_dir: DataDir, port: str, fragment: bytes) -> None:
     """Keep the unfinished line for the next start (a clean stop loses nothing)."""
     if not fragment:
@@ -94,30 +154,20 @@ def leave_fragment(data_dir: DataDir, port: str, fragment: bytes) -> None:
     try:
         save_fragment(data_dir, port, fragment)
     except OSError as error:
-        log_event(log, logging.WARNING, "fragment_not_saved", error=str(error))
+        log_event(
+            log,
+            logging.WARNING,
+            "fragment_not_saved",
+            error=str(error),
+            bytes=len(fragment),
+        )
 
 
-def _take_fragment(data_dir: DataDir, port: str) -> bytes:
+def _device_counter(row: bytes | None, counter_field: int | None) -> int | None:
+    """The device counter of a stored row (csv-seq, json, nmea), or None."""
+    if row is None or counter_field is None:
+        return None
     try:
-        return take_fragment(data_dir, port)
-    except (ValueError, OSError) as error:
-        log_event(log, logging.WARNING, "fragment_unreadable", error=str(error))
-        return b""
-
-
-def _record_run(data_dir: DataDir, entry: RunRecord) -> None:
-    """Record this start: the audit tells a gap at a restart from one on the wire by it."""
-    try:
-        runs(data_dir).append(entry)
-    except OSError as error:
-        log_event(log, logging.WARNING, "run_not_recorded", error=str(error))
-
-
-def _last_device_counter(data_dir: DataDir, counter_field: int | None) -> int | None:
-    """The device counter of the newest stored row (csv-seq, json, nmea), or None."""
-    batches = sealed_batches(data_dir) if counter_field is not None else []
-    row = read_last_row(batches[-1].path) if batches else None
-    try:
-        return int(device_field(row, counter_field)) if row else None
+        return int(device_field(row, counter_field))
     except (ValueError, IndexError):
         return None

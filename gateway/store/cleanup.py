@@ -114,8 +114,14 @@ def batch_items(data_dir: DataDir) -> list[Item]:
 
 
 def run_cleanup(
-    settings: Settings, *, dry_run: bool = False, now: float | None = None
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    now: float | None = None,
+    was_stopping: bool = False,
 ) -> CleanupResult:
+    """Plan and (unless ``dry_run``) delete. ``was_stopping``: the last run already said the
+    limit stops storing, so a run that finds it still does says nothing new."""
     now = time.time() if now is None else now
     policy = policy_from(settings)
     groups: dict[int, list[DataDir]] = defaultdict(list)
@@ -136,8 +142,11 @@ def run_cleanup(
                 if deletion.loss:
                     _record_loss(deletion, now)
         for data_dir in data_dirs:
-            _remove_empty_day_folders(data_dir, now)
-    if result.stop_accepting:
+            try:
+                _remove_empty_day_folders(data_dir, now)
+            except OSError as error:  # a read-only data dir: nothing to tidy now
+                result.errors.append(f"{data_dir.batches}: {error}")
+    if result.stop_accepting and not was_stopping:
         shortfall = sum(p.shortfall for p in result.plans)
         log_event(
             log,

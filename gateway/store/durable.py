@@ -44,18 +44,59 @@ def commit(part: Path, final: Path) -> None:
 def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Replace ``path`` with ``data``: readers see the old bytes or the new, never a mix.
 
-    Never commits after an exception: a failed write leaves at most a ``.part`` behind.
+    Never commits after an exception, and removes its ``.part`` then (on a full disk an empty
+    one would hold an inode, and look like a write in progress).
     """
     part = path.with_name(path.name + PART)
-    with open(part, "wb") as file:
-        file.write(data)
-        if durable:
-            file.flush()
-            os.fsync(file.fileno())
+    try:
+        with open(part, "wb") as file:
+            file.write(data)
+            if durable:
+                file.flush()
+                os.fsync(file.fileno())
+    except BaseException:
+        _remove_quietly(part)
+        raise
     if durable:
         commit(part, path)
     else:
         os.replace(part, path)
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass  # a read-only file system: there is nothing we could remove anyway
+
+
+def append_whole(path: Path, data: bytes, *, durable: bool) -> None:
+    """Append ``data`` to ``path`` entirely or not at all (a file of lines stays lines).
+
+    A short or failed write on a full disk is cut back off; a last line a power cut left
+    without its newline gets one first, so the new line is not glued to it.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)  # read: the last byte
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(fd, view) :]
+            if durable:
+                os.fsync(fd)
+        except OSError:
+            try:
+                os.ftruncate(fd, size)
+            except OSError:
+                pass  # read-only now: what was written stays, and readers skip a torn line
+            raise
+    finally:
+        os.close(fd)
+    if durable and size == 0:
+        fsync_dir(path.parent)
 
 
 def overwrite_in_place(path: Path, data: bytes) -> bool:

@@ -30,6 +30,7 @@ class Inventory:
     oldest_pending_at: float | None = None  # when the oldest batch not yet uploaded was sealed
     bytes_free: int | None = None
     bytes_total: int | None = None
+    read_only: bool | None = None  # the data dir's file system is mounted read-only
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -45,10 +46,14 @@ def pending_batches(data_dir: DataDir) -> tuple[list[SealedBatch], list[SealedBa
 
 def disk_space(path: Path) -> tuple[int, int]:
     """(free, total) bytes of the file system holding ``path`` (or its nearest parent)."""
+    stats = _statvfs(path)
+    return stats.f_bavail * stats.f_frsize, stats.f_blocks * stats.f_frsize
+
+
+def _statvfs(path: Path) -> os.statvfs_result:
     while not path.exists() and path != path.parent:
         path = path.parent
-    stats = os.statvfs(path)
-    return stats.f_bavail * stats.f_frsize, stats.f_blocks * stats.f_frsize
+    return os.statvfs(path)
 
 
 def take_inventory(data_dir: DataDir) -> Inventory:
@@ -84,4 +89,5 @@ def take_inventory(data_dir: DataDir) -> Inventory:
                 inventory.quarantine_files += 1
                 inventory.quarantine_bytes += path.stat().st_size
     inventory.bytes_free, inventory.bytes_total = disk_space(data_dir.root)
+    inventory.read_only = bool(_statvfs(data_dir.root).f_flag & os.ST_RDONLY)
     return inventory

@@ -8,6 +8,7 @@ quarantine/YYYY-MM-DD.jsonl                       rejected lines
 quarantine/recovered/                             tails recovery cut off a .part
 quarantine/batches/                               sealed batches that failed validation
 state/                                            ledgers and published counters
+state/not_stored.jsonl                            rows read but not stored, per episode
 state/uploader/{work,chunks}/                     the uploader's derived files
 ```
 """
@@ -99,6 +100,16 @@ class DataDir:
     def losses_file(self) -> Path:
         """One line per batch cleanup dropped before it was uploaded."""
         return self.state / "losses.jsonl"
+
+    @property
+    def not_stored_file(self) -> Path:
+        """One line per episode of rows the reader read but could not store, with the cause."""
+        return self.state / "not_stored.jsonl"
+
+    @property
+    def probe_file(self) -> Path:
+        """Written and removed by the reader to learn whether the disk takes writes again."""
+        return self.state / "reader.probe"
 
     def status_file(self, service: str) -> Path:
         return self.state / f"{service}.status.json"

@@ -1,6 +1,7 @@
 """The data dir's small records under ``state/``, each with a type and one way to read and write.
 
-* append-only ledgers (JSON lines): reader runs, losses, steps of the clock;
+* append-only ledgers (JSON lines): reader runs, losses (cleanup), rows not stored
+  (reader), steps of the clock;
 * replaced documents: the gateway's identity, each service's published status, the seq floor,
   the unfinished line a clean stop hands to the next start.
 
@@ -13,14 +14,14 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
 from gateway.core.keys import BadName, check_gateway_id
-from gateway.store.durable import fsync_dir, make_dirs, overwrite_in_place, write_atomic
+from gateway.core.not_stored import Episode
+from gateway.store.durable import append_whole, make_dirs, overwrite_in_place, write_atomic
 from gateway.store.layout import DataDir
 
 Entry = TypeVar("Entry")
@@ -35,16 +36,10 @@ class Ledger(Generic[Entry]):
     durable: bool = False  # every append fsynced (and the file's name, when it is new)
 
     def append(self, entry: Entry, *, durable: bool | None = None) -> None:
+        """Append one entry, whole or not at all (``OSError`` on a full or read-only disk)."""
         durable = self.durable if durable is None else durable
         make_dirs(self.path.parent)
-        with open(self.path, "a") as file:
-            new = file.tell() == 0
-            file.write(json.dumps(asdict(entry)) + "\n")
-            if durable:
-                file.flush()
-                os.fsync(file.fileno())
-        if durable and new:
-            fsync_dir(self.path.parent)
+        append_whole(self.path, (json.dumps(asdict(entry)) + "\n").encode(), durable=durable)
 
     def __iter__(self) -> Iterator[Entry]:
         known = {f.name for f in dataclasses.fields(self.entry)}
@@ -97,6 +92,68 @@ class ClockStepRecord:
     step_seconds: float
     synced: bool | None  # the clock's state as last probed
     pid: int
+
+
+@dataclass(frozen=True)
+class NotStoredRecord:
+    """An episode of rows the reader read but did not store (``gateway/core/not_stored.py``).
+
+    ``counters`` are ``[first, last, next_seq]`` spans: device counters first..last were not
+    stored, and the next row that was stored got ``next_seq``. ``ongoing``: the episode went on
+    past ``end`` and continues in a later entry (each entry counts only its own rows).
+    """
+
+    cause: str
+    start: float
+    end: float
+    rows: int
+    counters: list
+    bytes: int = 0
+    error: str = ""
+    spans_merged: int = 0
+    ongoing: bool = False
+    written_at: float = 0.0  # later than ``end`` when the disk would not take it sooner
+
+    @classmethod
+    def of(cls, episode: Episode, *, ongoing: bool, written_at: float) -> NotStoredRecord:
+        return cls(
+            str(episode.cause),
+            round(episode.start, 3),
+            round(episode.end, 3),
+            episode.rows,
+            [span.as_list() for span in episode.spans],
+            episode.bytes,
+            episode.error,
+            episode.spans_merged,
+            ongoing,
+            round(written_at, 3),
+        )
+
+    def written(self, at: float) -> NotStoredRecord:
+        return dataclasses.replace(self, written_at=round(at, 3))
+
+
+def not_stored(data_dir: DataDir) -> Ledger[NotStoredRecord]:
+    # Durable: the audit tells what the disk cost from what the wire lost by these entries.
+    # One per episode (not per row), so an fsync each is cheap.
+    return Ledger(data_dir.not_stored_file, NotStoredRecord, durable=True)
+
+
+def not_stored_totals(data_dir: DataDir) -> dict:
+    """Rows (and bytes) not stored here, ever, by cause: they survive restarts."""
+    by_cause: dict[str, dict] = {}
+    last = None
+    for entry in not_stored(data_dir):
+        totals = by_cause.setdefault(entry.cause, {"rows": 0, "bytes": 0, "entries": 0})
+        totals["rows"] += entry.rows
+        totals["bytes"] += entry.bytes
+        totals["entries"] += 1
+        last = entry
+    return {
+        "rows": sum(t["rows"] for t in by_cause.values()),
+        "by_cause": dict(sorted(by_cause.items())),
+        "last": asdict(last) if last else None,
+    }
 
 
 def runs(data_dir: DataDir) -> Ledger[RunRecord]:

@@ -78,11 +78,13 @@ class Quarantine:
         self._day_bytes = 0  # written on that day, by this and earlier runs
         self._dirty = False
 
-    def add(self, rejections: Sequence[Rejection], at: float | None = None) -> None:
+    def add(self, rejections: Sequence[Rejection], at: float | None = None) -> bool:
         """Append ``rejections``, each stamped with the time its read returned (else ``at``,
-        else now); they go to the segment of the first one's day."""
+        else now); they go to the segment of the first one's day. False: the day's budget is
+        spent and they were counted, not written. ``OSError``: the disk refused them (no
+        partial entry stays)."""
         if not rejections:
-            return
+            return True
         now = time.time()
         times = [r.received_at if r.received_at is not None else (at or now) for r in rejections]
         lines = [
@@ -97,13 +99,27 @@ class Quarantine:
             self._day_bytes = _bytes_of_day(self.data_dir, day)
         if self._day_bytes + len(data) > self.max_day_bytes:
             self.dropped += len(lines)
-            return
+            return False
         if self._fd is None:
             self._open(day, times[0])
-        os.write(self._fd, data)
+        self._write(data)
         self._size += len(data)
         self._day_bytes += len(data)
         self._dirty = True
+        return True
+
+    def _write(self, data: bytes) -> None:
+        """All of ``data`` or, on error, nothing: a torn entry would swallow the next one."""
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError:
+            try:
+                os.ftruncate(self._fd, self._size)
+            except OSError:
+                pass  # read-only now; readers skip a torn line
+            raise
 
     def tick(self, now: float) -> None:
         """Seal the open segment when it is old or big enough (``now``: monotonic)."""
@@ -143,9 +159,14 @@ class Quarantine:
             if not (folder / name).exists() and not (folder / (name + PART)).exists():
                 break
         path = folder / (name + PART)
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
-        fsync_dir(folder)
-        self._path, self._size, self._opened = path, 0, time.monotonic()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        try:
+            fsync_dir(folder)
+        except OSError:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        self._fd, self._path, self._size, self._opened = fd, path, 0, time.monotonic()
 
     def save_recovered_tail(self, name: str, data: bytes) -> Path:
         """Keep bytes recovery cut off a batch (same name each time: recovery is idempotent)."""

@@ -3,7 +3,9 @@
 A ``.part`` is cut back to its last complete row (what follows goes to quarantine), then
 sealed under its final name. Every step can be interrupted and redone: the cut-off tail is
 written under a fixed name before the file is truncated, truncation to the same length is
-harmless twice, and the rename is the last step.
+harmless twice, and the rename is the last step. So on a full or read-only disk recovery can
+fail half-way and run again later: :func:`look_ahead` tells, without writing anything, the
+``seq`` it will continue at and the newest row, so rows can be counted in the meantime.
 """
 
 from __future__ import annotations
@@ -62,6 +64,39 @@ def sealed_batches(data_dir: DataDir) -> list[SealedBatch]:
         found.append(SealedBatch(name, path, size))
     found.sort(key=lambda batch: batch.name.first_seq)
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class Outlook:
+    """What :func:`recover` will find, seen without writing."""
+
+    next_seq: int
+    newest_row: bytes | None  # the newest complete row, sealed or in a leftover .part
+    leftover_parts: int
+
+
+def look_ahead(data_dir: DataDir) -> Outlook:
+    """The ``seq`` recovery will continue at and the newest complete row; reads only, so it
+    works on a full or read-only disk (``OSError`` only when the disk cannot be read)."""
+    sealed = sealed_batches(data_dir) if data_dir.batches.is_dir() else []
+    highest = max((b.name.last_seq for b in sealed), default=-1)
+    newest_row = read_last_row(sealed[-1].path) if sealed else None
+    parts = []
+    for path in data_dir.batches.rglob(f"*{PART}") if data_dir.batches.is_dir() else []:
+        try:
+            parts.append((parse_part_name(path.name), path))
+        except BadName:
+            continue  # an upload mark being written
+    for first_seq, path in sorted(parts):
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            continue
+        check = check_batch(data, expected_first_seq=first_seq)
+        if check.rows and check.last_seq > highest:
+            highest = check.last_seq
+            newest_row = data[: check.good_bytes].rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    return Outlook(max(read_seq_floor(data_dir), highest + 1), newest_row, len(parts))
 
 
 def recover(data_dir: DataDir, quarantine: Quarantine) -> Recovery:

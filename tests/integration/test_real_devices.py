@@ -14,6 +14,8 @@ import json
 import operator
 from pathlib import Path
 
+import pytest
+
 from gateway.supervise import wait_for
 from tests.support.batches import read_tables
 from tests.support.processes import run_gateway
@@ -234,3 +236,47 @@ def test_rejected_lines_reach_the_bucket_with_their_reasons(
     }
     marks = list((Path(env["GATEWAY_DATA_DIR"]) / "quarantine").rglob("*.jsonl.touched"))
     assert len(marks) == len(keys)
+
+
+# A line of each format with a device counter: (counter, time, value) as the device prints it.
+SEQ_LINES = {
+    "csv-seq": lambda n, t, v: f"{n},{t},{v}",
+    "json": lambda n, t, v: f'{{"n": {n}, "t": {t}, "ch": [{v}]}}',
+}
+
+
+@pytest.mark.parametrize("line_format", sorted(SEQ_LINES))
+def test_a_five_thousand_digit_counter_is_a_counted_rejection_and_its_neighbours_are_kept(
+    firmware_sim, processes, reader_env, tmp_path, line_format
+):
+    """Numbers of any size are counted rejections or stored text, never an exception: a device
+    counter of 5,000 digits (Python refuses int() past 4,300) and a value of 5,000 digits, in
+    a stream read under GATEWAY_MAX_LINE_BYTES=8192 over a real PTY, through status and
+    audit."""
+    line = SEQ_LINES[line_format]
+    good = [line(n, f"{n / 1000:.3f}", f"{n % 7}.25") for n in range(1200)]
+    monster = line("9" * 5000, "0.500", "1.25")
+    huge_value = line(600, "0.600", "8" * 5000)  # a value, not a counter: kept as sent
+    lines = good[:500] + [monster] + good[500:600] + [huge_value] + good[601:]
+    sim = replay(firmware_sim, tmp_path, [text.encode() + b"\n" for text in lines])
+    env = reader_env(max_line_bytes=8192, line_format=line_format)
+    reader = processes.gateway("reader", "--port", str(sim.port), "--mode", "local", env=env)
+    assert sim.wait(60) == 0, sim.stderr()
+    assert reader.stop() == 0
+    assert "Traceback" not in reader.log()
+    data_dir = Path(env["GATEWAY_DATA_DIR"])
+    _, rows = one_table(data_dir)
+    assert [row[2] for row in rows] == [str(n) for n in range(1200)]
+    assert rows[600][4] == "8" * 5000
+    (rejected,) = quarantined(data_dir)
+    assert rejected["reason"] == "bad_counter"
+    assert rejected["detail"] == "counter has 5000 digits; at most 20 are read"
+    assert rejected["length"] == len(monster) and rejected["truncated"] is True
+    status = json.loads(run_gateway(env, "status", "--json").stdout)
+    counters = status["services"]["reader"]["counters"]
+    assert counters["rejected_by_reason"] == {"bad_counter": 1}
+    assert counters["rows_accepted"] == len(lines) - 1
+    audited = run_gateway(env, "audit", "--no-s3", "--json")
+    assert audited.returncode == 0, audited.stderr
+    (report,) = json.loads(audited.stdout)
+    assert report["gaps"] == [] and report["rows_local"] == len(lines) - 1

@@ -3,13 +3,17 @@ suits a Raspberry Pi; docs/web.md has the table."""
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
+import sys
 import warnings
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+
+from gateway.logs import LogfmtFormatter, writes_to_journal
 
 WEB_DIR = Path(__file__).resolve().parent.parent
 
@@ -47,24 +51,80 @@ def env_list(name: str, default: list[str]) -> list[str]:
 DATA_DIR = Path(env("FIELDGATE_WEB_DATA_DIR", "/var/lib/fieldgate-web"))
 
 
+# A key made for this run when the data dir would not keep one: the worker processes this one
+# starts inherit it, so they all sign sessions alike.
+_RUN_KEY = "_FIELDGATE_WEB_SECRET_KEY_THIS_RUN"
+
+
 def _secret_key() -> str:
-    """FIELDGATE_WEB_SECRET_KEY, else one made on first start and kept in the data dir."""
+    """FIELDGATE_WEB_SECRET_KEY, else one made on first start and kept in the data dir; never
+    empty. A full or read-only data dir does not stop the site: the key of this run is kept in
+    memory, and an error says what to free."""
     if os.environ.get("FIELDGATE_WEB_SECRET_KEY"):
         return os.environ["FIELDGATE_WEB_SECRET_KEY"]
     path = DATA_DIR / "secret_key"
     try:
+        return _read_key(path) or _save_new_key(path)
+    except OSError as error:
+        key = os.environ.get(_RUN_KEY) or secrets.token_urlsafe(50)
+        os.environ[_RUN_KEY] = key
+        _log_error(
+            "secret_key_not_saved",
+            path=str(path),
+            error=str(error),
+            hint=f"free space on {DATA_DIR}'s disk or make it writable (or set "
+            "FIELDGATE_WEB_SECRET_KEY); until then a key made for this run signs sessions, "
+            "and everyone must log in again after a restart",
+        )
+        return key
+
+
+def _read_key(path: Path) -> str:
+    """The saved key, or "" when there is none (an empty file an older version left on a
+    full disk counts as none)."""
+    try:
         return path.read_text().strip()
     except FileNotFoundError:
-        pass
+        return ""
+
+
+def _save_new_key(path: Path) -> str:
+    """Make a key and save it atomically: a whole, fsynced file is linked into place, so two
+    workers starting at once agree on the first, and no reader ever sees it half written."""
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(50)
+    part = path.with_name(f".{path.name}.{os.getpid()}.part")
     try:
-        with open(path, "x") as file:  # two workers starting at once: the first one wins
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
             file.write(key)
-        path.chmod(0o600)
-    except FileExistsError:
-        key = path.read_text().strip()
-    return key
+            file.flush()
+            os.fsync(file.fileno())
+        try:
+            os.link(part, path)
+        except FileExistsError:  # another worker's, or an empty one left by an older version
+            if _read_key(path):
+                return _read_key(path)
+            os.replace(part, path)
+        directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    finally:
+        try:
+            part.unlink(missing_ok=True)
+        except OSError:
+            pass
+    return _read_key(path) or key
+
+
+def _log_error(event: str, **fields: str) -> None:
+    """Log before Django has set up logging (settings are read first), as the site logs."""
+    record = logging.LogRecord("web.settings", logging.ERROR, __file__, 0, event, None, None)
+    record.fields = fields
+    journal = writes_to_journal(sys.stderr)
+    sys.stderr.write(LogfmtFormatter(with_time=not journal, journal=journal).format(record) + "\n")
 
 
 SECRET_KEY = _secret_key()
@@ -149,6 +209,9 @@ LOGGING = {
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "logfmt"}},
     "loggers": {
         "web": {"handlers": ["stderr"], "level": env("FIELDGATE_WEB_LOG_LEVEL", "info").upper()},
+        # Every server error (a 500) with its traceback: without this Django logs them nowhere
+        # unless DEBUG is on.
+        "django.request": {"handlers": ["stderr"], "level": "ERROR", "propagate": False},
     },
 }
 

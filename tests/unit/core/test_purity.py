@@ -29,6 +29,7 @@ ALLOWED_IMPORTS = {
     "dataclasses",
     "datetime",
     "enum",
+    "errno",  # constants only: which cause a failed write stands for
     "fractions",
     "functools",
     "gc",

@@ -30,6 +30,8 @@ EXPECTED_PORT = {
     (P.STOPPING, PE.FINISHED): P.STOPPED,
 }
 EXPECTED_STORAGE = {
+    (S.RECOVERING, SE.RECOVERED): S.STORING,
+    (S.RECOVERING, SE.WRITE_FAILED): S.RECOVERING,
     (S.STORING, SE.DISK_LIMIT_REACHED): S.REFUSING,
     (S.STORING, SE.DISK_LIMIT_CLEARED): S.STORING,
     (S.STORING, SE.WRITE_FAILED): S.FAILING,
@@ -37,13 +39,14 @@ EXPECTED_STORAGE = {
     (S.FAILING, SE.DISK_LIMIT_REACHED): S.REFUSING_AND_FAILING,
     (S.FAILING, SE.DISK_LIMIT_CLEARED): S.FAILING,
     (S.FAILING, SE.WRITE_FAILED): S.FAILING,
-    (S.FAILING, SE.ROWS_STORED): S.STORING,
+    (S.FAILING, SE.DISK_WRITABLE): S.STORING,
     (S.REFUSING, SE.DISK_LIMIT_REACHED): S.REFUSING,
     (S.REFUSING, SE.DISK_LIMIT_CLEARED): S.STORING,
     (S.REFUSING, SE.WRITE_FAILED): S.REFUSING_AND_FAILING,
     (S.REFUSING_AND_FAILING, SE.DISK_LIMIT_REACHED): S.REFUSING_AND_FAILING,
     (S.REFUSING_AND_FAILING, SE.DISK_LIMIT_CLEARED): S.FAILING,
     (S.REFUSING_AND_FAILING, SE.WRITE_FAILED): S.REFUSING_AND_FAILING,
+    (S.REFUSING_AND_FAILING, SE.DISK_WRITABLE): S.REFUSING,
 }
 
 
@@ -87,9 +90,9 @@ def test_the_tables_name_every_state():
     assert set(STORAGE_TRANSITIONS) == set(StorageState)
 
 
-def test_machines_start_waiting_for_the_port_and_storing_unless_the_mode_stores_nothing():
+def test_machines_start_waiting_for_the_port_and_recovering_unless_the_mode_stores_nothing():
     assert PortMachine().state is P.WAITING_FOR_PORT
-    assert StorageMachine(stores_files=True).state is S.STORING
+    assert StorageMachine(stores_files=True).state is S.RECOVERING
     assert StorageMachine(stores_files=False).state is S.NOT_STORING
 
 
@@ -141,8 +144,9 @@ def test_an_open_after_a_loss_is_told_from_the_first_by_the_state_before():
 
 def test_a_full_disk_then_a_disk_limit_change_the_state_once_each_way():
     """The reader logs on a change only: store_failed, storing_stopped_disk_limit,
-    storing_resumed, store_recovered, each once, however many writes and rows come between."""
+    disk_limit_cleared, store_recovered, each once, however many writes and rows come between."""
     machine = StorageMachine(stores_files=True)
+    machine.process(SE.RECOVERED)
     changes = []
     for event in [
         SE.DISK_LIMIT_CLEARED,
@@ -155,6 +159,7 @@ def test_a_full_disk_then_a_disk_limit_change_the_state_once_each_way():
         SE.DISK_LIMIT_REACHED,
         SE.DISK_LIMIT_CLEARED,
         SE.WRITE_FAILED,
+        SE.DISK_WRITABLE,  # a probe write went through
         SE.ROWS_STORED,
         SE.ROWS_STORED,
     ]:
@@ -164,9 +169,42 @@ def test_a_full_disk_then_a_disk_limit_change_the_state_once_each_way():
         SE.WRITE_FAILED,
         SE.DISK_LIMIT_REACHED,
         SE.DISK_LIMIT_CLEARED,
-        SE.ROWS_STORED,
+        SE.DISK_WRITABLE,
     ]
     assert machine.state is S.STORING
+
+
+def test_the_limit_and_a_failure_clear_in_either_order():
+    for first, then, between in [
+        (SE.DISK_LIMIT_CLEARED, SE.DISK_WRITABLE, S.FAILING),
+        (SE.DISK_WRITABLE, SE.DISK_LIMIT_CLEARED, S.REFUSING),
+    ]:
+        machine = storage_in(S.REFUSING_AND_FAILING)
+        assert machine.process(first).after is between
+        assert machine.process(then).after is S.STORING
+
+
+def test_a_start_on_a_disk_that_refuses_waits_in_recovering_and_stores_nothing():
+    """On a full or read-only disk the data dir's recovery fails and waits: rows are counted,
+    no append is tried, the disk limit is not asked (nothing could be stored anyway)."""
+    machine = StorageMachine(stores_files=True)
+    assert machine.process(SE.WRITE_FAILED).changed is False  # recovery failed: still waiting
+    for event in (SE.ROWS_STORED, SE.DISK_LIMIT_REACHED, SE.DISK_WRITABLE):
+        with pytest.raises(
+            IllegalTransition, match=f"cannot handle {event.name} in state RECOVERING"
+        ):
+            machine.process(event)
+    assert machine.process(SE.RECOVERED).after is S.STORING
+    with pytest.raises(IllegalTransition):
+        machine.process(SE.RECOVERED)  # recovery happens once
+
+
+def test_rows_are_appended_only_while_storing():
+    for state in (S.RECOVERING, S.FAILING, S.REFUSING, S.REFUSING_AND_FAILING):
+        machine = storage_in(state)
+        with pytest.raises(IllegalTransition):
+            machine.process(SE.ROWS_STORED)
+        assert machine.state is state
 
 
 @given(st.lists(st.sampled_from(PortEvent), max_size=40))

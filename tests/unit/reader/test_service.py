@@ -10,7 +10,7 @@ from gateway.core.reader_state import IllegalTransition, PortState
 from gateway.reader.handoff import Data, Overflow, PortLost, PortOpened
 from gateway.reader.service import ReaderService
 from gateway.settings import Settings
-from gateway.store.ledgers import read_identity, read_status
+from gateway.store.ledgers import not_stored, read_identity, read_status
 
 
 def make_service(tmp_path, mode):
@@ -113,7 +113,10 @@ def test_a_disk_limit_stops_and_resumes_storing_and_says_so_once(storing_service
     status = service.status()
     assert status["storage_state"] == "STORING"
     assert (status["next_seq"], status["counters"]["rows_refused_full"]) == (2, 3)
-    assert logged(caplog) == ["storing_stopped_disk_limit", "storing_resumed"]
+    assert status["counters"]["not_stored_by_cause"] == {"disk_limit": 3}
+    assert logged(caplog) == ["storing_stopped_disk_limit", "rows_not_stored", "storing_resumed"]
+    (entry,) = not_stored(service.data_dir)
+    assert (entry.cause, entry.rows, entry.counters) == ("disk_limit", 3, [[1, 3, 1]])
 
     service._shutdown(StoppedPortThread())
     assert service.port_machine.state is PortState.STOPPED
@@ -123,22 +126,33 @@ def test_a_disk_limit_stops_and_resumes_storing_and_says_so_once(storing_service
 
 def test_a_full_disk_is_said_once_and_so_is_the_recovery(storing_service, caplog, monkeypatch):
     service = storing_service
+    service._dispatch(Data(1.1, b"0,0.1,1.0\n"))
 
     def full_disk(*args):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     with monkeypatch.context() as patch:
         patch.setattr(service.store, "append", full_disk)
-        service._dispatch(Data(1.1, b"0,0.1,1.0\n"))
+        patch.setattr(gateway.reader.service, "probe_writable", full_disk)
         service._dispatch(Data(1.2, b"1,0.2,1.0\n2,0.3,1.0\n"))
         assert service.status()["storage_state"] == "FAILING"
-    service._dispatch(Data(1.3, b"3,0.4,1.0\n"))
+        service._dispatch(Data(1.3, b"3,0.4,1.0\n"))  # not tried: the disk refused
+        service._on_tick(service._next_probe)  # a probe, refused too: nothing new to say
+        assert service.status()["storage_state"] == "FAILING"
+        assert service.status()["storage_fault"]["cause"] == "disk_full"
+    service._on_tick(service._next_probe)  # the probe write goes through
+    assert service.status()["storage_state"] == "STORING"
+    service._dispatch(Data(1.4, b"4,0.4,1.0\n"))
 
     status = service.status()
-    assert status["storage_state"] == "STORING"
     counters = status["counters"]
-    assert (counters["store_errors"], counters["rows_not_stored"], status["next_seq"]) == (2, 3, 1)
-    assert logged(caplog) == ["store_failed", "store_recovered"]
+    assert (counters["store_errors"], counters["rows_not_stored"], status["next_seq"]) == (1, 3, 2)
+    assert counters["not_stored_by_cause"] == {"disk_full": 3}
+    assert status["storage_fault"] is None
+    assert logged(caplog) == ["store_failed", "rows_not_stored", "store_recovered"]
+    (entry,) = not_stored(service.data_dir)
+    assert (entry.cause, entry.rows, entry.counters) == ("disk_full", 3, [[1, 3, 1]])
+    assert entry.error == "[Errno 28] No space left on device"
 
 
 def auto_service(tmp_path, monkeypatch, caplog):
@@ -192,3 +206,68 @@ def test_a_clean_stop_stores_lines_held_while_the_shape_was_unknown(tmp_path, mo
     service._shutdown(StoppedPortThread())
     (batch,) = sealed(service)
     assert batch.count(b"\n") == 3  # header and both lines
+
+
+def test_an_overflows_device_gap_is_the_overflows_in_the_log_and_the_ledger(
+    storing_service, caplog
+):
+    service = storing_service
+    service._dispatch(Data(1.1, b"0,0.1,1.0\n1,0.2,1.0\n"))
+    service._dispatch(Overflow(1.2, dropped_bytes=640))
+    service._dispatch(Data(1.3, b"2,0.3,1.0\n9,0.4,1.0\n"))  # 2 follows 1: kept; 3-8 dropped
+    gap = next(r.fields for r in caplog.records if r.getMessage() == "device_gap")
+    assert gap["cause"] == "handoff_overflow"
+    service._shutdown(StoppedPortThread())
+    (entry,) = not_stored(service.data_dir)
+    assert (entry.cause, entry.bytes) == ("handoff_overflow", 640)
+    assert entry.counters == [[3, 8, 3]] and entry.rows == 6
+
+
+def test_rejected_lines_the_quarantine_cannot_keep_are_counted_with_their_counters(
+    storing_service, caplog
+):
+    service = storing_service
+    service._dispatch(Data(1.1, b"0,0.1,1.0\n"))
+    service.store.quarantine.max_day_bytes = 0  # the day's budget is spent
+    service._dispatch(Data(1.2, b"1,0.2,x\n2,0.3,1.0\n"))
+    service._shutdown(StoppedPortThread())
+    (entry,) = not_stored(service.data_dir)
+    assert (entry.cause, entry.rows, entry.counters) == ("rejected_not_kept", 1, [[1, 1, 1]])
+    assert entry.error == "the day's budget of 0 bytes is spent"
+    status = read_status(service.data_dir, "reader")
+    assert status["counters"]["not_stored_by_cause"] == {"rejected_not_kept": 1}
+
+
+def test_a_start_on_a_disk_that_refuses_counts_rows_and_recovers_at_the_first_good_probe(
+    tmp_path, caplog, monkeypatch
+):
+    caplog.set_level(logging.INFO, logger="gateway.reader")
+    monkeypatch.setattr(gateway.reader.service, "CleanupLoop", CleanupStandIn)
+    service = make_service(tmp_path, "local")
+    refused = OSError(errno.EROFS, "Read-only file system")
+
+    def read_only(*args, **kwargs):
+        raise refused
+
+    with monkeypatch.context() as patch:
+        patch.setattr(gateway.reader.service, "resume", read_only)
+        patch.setattr(gateway.reader.service, "probe_writable", read_only)
+        service._start_store()
+        service._dispatch(PortOpened(1.0, "sim0"))
+        service._dispatch(Data(1.1, b"0,0.1,1.0\n1,0.2,1.0\n"))
+        service._on_tick(service._next_probe)
+        assert service.status()["storage_state"] == "RECOVERING"
+        assert service.status()["storage_fault"]["cause"] == "read_only"
+    service._on_tick(service._next_probe)
+    service._dispatch(Data(1.2, b"2,0.3,1.0\n"))
+    service._shutdown(StoppedPortThread())
+    assert logged(caplog)[:4] == [
+        "recovery_waits",
+        "port_opened",
+        "rows_not_stored",
+        "recovered_late",
+    ]
+    (entry,) = not_stored(service.data_dir)
+    assert (entry.cause, entry.rows, entry.counters) == ("read_only", 2, [[0, 1, 0]])
+    (batch,) = sealed(service)
+    assert batch.split(b"\n")[1].startswith(b"0,1.200000,2,")
