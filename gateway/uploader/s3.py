@@ -1,14 +1,18 @@
-"""The S3 shell: a boto3 client, s3transfer uploads that never overwrite, HEAD, error text.
+"""The S3 shell: a boto3 client, s3transfer uploads that never overwrite, HEAD, proof, error
+text.
 
 Every object is created with ``If-None-Match: *`` (a PUT, or the CompleteMultipartUpload of
-a multipart upload), so a retry can never replace an object: S3 answers 412 when the key is
-taken, and the caller then compares the existing object with what it meant to send.
-s3transfer does not pass ``IfNoneMatch`` through its upload arguments, so a botocore event
-handler adds it to exactly those two operations of this client.
+a multipart upload) unless the store rejects the header, so a retry cannot replace an object
+where the store honours it: S3 answers 412 when the key is taken, and the caller then compares
+the existing object with what it meant to send (where the store ignores the header, the caller
+HEADs before it writes: :meth:`VerifyPolicy.check_before_write`). s3transfer does not pass
+``IfNoneMatch`` through its upload arguments, so a botocore event handler adds it to exactly
+those two operations of the uploader's client.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass
 
@@ -18,6 +22,15 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from s3transfer.manager import TransferManager
 
+from gateway.core.manifest import ObjectDigest
+from gateway.core.verification import (
+    Proven,
+    ReadBack,
+    Refused,
+    VerifyPolicy,
+    judge_head,
+    judge_read,
+)
 from gateway.settings import Settings
 
 # S3 error codes that say the credentials are the problem, with what to do about it.
@@ -30,12 +43,20 @@ _CREDENTIAL_CODES = {
 }
 
 
+READ_BLOCK = 1 << 20  # an object read back is hashed a block at a time
+
+
 def _if_none_match(params, **_):
     params.setdefault("IfNoneMatch", "*")
 
 
-def make_client(settings: Settings):
-    """A thread-safe S3 client for the configured endpoint; AWS_* variables give credentials."""
+def make_client(settings: Settings, creates: VerifyPolicy | None = None):
+    """A thread-safe S3 client for the configured endpoint; AWS_* variables give credentials.
+
+    With ``creates`` (the uploader's), PutObject and CompleteMultipartUpload carry
+    ``If-None-Match: *`` wherever the store does not reject the header; without, the client
+    adds nothing (listing, the probe).
+    """
     config = Config(
         connect_timeout=settings.s3_timeout_seconds,
         read_timeout=settings.s3_timeout_seconds,
@@ -50,8 +71,11 @@ def make_client(settings: Settings):
     client = boto3.session.Session().client(
         "s3", endpoint_url=settings.s3_endpoint_url or None, config=config
     )
-    for operation in ("PutObject", "CompleteMultipartUpload"):
-        client.meta.events.register(f"before-parameter-build.s3.{operation}", _if_none_match)
+    if creates is not None:
+        for operation, multipart in (("PutObject", False), ("CompleteMultipartUpload", True)):
+            if creates.send_if_none_match(multipart):
+                event = f"before-parameter-build.s3.{operation}"
+                client.meta.events.register(event, _if_none_match)
     return client
 
 
@@ -101,6 +125,32 @@ def head(client, bucket: str, key: str) -> dict | None:
         if error_code(error) in ("404", "NoSuchKey", "NotFound"):
             return None
         raise
+
+
+def read_digest(client, bucket: str, key: str) -> tuple[int, str]:
+    """The size and SHA-256 (hex) of an object's bytes, read back with a GET."""
+    body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    sha, size = hashlib.sha256(), 0
+    while block := body.read(READ_BLOCK):
+        sha.update(block)
+        size += len(block)
+    return size, sha.hexdigest()
+
+
+def prove(
+    client, bucket: str, key: str, expected: ObjectDigest, policy: VerifyPolicy, found=None
+) -> Proven | Refused:
+    """Whether the object at ``key`` holds the bytes ``expected`` describes: what its HEAD
+    proves (``found``, when the caller has one), else what its bytes read back prove. S3
+    errors are raised for the caller to describe."""
+    head_found = head(client, bucket, key) if found is None else found
+    if head_found is None:
+        return Refused("HEAD found no object")
+    match judge_head(policy, expected, head_found):
+        case ReadBack():
+            return judge_read(expected, *read_digest(client, bucket, key))
+        case verdict:
+            return verdict
 
 
 def error_code(error: Exception) -> str:
