@@ -93,6 +93,7 @@ def _probe(client, bucket: str, key: str, versions: list) -> ProbeFindings:
         Bucket=bucket,
         Key=key,
         Body=single_body,
+        ChecksumAlgorithm="SHA256",  # as the uploads send it
         ChecksumSHA256=single.checksum_sha256,
         ContentType="text/plain",
     )
@@ -148,6 +149,7 @@ def _multipart(
             UploadId=upload_id,
             PartNumber=1,
             Body=body,
+            ChecksumAlgorithm="SHA256",
             ChecksumSHA256=part_sha,
         )
         finished = {"ETag": part["ETag"], "PartNumber": 1}
