@@ -60,7 +60,8 @@ def probe_token() -> str:
 
 def probe_store(settings: Settings, token: str | None = None) -> StoreReport:
     """Probe ``GATEWAY_S3_BUCKET`` under the gateway's prefix; ProbeFailed if it cannot be."""
-    client = s3.make_client(settings)  # adds no If-None-Match of its own
+    # No If-None-Match of its own; GETs give back what the store holds, checksum or not.
+    client = s3.make_client(settings, check_get_checksums=False)
     bucket = settings.s3_bucket
     key = probe_key(settings.s3_prefix, settings.gateway_id, token or probe_token())
     versions: list[str | None] = []

@@ -50,12 +50,15 @@ def _if_none_match(params, **_):
     params.setdefault("IfNoneMatch", "*")
 
 
-def make_client(settings: Settings, creates: VerifyPolicy | None = None):
+def make_client(
+    settings: Settings, creates: VerifyPolicy | None = None, *, check_get_checksums: bool = True
+):
     """A thread-safe S3 client for the configured endpoint; AWS_* variables give credentials.
 
     With ``creates`` (the uploader's), PutObject and CompleteMultipartUpload carry
     ``If-None-Match: *`` wherever the store does not reject the header; without, the client
-    adds nothing (listing, the probe).
+    adds nothing (listing, the probe). ``check_get_checksums=False``: a GET returns the bytes
+    even when they do not match the checksum the store reports (the probe compares them).
     """
     config = Config(
         connect_timeout=settings.s3_timeout_seconds,
@@ -67,6 +70,7 @@ def make_client(settings: Settings, creates: VerifyPolicy | None = None):
         # A smaller pool discards connections and opens a new one per request.
         max_pool_connections=settings.upload_threads * (settings.upload_pipelines + 1) + 4,
         s3={"addressing_style": "path"} if settings.s3_endpoint_url else {},
+        response_checksum_validation="when_supported" if check_get_checksums else "when_required",
     )
     client = boto3.session.Session().client(
         "s3", endpoint_url=settings.s3_endpoint_url or None, config=config
