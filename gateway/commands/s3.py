@@ -8,7 +8,7 @@ permission to write, or a GATEWAY_S3_VERIFY the store cannot satisfy).
 
 from __future__ import annotations
 
-from gateway.core.verification import CreateCondition, Method, VerifyPolicy
+from gateway.core.verification import CreateCondition, VerifyPolicy, methods_text
 from gateway.settings import Settings
 from gateway.uploader.probe import StoreReport
 
@@ -24,10 +24,6 @@ _CONDITIONS = {
 
 def _yes(value: bool) -> str:
     return "yes" if value else "no"
-
-
-def methods_text(methods: tuple[Method, ...]) -> str:
-    return "+".join(method.value for method in methods) or "none"
 
 
 def check_lines(settings: Settings, report: StoreReport, policy: VerifyPolicy) -> list[str]:
@@ -59,12 +55,5 @@ def check_lines(settings: Settings, report: StoreReport, policy: VerifyPolicy) -
 
 
 def check_json(report: StoreReport, policy: VerifyPolicy) -> dict:
-    unverifiable = policy.unverifiable()
-    return report.as_dict() | {
-        "verify": policy.mode.value,
-        "verify_single": methods_text(policy.planned(False)),
-        "verify_multipart": methods_text(policy.planned(True)),
-        "check_before_write": policy.check_before_write(False) or policy.check_before_write(True),
-        "verifiable": unverifiable is None,
-        "problem": unverifiable,
-    }
+    summary = policy.summary()
+    return report.as_dict() | summary | {"verifiable": summary["unverifiable"] is None}

@@ -202,6 +202,17 @@ class VerifyPolicy:
         methods = ((Method.CHECKSUM,) if checksum else ()) + ((Method.ETAG,) if etag else ())
         return methods or ((Method.READ,) if caps.readable else ())
 
+    def summary(self) -> dict:
+        """How objects will be verified, as the log line, the status and ``gateway s3 check``
+        say it; ``unverifiable`` is None when they will be."""
+        return {
+            "verify": self.mode.value,
+            "verify_single": methods_text(self.planned(False)),
+            "verify_multipart": methods_text(self.planned(True)),
+            "check_before_write": self.check_before_write(False) or self.check_before_write(True),
+            "unverifiable": self.unverifiable(),
+        }
+
     def unverifiable(self) -> str | None:
         """Why uploads could not be verified with these settings on this store, or None."""
         caps = self.capabilities
@@ -244,7 +255,7 @@ class Proven:
 
     @property
     def verified_by(self) -> str:
-        return "+".join(method.value for method in self.methods)
+        return methods_text(self.methods)
 
 
 @dataclass(frozen=True)
@@ -262,6 +273,11 @@ class ReadBack:
 
 
 Verdict = Proven | Refused | ReadBack
+
+
+def methods_text(methods: tuple[Method, ...]) -> str:
+    """``checksum+etag``, ``read``...; ``none`` for no method."""
+    return "+".join(method.value for method in methods) or "none"
 
 
 def md5_etag(etag: str | None, *, parts: int) -> str | None:

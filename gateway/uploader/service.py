@@ -20,7 +20,7 @@ from pathlib import Path
 
 from gateway.core.backoff import Backoff
 from gateway.core.upload_plan import make_chunks
-from gateway.core.verification import Method, StoreCapabilities
+from gateway.core.verification import StoreCapabilities
 from gateway.logs import log_event
 from gateway.notify import Notifier
 from gateway.settings import Settings
@@ -209,18 +209,12 @@ class UploaderService:
         store = self.store
         if store is None:
             return {}
-        policy = verify_policy(self.settings, store.capabilities)
         fields = store.as_dict()
         del fields["probed"]
-        unverifiable = policy.unverifiable()
-        return fields | {
-            **({"unverifiable": unverifiable} if unverifiable else {}),
-            "verify": policy.mode.value,
-            "verify_single": _methods(policy.planned(False)),
-            "verify_multipart": _methods(policy.planned(True)),
-            "check_before_write": policy.check_before_write(False)
-            or policy.check_before_write(True),
-        }
+        summary = verify_policy(self.settings, store.capabilities).summary()
+        if summary["unverifiable"] is None:
+            del summary["unverifiable"]
+        return fields | summary
 
     # -- scanning ---------------------------------------------------------------------------
 
@@ -467,7 +461,3 @@ class UploaderService:
             self.progress.tick(now)
             if now - self._last_activity < STUCK_SECONDS:
                 self.notifier.watchdog(now)
-
-
-def _methods(methods: tuple[Method, ...]) -> str:
-    return "+".join(method.value for method in methods) or "none"

@@ -236,6 +236,19 @@ def test_the_plan_says_how_each_shape_of_object_will_be_verified(
     assert policy.planned(True) == multipart
 
 
+def test_the_summary_says_how_objects_will_be_verified_in_the_words_of_the_status():
+    assert VerifyPolicy(OLD).summary() == {
+        "verify": "auto",
+        "verify_single": "etag",
+        "verify_multipart": "read",
+        "check_before_write": True,
+        "unverifiable": None,
+    }
+    summary = VerifyPolicy(AWS, VerifyMode.CHECKSUM).summary()
+    assert summary["verify_single"] == "checksum" and not summary["check_before_write"]
+    assert VerifyPolicy(OLD, VerifyMode.CHECKSUM).summary()["verify_multipart"] == "none"
+
+
 def test_a_store_is_unverifiable_only_when_a_shape_of_object_has_no_method():
     assert VerifyPolicy(AWS).unverifiable() is None
     assert VerifyPolicy(OLD).unverifiable() is None
