@@ -577,13 +577,23 @@ class Settings:
         "Connect and read timeout of S3 requests.",
         bounds=POSITIVE,
     )
+    s3_verify: str = setting(
+        Section.S3,
+        "GATEWAY_S3_VERIFY",
+        TEXT,
+        "auto",
+        "How Verify proves an object holds the bytes sent: `auto` (the SHA-256 checksum and "
+        "MD5 ETag the store reports, else a GET of the object, hashed), `checksum`, `etag` or "
+        "`read` alone (docs/uploader.md; `gateway s3 check` says what a store allows).",
+        choices=("auto", "checksum", "etag", "read"),
+    )
     s3_verify_etag: bool = setting(
         Section.S3,
         "GATEWAY_S3_VERIFY_ETAG",
         FLAG,
         True,
-        "Verify also checks an MD5-style ETag against the bytes sent; turn off for SSE-KMS "
-        "buckets, whose ETags are not MD5.",
+        "0: Verify never looks at ETags (`auto` no longer needs this off for SSE-KMS "
+        "buckets: it tells an ETag that is not an MD5 by the store probe).",
     )
 
     upload_compression: str = setting(
@@ -791,6 +801,11 @@ def _rule_problems(values: Mapping[str, Any]) -> Iterator[str]:
         yield (
             f"{_named('keep_free_bytes', values['keep_free_bytes'])}: expected bytes or a "
             "percentage below 100 like 10%"
+        )
+    if values["s3_verify"] == "etag" and not values["s3_verify_etag"]:
+        yield (
+            f"{SETTINGS['s3_verify'].env}=etag verifies by ETag, but "
+            f"{SETTINGS['s3_verify_etag'].env}=0 forbids looking at ETags"
         )
     names, count = values["field_names"], values["field_count"]
     if names and count and len(names) != count:

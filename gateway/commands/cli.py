@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -166,6 +167,35 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
         print(format_summary(report.summary))
         print(f"  wrote {', '.join(str(path) for path in report.files)}")
     return 1 if report.summary["unreadable_batches"] else 0
+
+
+def _s3_check(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.commands.s3 import EXIT_UNVERIFIABLE, check_json, check_lines
+    from gateway.uploader.probe import ProbeFailed, probe_store
+    from gateway.uploader.runtime import verify_policy
+
+    logging.getLogger("botocore").setLevel(logging.WARNING)  # "found credentials in ..."
+    if not settings.s3_bucket:
+        print("gateway s3 check: cannot upload: GATEWAY_S3_BUCKET is not set", file=sys.stderr)
+        return EXIT_UNVERIFIABLE
+    try:
+        report = probe_store(settings)
+    except ProbeFailed as error:
+        print(f"gateway s3 check: cannot upload: {error}", file=sys.stderr)
+        return EXIT_UNVERIFIABLE
+    policy = verify_policy(settings, report.capabilities)
+    if args.json:
+        json.dump(check_json(report, policy), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print("\n".join(check_lines(settings, report, policy)))
+    problem = policy.unverifiable()
+    if problem:
+        print(f"gateway s3 check: uploads would not be verified: {problem}", file=sys.stderr)
+        return EXIT_UNVERIFIABLE
+    if not args.json:
+        print("gateway s3 check: OK: uploads will be verified")
+    return 0
 
 
 def _config_check() -> int:
@@ -333,6 +363,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the per-batch work on this Dask cluster (tcp://host:8786); reads the bucket",
     )
     report.set_defaults(run=_report)
+
+    s3 = commands.add_parser("s3", help="the S3 store: what it supports, how uploads are verified")
+    s3_commands = s3.add_subparsers(dest="s3_command", required=True, metavar="WHAT")
+    s3_check = s3_commands.add_parser(
+        "check",
+        help="probe the store (checksums, ETags, If-None-Match, versioning); exit 0 when "
+        "uploads will be verified",
+    )
+    s3_check.add_argument("--json", action="store_true", help="machine-readable output")
+    s3_check.set_defaults(run=_s3_check)
 
     config = commands.add_parser("config", help="check the settings, or show them")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="WHAT")

@@ -106,6 +106,7 @@ def parse_relative_path(path: str) -> BatchName:
 
 
 QUARANTINE_PREFIX = "quarantine"
+PROBE_PREFIX = "probe"
 
 
 def join_key(*parts: str) -> str:
@@ -127,6 +128,13 @@ def rejected_lines_key(prefix: str, gateway_id: str, relpath: str) -> str:
     """Where a file of rejected lines goes: ``<prefix>/<gateway>/quarantine/<relpath>.gz``
     (``relpath`` as under the data dir's ``quarantine/``). Batch keys never end so."""
     return f"{gateway_prefix(prefix, gateway_id)}{QUARANTINE_PREFIX}/{relpath.strip('/')}.gz"
+
+
+def probe_key(prefix: str, gateway_id: str, token: str) -> str:
+    """Where the uploader probes what the store supports: ``<prefix>/<gateway>/probe/<token>``
+    (a new token per probe, so a probe object left behind never meets the next probe). Batch
+    and rejected-line keys never begin so."""
+    return f"{gateway_prefix(prefix, gateway_id)}{PROBE_PREFIX}/{token.strip('/')}"
 
 
 def object_key(prefix: str, gateway_id: str, batch: BatchName, *, gzip: bool) -> str:

@@ -1,9 +1,10 @@
 """What a batch holds and what its object must look like in S3. No I/O.
 
 Validation turns a :class:`~gateway.core.batchfile.BatchCheck` and the batch's name into a
-manifest or a reason to quarantine it. Verification compares what S3 reports (HEAD) with
-what was sent: size, the SHA-256 checksum S3 keeps (whole object, or "composite" over the
-parts of a multipart upload) and, where it is an MD5, the ETag.
+manifest or a reason to quarantine it. :func:`object_digest` says what S3 should report for
+the object sent: size, the SHA-256 checksum S3 keeps (whole object, or "composite" over the
+parts of a multipart upload) and the MD5-style ETag; ``core/verification.py`` judges what a
+store does report against it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from gateway.core.csvfields import QUOTED_FIELD_RE
 from gateway.core.keys import BatchName, day_of
 
 _TIMES_RE = re.compile(rb"\d+(?:\.\d+)?(?:,\d+(?:\.\d+)?)*")
-_MD5_ETAG_RE = re.compile(r'"?([0-9a-f]{32})(?:-(\d+))?"?')
 
 
 @dataclass(frozen=True)
@@ -245,28 +245,3 @@ def object_digest(
 
 def _b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode()
-
-
-def verify_head(expected: ObjectDigest, head: dict, *, check_etag: bool) -> str | None:
-    """Why the object S3 describes is not the one sent, or None when it is.
-
-    ``head`` holds ``ContentLength``, ``ChecksumSHA256`` and ``ETag`` as a HEAD returns them.
-    A composite checksum comes back as ``<base64>-<parts>`` from AWS; some stores omit the
-    suffix, so it is compared on its own.
-    """
-    length = head.get("ContentLength")
-    if length != expected.size:
-        return f"object has {length} bytes, sent {expected.size}"
-    reported = head.get("ChecksumSHA256")
-    if not reported:
-        return "the store reported no SHA-256 checksum for the object"
-    value, _, parts = reported.partition("-")
-    if value != expected.checksum_sha256 or (parts and int(parts) != expected.parts):
-        return f"object SHA-256 checksum is {reported}, sent {expected.checksum_sha256}"
-    if check_etag:
-        match = _MD5_ETAG_RE.fullmatch(head.get("ETag") or "")
-        if match:  # other ETags (SSE-KMS, SSE-C) say nothing about the bytes
-            etag = match[1] + (f"-{match[2]}" if match[2] else "")
-            if etag != expected.etag:
-                return f"object ETag is {etag}, the bytes sent have {expected.etag}"
-    return None

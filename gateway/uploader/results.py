@@ -146,6 +146,7 @@ class Verified(StepResult):
     key: str
     etag: str
     digest: ObjectDigest
+    verified_by: str  # checksum, etag, checksum+etag or read (core/verification.py Method)
 
     json_readers = {"digest": _digest_from_json}
 

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gateway.core.verification import StoreCapabilities, VerifyMode, VerifyPolicy
 from gateway.settings import Settings
 from gateway.uploader import s3
 from gateway.uploader.events import Event
@@ -27,21 +28,27 @@ class TaskRuntime:
     uploads: s3.Uploads
     mapper: DaskMapper
     bucket: str
-    check_etag: bool  # compare MD5 ETags too (GATEWAY_S3_VERIFY_ETAG)
+    policy: VerifyPolicy  # what the store supports, what Verify trusts (GATEWAY_S3_VERIFY)
     stop: threading.Event  # set: start nothing new
     emit: Callable[[Event], None]  # called from the pipelines' threads
 
     @classmethod
     def open(
-        cls, settings: Settings, *, stop: threading.Event, emit: Callable[[Event], None]
+        cls,
+        settings: Settings,
+        capabilities: StoreCapabilities,
+        *,
+        stop: threading.Event,
+        emit: Callable[[Event], None],
     ) -> TaskRuntime:
-        client = s3.make_client(settings)
+        policy = verify_policy(settings, capabilities)
+        client = s3.make_client(settings, creates=policy)
         return cls(
             client=client,
             uploads=s3.Uploads(client, settings.upload_threads),
             mapper=DaskMapper(settings),
             bucket=settings.s3_bucket,
-            check_etag=settings.s3_verify_etag,
+            policy=policy,
             stop=stop,
             emit=emit,
         )
@@ -54,3 +61,10 @@ class TaskRuntime:
     def close(self) -> None:
         self.uploads.close()
         self.mapper.close()
+
+
+def verify_policy(settings: Settings, capabilities: StoreCapabilities) -> VerifyPolicy:
+    """The settings' part of what Verify trusts, with what the store was found to support."""
+    return VerifyPolicy(
+        capabilities, VerifyMode(settings.s3_verify), use_etag=settings.s3_verify_etag
+    )

@@ -1,23 +1,37 @@
-"""The S3 shell: a boto3 client, s3transfer uploads that never overwrite, HEAD, error text.
+"""The S3 shell: a boto3 client, s3transfer uploads that never overwrite, HEAD, proof, error
+text.
 
 Every object is created with ``If-None-Match: *`` (a PUT, or the CompleteMultipartUpload of
-a multipart upload), so a retry can never replace an object: S3 answers 412 when the key is
-taken, and the caller then compares the existing object with what it meant to send.
-s3transfer does not pass ``IfNoneMatch`` through its upload arguments, so a botocore event
-handler adds it to exactly those two operations of this client.
+a multipart upload) unless the store rejects the header, so a retry cannot replace an object
+where the store honours it: S3 answers 412 when the key is taken, and the caller then compares
+the existing object with what it meant to send (where the store ignores the header, the caller
+HEADs before it writes: :meth:`VerifyPolicy.check_before_write`). s3transfer does not pass
+``IfNoneMatch`` through its upload arguments, so a botocore event handler adds it to exactly
+those two operations of the uploader's client.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass
 
 import boto3
+import botocore.session
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from s3transfer.manager import TransferManager
 
+from gateway.core.manifest import ObjectDigest
+from gateway.core.verification import (
+    Proven,
+    ReadBack,
+    Refused,
+    VerifyPolicy,
+    judge_head,
+    judge_read,
+)
 from gateway.settings import Settings
 
 # S3 error codes that say the credentials are the problem, with what to do about it.
@@ -30,12 +44,40 @@ _CREDENTIAL_CODES = {
 }
 
 
+READ_BLOCK = 1 << 20  # an object read back is hashed a block at a time
+
+
 def _if_none_match(params, **_):
     params.setdefault("IfNoneMatch", "*")
 
 
-def make_client(settings: Settings):
-    """A thread-safe S3 client for the configured endpoint; AWS_* variables give credentials."""
+_models_lock = threading.Lock()
+_models = None  # botocore's data loader, shared by every client of this process
+
+
+def _new_session() -> boto3.session.Session:
+    """A new session, so that credentials are looked up again (a SIGHUP's new AWS_* values
+    reach the next client), sharing one loader of botocore's service models: each loader
+    parses S3's model anew, about 12 MiB of memory per client that is never given back."""
+    global _models
+    botocore_session = botocore.session.Session()
+    with _models_lock:
+        if _models is None:
+            _models = botocore_session.get_component("data_loader")
+        botocore_session.register_component("data_loader", _models)
+    return boto3.session.Session(botocore_session=botocore_session)
+
+
+def make_client(
+    settings: Settings, creates: VerifyPolicy | None = None, *, check_get_checksums: bool = True
+):
+    """A thread-safe S3 client for the configured endpoint; AWS_* variables give credentials.
+
+    With ``creates`` (the uploader's), PutObject and CompleteMultipartUpload carry
+    ``If-None-Match: *`` wherever the store does not reject the header; without, the client
+    adds nothing (listing, the probe). ``check_get_checksums=False``: a GET returns the bytes
+    even when they do not match the checksum the store reports (the probe compares them).
+    """
     config = Config(
         connect_timeout=settings.s3_timeout_seconds,
         read_timeout=settings.s3_timeout_seconds,
@@ -46,12 +88,16 @@ def make_client(settings: Settings):
         # A smaller pool discards connections and opens a new one per request.
         max_pool_connections=settings.upload_threads * (settings.upload_pipelines + 1) + 4,
         s3={"addressing_style": "path"} if settings.s3_endpoint_url else {},
+        response_checksum_validation="when_supported" if check_get_checksums else "when_required",
     )
-    client = boto3.session.Session().client(
+    client = _new_session().client(
         "s3", endpoint_url=settings.s3_endpoint_url or None, config=config
     )
-    for operation in ("PutObject", "CompleteMultipartUpload"):
-        client.meta.events.register(f"before-parameter-build.s3.{operation}", _if_none_match)
+    if creates is not None:
+        for operation, multipart in (("PutObject", False), ("CompleteMultipartUpload", True)):
+            if creates.send_if_none_match(multipart):
+                event = f"before-parameter-build.s3.{operation}"
+                client.meta.events.register(event, _if_none_match)
     return client
 
 
@@ -101,6 +147,32 @@ def head(client, bucket: str, key: str) -> dict | None:
         if error_code(error) in ("404", "NoSuchKey", "NotFound"):
             return None
         raise
+
+
+def read_digest(client, bucket: str, key: str) -> tuple[int, str]:
+    """The size and SHA-256 (hex) of an object's bytes, read back with a GET."""
+    body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    sha, size = hashlib.sha256(), 0
+    while block := body.read(READ_BLOCK):
+        sha.update(block)
+        size += len(block)
+    return size, sha.hexdigest()
+
+
+def prove(
+    client, bucket: str, key: str, expected: ObjectDigest, policy: VerifyPolicy, found=None
+) -> Proven | Refused:
+    """Whether the object at ``key`` holds the bytes ``expected`` describes: what its HEAD
+    proves (``found``, when the caller has one), else what its bytes read back prove. S3
+    errors are raised for the caller to describe."""
+    head_found = head(client, bucket, key) if found is None else found
+    if head_found is None:
+        return Refused("HEAD found no object")
+    match judge_head(policy, expected, head_found):
+        case ReadBack():
+            return judge_read(expected, *read_digest(client, bucket, key))
+        case verdict:
+            return verdict
 
 
 def error_code(error: Exception) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from gateway.core.backoff import Backoff
 from gateway.core.upload_plan import make_chunks
+from gateway.core.verification import StoreCapabilities
 from gateway.logs import log_event
 from gateway.notify import Notifier
 from gateway.settings import Settings
@@ -32,10 +33,11 @@ from gateway.store.watch import Watcher
 from gateway.store.workspace import UploadWorkspace, boot_id
 from gateway.uploader import tasks
 from gateway.uploader.events import AlreadyThere, Event, Failed, Quarantined, Sent, Uploaded
+from gateway.uploader.probe import ProbeFailed, StoreReport, probe_store
 from gateway.uploader.progress import Progress
 from gateway.uploader.rejected import RejectedUploadFailed, upload_rejected
 from gateway.uploader.retries import BatchRef, Retries
-from gateway.uploader.runtime import TaskRuntime
+from gateway.uploader.runtime import TaskRuntime, verify_policy
 from gateway.uploader.tally import Tally
 
 log = logging.getLogger("gateway.uploader")
@@ -60,6 +62,11 @@ class UploaderService:
         self._started_at = time.time()
         self._last_activity = time.monotonic()
         self._data_dirs: list[DataDir] = []
+        # What the store supports: None until the probe succeeds (nothing is uploaded before),
+        # probed at start and after each reload, and again while work waits for it.
+        self.store: StoreReport | None = None
+        self._probe_soon = True
+        self._probe_error = ""
         self.watcher = Watcher(self.root)
         self.progress = Progress(
             bar=sys.stderr.isatty(),
@@ -84,7 +91,10 @@ class UploaderService:
 
     def _open_runtime(self) -> None:
         """S3 and Dask for the current settings, bound to the tasks until closed."""
-        self.runtime = TaskRuntime.open(self.settings, stop=self.stop, emit=self._on_event)
+        capabilities = self.store.capabilities if self.store else StoreCapabilities()
+        self.runtime = TaskRuntime.open(
+            self.settings, capabilities, stop=self.stop, emit=self._on_event
+        )
         self._unbind = tasks.bind(self.runtime)
 
     def _close_runtime(self) -> None:
@@ -137,10 +147,18 @@ class UploaderService:
                 self._reload.clear()
                 self._apply_reload()
             self._touch()
+            probed_now = self._probe_soon and self.store is None
+            if probed_now:  # at start and after a reload, whether or not there is work
+                self._probe_soon = False
+                self._probe_store()
             due, waiting = self._scan(first)
             first = False
             rejected, rejected_waiting = self._scan_rejected()
             waiting += rejected_waiting
+            unprobed = self.store is None
+            if (due or rejected) and unprobed and (probed_now or not self._probe_store()):
+                self._fail_unprobed(due, rejected)
+                continue  # what failed now waits: the next scan says until when
             if rejected:
                 self._upload_rejected(rejected)
                 waiting += self._scan_rejected()[1]  # what failed just now waits too
@@ -154,6 +172,49 @@ class UploaderService:
                 timeout = min(timeout, max(0.05, min(waiting) - time.monotonic()))
             self.watcher.wait(timeout)
         return 1 if self.retries.any_given_up else 0
+
+    # -- the store ------------------------------------------------------------------------
+
+    def _probe_store(self) -> bool:
+        """Find what the store supports and rebuild the runtime to rely on it; whether that
+        worked. Nothing is uploaded before: how an object is verified depends on it."""
+        try:
+            report = probe_store(self.settings)
+        except ProbeFailed as error:
+            self._probe_error = str(error)
+            log_event(log, logging.WARNING, "s3_probe_failed", error=self._probe_error)
+            return False
+        self.store = report
+        self._close_runtime()
+        self._open_runtime()
+        fields = self._store_fields()
+        level = logging.WARNING if "unverifiable" in fields else logging.INFO
+        log_event(log, level, "s3_capabilities", **fields)
+        return True
+
+    def _fail_unprobed(self, due, rejected: list[tuple[DataDir, RejectionFile]]) -> None:
+        """The store could not be probed: each batch and file due fails with the reason (a
+        missing bucket, wrong credentials, no answer) and backs off like any failure."""
+        for data_dir, _, relpaths in due:
+            for relpath, _ in relpaths:
+                self._record_failure(str(data_dir.root), relpath, self._probe_error)
+        for data_dir, file in rejected:
+            self._record_failure(
+                str(data_dir.root), f"{QUARANTINE}/{file.relpath}", self._probe_error
+            )
+
+    def _store_fields(self) -> dict:
+        """What the probe found and how objects will be verified: the log line's fields and
+        the status document's ``s3``."""
+        store = self.store
+        if store is None:
+            return {}
+        fields = store.as_dict()
+        del fields["probed"]
+        summary = verify_policy(self.settings, store.capabilities).summary()
+        if summary["unverifiable"] is None:
+            del summary["unverifiable"]
+        return fields | summary
 
     # -- scanning ---------------------------------------------------------------------------
 
@@ -223,7 +284,7 @@ class UploaderService:
                     data_dir,
                     file,
                     gzip_level=settings.upload_gzip_level,
-                    check_etag=settings.s3_verify_etag,
+                    policy=self.runtime.policy,
                 )
             except (RejectedUploadFailed, OSError) as error:
                 self._record_failure(str(data_dir.root), name, str(error))
@@ -362,6 +423,8 @@ class UploaderService:
         self._close_runtime()
         self.settings = fresh
         logging.getLogger().setLevel(fresh.log_level.upper())
+        # The endpoint, bucket or credentials may have changed: probe the store again.
+        self.store, self._probe_soon = None, True
         self._open_runtime()
         # New settings (credentials, bucket) deserve an immediate try.
         self.retries.retry_now(*self._retry_policy())
@@ -379,6 +442,7 @@ class UploaderService:
                 started_at=self._started_at,
                 running=not final,
                 data_dirs=len(self._data_dirs),
+                store=self._store_fields() or None,
             )
             publish_status(data_dir, "uploader", document)
         totals = self.tally.totals()

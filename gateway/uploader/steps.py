@@ -32,8 +32,8 @@ from gateway.core.manifest import (
     object_metadata,
     part_sizes,
     quick_check_blocks,
-    verify_head,
 )
+from gateway.core.verification import Proven, Refused
 from gateway.store.durable import make_dirs, write_atomic
 from gateway.store.layout import DataDir
 from gateway.store.marks import mark_touched, quarantine_batch
@@ -221,15 +221,29 @@ def forget_processed(data_dir: str, relpath: str) -> None:
 def upload(runtime: TaskRuntime, data_dir: str, processed: list[Processed]) -> list[UploadOutcome]:
     """Upload every processed batch; stop starting new ones once a stop is requested.
 
-    Every object is created only if its key is free; when it is taken, the object there is
-    compared with the one meant (EXISTS when it is this batch, FAILED when it is not).
+    Every object is created only if its key is free: by ``If-None-Match: *`` where the store
+    honours it, else by a HEAD first (the one uploader per data dir, held by its pid file, is
+    the only writer of its keys). When the key is taken, the object there is compared with the
+    one meant (EXISTS when it is this batch, FAILED when it is not); nothing is overwritten.
     """
     outcomes = []
-    running = []
+    to_send = []
     for entry in processed:
         if runtime.stop.is_set():
             outcomes.append(UploadOutcome(entry.batch, entry.key, UploadResult.NOT_STARTED))
-            continue
+        else:
+            to_send.append(entry)
+    looked_up = _heads_before_write(runtime, to_send)
+    running = []
+    for entry in to_send:
+        if entry.batch in looked_up:
+            found, error = looked_up[entry.batch]
+            if error:
+                outcomes.append(_failed(runtime, data_dir, entry, error))
+                continue
+            if found is not None:
+                outcomes.append(_compare_existing(runtime, data_dir, entry, found))
+                continue
         future = s3.start_upload(
             runtime.uploads,
             runtime.bucket,
@@ -243,6 +257,18 @@ def upload(runtime: TaskRuntime, data_dir: str, processed: list[Processed]) -> l
     for entry, future in running:
         outcomes.append(_finish_upload(runtime, data_dir, entry, future))
     return outcomes
+
+
+def _heads_before_write(
+    runtime: TaskRuntime, entries: list[Processed]
+) -> dict[str, tuple[dict | None, str | None]]:
+    """HEAD each key the store may write over (it ignores ``If-None-Match``), by batch."""
+    checked = [e for e in entries if runtime.policy.check_before_write(e.digest.parts > 0)]
+    if not checked:
+        return {}
+    with ThreadPoolExecutor(runtime.uploads.threads) as pool:
+        heads = pool.map(lambda entry: _head_or_error(runtime, entry.key), checked)
+        return {entry.batch: found for entry, found in zip(checked, heads, strict=True)}
 
 
 def _finish_upload(
@@ -260,19 +286,26 @@ def _finish_upload(
     return UploadOutcome(entry.batch, entry.key, UploadResult.CREATED)
 
 
-def _compare_existing(runtime: TaskRuntime, data_dir: str, entry: Processed) -> UploadOutcome:
+def _compare_existing(
+    runtime: TaskRuntime, data_dir: str, entry: Processed, existing: dict | None = None
+) -> UploadOutcome:
+    """The key is taken (a 412, or the HEAD before writing found it): EXISTS when the object
+    is this batch, FAILED when it is not (or cannot be told)."""
     try:
-        existing = s3.head(runtime.client, runtime.bucket, entry.key)
+        if existing is None:
+            existing = s3.head(runtime.client, runtime.bucket, entry.key)
+            if existing is None:  # deleted between our PUT and HEAD: try again later
+                return _failed(runtime, data_dir, entry, "object vanished after 412")
+        verdict = s3.prove(
+            runtime.client, runtime.bucket, entry.key, entry.digest, runtime.policy, existing
+        )
     except Exception as error:  # noqa: BLE001
         return _failed(runtime, data_dir, entry, s3.describe(error, runtime.bucket))
-    if existing is None:  # deleted between our PUT and HEAD: try again later
-        return _failed(runtime, data_dir, entry, "object vanished after 412")
     adopted = None
-    problem = verify_head(entry.digest, existing, check_etag=runtime.check_etag)
-    if problem:
+    if isinstance(verdict, Refused):
         adopted = _same_batch_other_bytes(runtime, entry, existing)
         if adopted is None:
-            message = f"key is taken by other content, not overwritten: {problem}"
+            message = f"key is taken by other content, not overwritten: {verdict.problem}"
             return _failed(runtime, data_dir, entry, message)
     runtime.emit(AlreadyThere(data_dir, entry.batch, entry.key))
     return UploadOutcome(entry.batch, entry.key, UploadResult.EXISTS, adopted=adopted)
@@ -286,6 +319,8 @@ def _same_batch_other_bytes(
 
     Its metadata must name the batch's SHA-256, and its bytes, fetched and decompressed here,
     must have it: a rare path (after a reboot and a setting change), so a GET is affordable.
+    The digest is of the bytes fetched, with the checksum and ETag the store reported for
+    them, so that Verify compares the object with what was checked here.
     """
     if existing.get("Metadata", {}).get("csv-sha256") != entry.csv_sha256:
         return None
@@ -296,13 +331,13 @@ def _same_batch_other_bytes(
         return None
     if hashlib.sha256(data).hexdigest() != entry.csv_sha256:
         return None
+    if len(body) != existing.get("ContentLength"):
+        return None
     checksum = existing.get("ChecksumSHA256") or ""
     value, _, parts = checksum.partition("-")
-    if not value or len(body) != existing.get("ContentLength"):
-        return None
     return ObjectDigest(
         size=len(body),
-        parts=int(parts) if parts else _parts_of(existing),
+        parts=int(parts) if parts.isdigit() else _parts_of(existing),
         checksum_sha256=value,
         etag=(existing.get("ETag") or "").strip('"'),
         sha256_hex=hashlib.sha256(body).hexdigest(),
@@ -325,26 +360,48 @@ def _failed(runtime: TaskRuntime, data_dir: str, entry: Processed, error: str) -
 def verify(
     runtime: TaskRuntime, data_dir: str, processed: list[Processed], outcomes: list[UploadOutcome]
 ) -> list[Verified]:
-    """HEAD every object in the store: size and SHA-256 (and MD5 ETag) must be what was sent.
+    """Prove every object in the store holds the bytes sent: the size and what its HEAD
+    reports (SHA-256 checksum, MD5 ETag), or, where the store reports neither, its bytes read
+    back (``core/verification.py`` decides which).
 
     An object that fails is reported (:class:`Failed`) and left out: only what is returned
     may be marked.
     """
     by_batch = {entry.batch: entry for entry in processed}
     in_store = [outcome for outcome in outcomes if outcome.result.in_store]
-    with ThreadPoolExecutor(runtime.uploads.threads) as pool:
-        heads = list(pool.map(lambda outcome: _head_or_error(runtime, outcome.key), in_store))
-    verified = []
-    for outcome, (head, error) in zip(in_store, heads, strict=True):
+
+    def expected_of(outcome: UploadOutcome) -> ObjectDigest:
         entry = by_batch[outcome.batch]
-        expected = entry.digest if outcome.adopted is None else outcome.adopted
-        error = error or _refusal(runtime, expected, head)
-        if error:
-            runtime.emit(Failed(data_dir, entry.batch, entry.key, error))
+        return entry.digest if outcome.adopted is None else outcome.adopted
+
+    with ThreadPoolExecutor(runtime.uploads.threads) as pool:
+        proofs = list(
+            pool.map(lambda outcome: _prove(runtime, outcome.key, expected_of(outcome)), in_store)
+        )
+    verified = []
+    for outcome, (proof, etag) in zip(in_store, proofs, strict=True):
+        entry = by_batch[outcome.batch]
+        if isinstance(proof, str):
+            runtime.emit(Failed(data_dir, entry.batch, entry.key, proof))
             continue
-        etag = head.get("ETag", "").strip('"')
-        verified.append(Verified(entry.batch, entry.key, etag, expected))
+        verified.append(
+            Verified(entry.batch, entry.key, etag, expected_of(outcome), proof.verified_by)
+        )
     return verified
+
+
+def _prove(runtime: TaskRuntime, key: str, expected: ObjectDigest) -> tuple[Proven | str, str]:
+    """(the proof, the object's ETag), or (why the object is refused, "")."""
+    try:
+        found = s3.head(runtime.client, runtime.bucket, key)
+        if found is None:
+            return "verify refused: HEAD found no object", ""
+        verdict = s3.prove(runtime.client, runtime.bucket, key, expected, runtime.policy, found)
+    except Exception as error:  # noqa: BLE001
+        return s3.describe(error, runtime.bucket), ""
+    if isinstance(verdict, Refused):
+        return f"verify refused: {verdict.problem}", ""
+    return verdict, found.get("ETag", "").strip('"')
 
 
 def _head_or_error(runtime: TaskRuntime, key: str) -> tuple[dict | None, str | None]:
@@ -352,14 +409,6 @@ def _head_or_error(runtime: TaskRuntime, key: str) -> tuple[dict | None, str | N
         return s3.head(runtime.client, runtime.bucket, key), None
     except Exception as error:  # noqa: BLE001
         return None, s3.describe(error, runtime.bucket)
-
-
-def _refusal(runtime: TaskRuntime, expected: ObjectDigest, head: dict | None) -> str | None:
-    """Why the object a HEAD found is not the one expected, or None when it is."""
-    if head is None:
-        return "verify refused: HEAD found no object"
-    problem = verify_head(expected, head, check_etag=runtime.check_etag)
-    return None if problem is None else f"verify refused: {problem}"
 
 
 # -- mark --------------------------------------------------------------------------------
@@ -406,5 +455,6 @@ def _mark_record(bucket: str, entry: Processed, found: Verified) -> dict:
         "checksum_sha256": found.digest.checksum_sha256,
         "parts": found.digest.parts,
         "csv_sha256": entry.csv_sha256,
+        "verified_by": found.verified_by,
         "verified_at": round(time.time(), 3),
     }

@@ -120,8 +120,10 @@ class Tally:
         started_at: float,
         running: bool,
         data_dirs: int,
+        store: dict | None = None,
     ) -> dict:
-        """The status the uploader publishes in ``data_dir``."""
+        """The status the uploader publishes in ``data_dir``; ``store``: what the store was
+        found to support and how objects are verified (None until the probe succeeds)."""
         with self._lock:
             counters = asdict(self._counters.get(data_dir, UploaderCounters()))
             last_error = self._last_error.get(data_dir)
@@ -136,6 +138,7 @@ class Tally:
             "bucket": settings.s3_bucket,
             "prefix": settings.s3_prefix,
             "endpoint": settings.s3_endpoint_url or "aws",
+            "s3": store,
             "counters": counters,
             "last_error": last_error,
             "last_success": last_success,

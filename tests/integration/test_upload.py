@@ -202,7 +202,9 @@ def test_bytes_corrupted_on_the_way_are_refused_by_verify_and_never_marked(
     finally:
         proxy.close()
     assert status == 1, log
-    assert len(set(proxy.corrupted)) == 4  # each object, on each attempt
+    # Each batch's object, on each attempt (and the store probe's, which therefore finds that
+    # the checksums moto keeps unchecked do not describe the bytes it holds).
+    assert len({path for path in proxy.corrupted if "/probe/" not in path}) == 4
     assert touched_marks(data_dir) == {} and all(p.exists() for p in paths)
     published = read_status(data_dir, "uploader")
     assert published["counters"]["uploaded"] == 0 and published["counters"]["failed"] == 4

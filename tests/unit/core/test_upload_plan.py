@@ -1,4 +1,6 @@
-"""The uploader's pure core: manifests and checks, S3 checksums, backoff, chunks, day marks."""
+"""The uploader's pure core: manifests and checks, S3 checksums, backoff, chunks, day marks.
+
+What a store's answers prove about an object: tests/unit/core/test_verification.py."""
 
 import base64
 import datetime as dt
@@ -17,7 +19,6 @@ from gateway.core.manifest import (
     object_metadata,
     part_sizes,
     quick_check,
-    verify_head,
 )
 from gateway.core.upload_plan import (
     Chunk,
@@ -138,54 +139,6 @@ def test_multipart_digest_is_s3s_composite_over_part_digests():
     md5s = b"".join(hashlib.md5(p).digest() for p in parts)
     assert digest.etag == hashlib.md5(md5s).hexdigest() + "-3"
     assert digest.sha256_hex == hashlib.sha256(b"".join(parts)).hexdigest()
-
-
-def _head(digest, **changes):
-    head = {
-        "ContentLength": digest.size,
-        "ChecksumSHA256": digest.checksum_sha256 + (f"-{digest.parts}" if digest.parts else ""),
-        "ETag": f'"{digest.etag}"',
-    }
-    head.update(changes)
-    return head
-
-
-def test_verify_accepts_exactly_what_was_sent_single_and_multipart():
-    single = object_digest(6, *_digests([b"abcdef"]), multipart=False)
-    multi = object_digest(6, *_digests([b"abc", b"def"]), multipart=True)
-    assert verify_head(single, _head(single), check_etag=True) is None
-    assert verify_head(multi, _head(multi), check_etag=True) is None
-    # Some stores leave out the "-N" of a composite checksum.
-    assert (
-        verify_head(multi, _head(multi, ChecksumSHA256=multi.checksum_sha256), check_etag=True)
-        is None
-    )
-
-
-def test_verify_refuses_wrong_size_checksum_etag_or_no_checksum_with_the_numbers():
-    sent = object_digest(6, *_digests([b"abcdef"]), multipart=False)
-    other = object_digest(6, *_digests([b"abcdeX"]), multipart=False)
-    assert verify_head(sent, _head(sent, ContentLength=5), check_etag=True) == (
-        "object has 5 bytes, sent 6"
-    )
-    assert verify_head(sent, _head(other), check_etag=True) == (
-        f"object SHA-256 checksum is {other.checksum_sha256}, sent {sent.checksum_sha256}"
-    )
-    assert verify_head(sent, _head(sent, ETag=f'"{other.etag}"'), check_etag=True) == (
-        f"object ETag is {other.etag}, the bytes sent have {sent.etag}"
-    )
-    head = _head(sent)
-    del head["ChecksumSHA256"]
-    assert verify_head(sent, head, check_etag=True) == (
-        "the store reported no SHA-256 checksum for the object"
-    )
-
-
-def test_an_etag_that_is_no_md5_or_etag_checking_off_is_not_held_against_the_object():
-    sent = object_digest(6, *_digests([b"abcdef"]), multipart=False)
-    assert verify_head(sent, _head(sent, ETag='"kms-etag-not-md5"'), check_etag=True) is None
-    wrong = "0" * 32
-    assert verify_head(sent, _head(sent, ETag=f'"{wrong}"'), check_etag=False) is None
 
 
 # -- chunks and day folders --------------------------------------------------------------

@@ -22,6 +22,7 @@ STATUS_KEYS = [
     "bucket",
     "prefix",
     "endpoint",
+    "s3",
     "counters",
     "last_error",
     "last_success",
@@ -78,6 +79,7 @@ def test_the_status_document_keeps_its_keys(service, tmp_path):
     assert list(status) == STATUS_KEYS
     assert list(status["counters"]) == COUNTERS
     assert status["last_error"] is None and status["last_success"] is None
+    assert status["s3"] is None  # until the store is probed
 
 
 def test_a_sent_object_changes_no_counter(service, tmp_path):

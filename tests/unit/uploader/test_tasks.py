@@ -7,6 +7,7 @@ import luigi
 import pytest
 
 from gateway.core.upload_plan import make_chunks
+from gateway.core.verification import StoreCapabilities, VerifyPolicy
 from gateway.settings import Settings
 from gateway.uploader import tasks
 from gateway.uploader.parallel import DaskMapper
@@ -22,7 +23,7 @@ def runtime_for(data_dir, stop=None) -> TaskRuntime:
         uploads=None,
         mapper=DaskMapper(Settings(data_dir=data_dir, dask_mode="sync")),
         bucket="bucket",
-        check_etag=True,
+        policy=VerifyPolicy(StoreCapabilities()),
         stop=stop or threading.Event(),
         emit=lambda event: None,
     )
