@@ -58,3 +58,52 @@ def synchronized_from_timedatectl(output: str) -> bool | None:
     """``timedatectl show -p NTPSynchronized --value`` prints yes or no; None for anything
     else (no such property, an error text)."""
     return {"yes": True, "no": False}.get(output.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class RunClock:
+    """What a reader run recorded of the clock as it began (its ``runs`` ledger entry)."""
+
+    at: float  # wall time at the start
+    pid: int
+    first_seq: int
+    synced: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class StepSeen:
+    """A step of the wall clock a reader recorded (its ``clock steps`` ledger entry)."""
+
+    at: float  # wall time after the step
+    step_seconds: float
+    synced: bool | None
+    pid: int
+
+
+def batch_clock(
+    first_seq: int, earliest: float, runs: list[RunClock], steps: list[StepSeen]
+) -> str:
+    """Whether a batch's ``received_at`` stamps were taken on a synchronized clock: "synced",
+    "unsynced" (some may be off by a step still to come, or one the ledger names) or "unknown"
+    (no run, or a clock whose state could not be read).
+
+    The batch belongs to the last run that began at or before its first seq. A run that began
+    unsynchronized counts as synced for this batch once that same run (same pid, the step's
+    time before it after the run's start) saw a step to a synchronized clock no later than the
+    batch's earliest row.
+    """
+    run = None
+    for candidate in runs:
+        if candidate.first_seq <= first_seq and (
+            run is None or candidate.first_seq >= run.first_seq
+        ):
+            run = candidate
+    if run is None:
+        return "unknown"
+    if run.synced:
+        return "synced"
+    for step in steps:
+        during_run = step.pid == run.pid and step.at - step.step_seconds >= run.at
+        if during_run and step.synced and step.at <= earliest:
+            return "synced"
+    return "unknown" if run.synced is None else "unsynced"

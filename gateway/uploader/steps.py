@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.core.batchfile import check_batch
+from gateway.core.clock import RunClock, StepSeen, batch_clock
 from gateway.core.keys import BadName, object_key, parse_relative_path, quarantine_prefix
 from gateway.core.manifest import (
+    Manifest,
     ObjectDigest,
     build_manifest,
     check_against_name,
@@ -36,6 +38,7 @@ from gateway.core.manifest import (
 from gateway.core.verification import Proven, Refused
 from gateway.store.durable import make_dirs, write_atomic
 from gateway.store.layout import DataDir
+from gateway.store.ledgers import clock_steps, runs
 from gateway.store.marks import mark_touched, quarantine_batch
 from gateway.store.workspace import UploadWorkspace
 from gateway.uploader import s3
@@ -152,6 +155,7 @@ def _make_object(
     if valid:
         prefix = destination.prefix
         metadata = object_metadata(validated.manifest.as_dict(), csv_sha256)
+        metadata["clock"] = _clock_of(destination.data_dir, validated.manifest)
     else:
         prefix = quarantine_prefix(destination.prefix)
         metadata = {"reason": _ascii(validated.problem)}
@@ -166,6 +170,14 @@ def _make_object(
         part_bytes=destination.part_bytes,
         digest=digest,
     )
+
+
+def _clock_of(data_dir: str, manifest: Manifest) -> str:
+    """The batch's clock state for its object's metadata, from the reader's ledgers."""
+    store = _store(data_dir)
+    history = [RunClock(r.at, r.pid, r.first_seq, r.clock_synced) for r in runs(store)]
+    seen = [StepSeen(s.at, s.step_seconds, s.synced, s.pid) for s in clock_steps(store)]
+    return batch_clock(manifest.first_seq, manifest.earliest, history, seen)
 
 
 def _digest_file(path: Path, part_bytes: int) -> ObjectDigest:

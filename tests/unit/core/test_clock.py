@@ -6,7 +6,10 @@ from hypothesis import strategies as st
 from gateway.core.clock import (
     MAXERROR_UNSYNCED_US,
     ClockStep,
+    RunClock,
     StepDetector,
+    StepSeen,
+    batch_clock,
     synchronized_from_timedatectl,
     synchronized_from_timex,
 )
@@ -59,3 +62,14 @@ def test_timedatectl_says_yes_or_no_and_anything_else_is_unknown():
     assert synchronized_from_timedatectl("no\n") is False
     assert synchronized_from_timedatectl("") is None
     assert synchronized_from_timedatectl("Failed to connect to bus") is None
+
+
+def test_a_step_seen_by_another_run_does_not_vouch_for_this_ones_clock():
+    run = RunClock(at=1000.0, pid=7, first_seq=100, synced=False)
+    earlier_boot = StepSeen(at=990.0, step_seconds=30.0, synced=True, pid=7)  # same pid, before
+    other_process = StepSeen(at=1100.0, step_seconds=30.0, synced=True, pid=8)
+    assert batch_clock(150, 2000.0, [run], [earlier_boot, other_process]) == "unsynced"
+    later = RunClock(at=3000.0, pid=9, first_seq=200, synced=True)
+    assert batch_clock(150, 2000.0, [run, later], []) == "unsynced"  # its own run, not the next
+    assert batch_clock(250, 3500.0, [run, later], []) == "synced"
+    assert batch_clock(50, 900.0, [run, later], []) == "unknown"  # before any recorded run

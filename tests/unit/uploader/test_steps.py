@@ -1,8 +1,11 @@
 """Validate and Process on a data dir: typed results, and a processing record kept per batch."""
 
+import datetime as dt
 import gzip
 import json
 
+from gateway.store.layout import DataDir
+from gateway.store.ledgers import ClockStepRecord, RunRecord, clock_steps, runs
 from gateway.uploader import steps
 from gateway.uploader.results import BatchStatus, Processed
 from tests.support.uploads import write_batches
@@ -63,3 +66,31 @@ def test_a_processing_record_an_earlier_version_left_is_made_again(tmp_path):
     processed = steps.process(destination(tmp_path, compression="none"), validated)
     assert processed.validated == validated
     assert Processed.from_json(json.loads(record.read_text())) == processed
+
+
+def _processed_clock(data_dir, run_synced, steps_after_start=()):
+    """The ``clock`` metadata of a 10-row batch received from 2024-05-01 01:00 UTC, by a run that
+    began an hour earlier with the clock ``run_synced`` and saw the given steps."""
+    (path,) = write_batches(data_dir, 1, 10)
+    store = DataDir(data_dir)
+    start = dt.datetime(2024, 5, 1, tzinfo=dt.UTC).timestamp()
+    if run_synced != "no run":
+        runs(store).append(RunRecord(at=start, pid=7, first_seq=0, clock_synced=run_synced))
+    for offset, step, synced in steps_after_start:
+        record = ClockStepRecord(at=start + offset + step, step_seconds=step, synced=synced, pid=7)
+        clock_steps(store).append(record)
+    validated = steps.validate(str(data_dir), relpath_of(data_dir, path))
+    return steps.process(destination(data_dir), validated).metadata["clock"]
+
+
+def test_an_objects_metadata_says_whether_its_rows_were_stamped_on_a_synchronized_clock(tmp_path):
+    assert _processed_clock(tmp_path / "a", True) == "synced"
+    assert _processed_clock(tmp_path / "b", False) == "unsynced"
+    assert _processed_clock(tmp_path / "c", None) == "unknown"
+    assert _processed_clock(tmp_path / "d", "no run") == "unknown"
+    # NTP's first answer a minute into the run moved the clock 30 s on: the rows, an hour in,
+    # were stamped after it; not so when the step left the clock unsynchronized.
+    assert _processed_clock(tmp_path / "e", False, [(60.0, 30.0, True)]) == "synced"
+    assert _processed_clock(tmp_path / "f", False, [(60.0, 30.0, False)]) == "unsynced"
+    # A step of a day forward: every row of the batch (stamped the day before) came before it.
+    assert _processed_clock(tmp_path / "g", False, [(60.0, 86_400.0, True)]) == "unsynced"
