@@ -1,14 +1,18 @@
 """What a plain ``pip install`` of the wheel gets: the site's chart library (uPlot) is in the
 package's static files, the exact file npm ships, with its license."""
 
+import base64
 import hashlib
+import io
+import json
+import os
 import shutil
 import subprocess
 import sys
+import tarfile
+import urllib.request
 import zipfile
 from pathlib import Path
-
-import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 VENDOR = REPO / "web" / "static" / "vendor" / "uplot"
@@ -29,12 +33,20 @@ def test_the_vendored_uplot_is_the_version_the_lock_file_names():
     assert "MIT License" in (VENDOR / "LICENSE").read_text()
 
 
-def test_the_vendored_uplot_is_byte_for_byte_npms_where_node_modules_is_there():
-    dist = REPO / "node_modules" / "uplot" / "dist"
-    if not dist.is_dir():
-        pytest.skip("no node_modules (npm ci runs for make bench only)")
-    for name in FILES:
-        assert sha256((VENDOR / name).read_bytes()) == sha256((dist / name).read_bytes()), name
+def test_the_vendored_uplot_is_byte_for_byte_the_package_npm_serves():
+    """The tarball the lock file pins (fetched from the npm registry, as ``npm ci`` would, and
+    checked against the lock's integrity hash) holds exactly the vendored files."""
+    lock = json.loads((REPO / "package-lock.json").read_text())["packages"]["node_modules/uplot"]
+    registry = os.environ.get("NPM_CONFIG_REGISTRY", "https://registry.npmjs.org").rstrip("/")
+    url = f"{registry}/uplot/-/uplot-{lock['version']}.tgz"
+    with urllib.request.urlopen(url, timeout=60) as response:
+        tarball = response.read()
+    algorithm, digest = lock["integrity"].split("-", 1)
+    assert base64.b64encode(hashlib.new(algorithm, tarball).digest()).decode() == digest, url
+    with tarfile.open(fileobj=io.BytesIO(tarball)) as archive:
+        for name in FILES:
+            shipped = archive.extractfile(f"package/dist/{name}").read()
+            assert sha256((VENDOR / name).read_bytes()) == sha256(shipped), name
 
 
 def test_the_wheel_carries_uplot_and_its_license(tmp_path):
