@@ -44,4 +44,11 @@ CACHES = {
         # A Redis that hangs fails /metrics and the flush in seconds instead of holding them.
         "OPTIONS": {"socket_timeout": 3, "socket_connect_timeout": 3},
     },
+    # Rate limits (web/security/limits.py): every worker counts a client's failures together.
+    "limits": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "fieldgate-limits",
+        "OPTIONS": {"socket_timeout": 3, "socket_connect_timeout": 3},
+    },
 }

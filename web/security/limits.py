@@ -1,0 +1,68 @@
+"""Failures counted per key (a client address, an account name) in Django's cache ``limits``:
+Redis in the central profile, so every worker and host counts together; local memory in the
+gateway profile (one process). The window arithmetic is gateway/core/rate_window.py.
+
+Django's cache has no rate limiter of its own, and django-ratelimit or django-axes would each
+bring their own storage and middleware for what is two counters and a subtraction here; the
+same code also guards the ingest socket, which neither covers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from asgiref.sync import sync_to_async
+from django.core.cache import caches
+
+from gateway.core.rate_window import Limit, retry_after, window_index
+
+CACHE = "limits"  # the alias in settings.CACHES
+
+
+def _key(kind: str, who: str, index: int) -> str:
+    # Hashed: an account name or address of any length or bytes makes a short, safe key.
+    digest = hashlib.sha256(who.encode(errors="replace")).hexdigest()[:32]
+    return f"{kind}:{digest}:{index}"
+
+
+class FailureLimiter:
+    """``kind``'s failures per key under ``limit``; ``clock`` is for tests."""
+
+    def __init__(self, kind: str, limit: Limit, clock=time.time) -> None:
+        self.kind = kind
+        self.limit = limit
+        self.clock = clock
+
+    def refused_for(self, who: str) -> int | None:
+        """None while ``who`` may try again; else the seconds it must wait."""
+        now = self.clock()
+        index = window_index(now, self.limit)
+        keys = [_key(self.kind, who, index - 1), _key(self.kind, who, index)]
+        counts = caches[CACHE].get_many(keys)
+        previous, current = (int(counts.get(key, 0)) for key in keys)
+        return retry_after(previous, current, now, self.limit)
+
+    def failed(self, who: str) -> None:
+        """Count one failure of ``who`` in the current window (kept for two windows)."""
+        key = _key(self.kind, who, window_index(self.clock(), self.limit))
+        cache = caches[CACHE]
+        # add() is atomic (SET NX in Redis), and so is incr (INCRBY): workers do not race.
+        cache.add(key, 0, timeout=int(self.limit.seconds * 2) + 1)
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between the two calls: start again
+            cache.add(key, 1, timeout=int(self.limit.seconds * 2) + 1)
+
+    def forget(self, who: str) -> None:
+        index = window_index(self.clock(), self.limit)
+        caches[CACHE].delete_many([_key(self.kind, who, index - 1), _key(self.kind, who, index)])
+
+    # For consumers: Redis is network I/O, so it runs in a thread of the default pool, never in
+    # the one thread that serialises the database calls (thread_sensitive would queue a flood's
+    # checks behind, and in front of, a legitimate gateway's).
+    async def arefused_for(self, who: str) -> int | None:
+        return await sync_to_async(self.refused_for, thread_sensitive=False)(who)
+
+    async def afailed(self, who: str) -> None:
+        await sync_to_async(self.failed, thread_sensitive=False)(who)
