@@ -28,15 +28,18 @@ from web.fleet import status as fleet
 from web.fleet.counters import COUNTERS
 from web.fleet.models import Gateway
 from web.live import local
+from web.security.limits import forget_local_refusals
 
 
 @pytest.fixture(autouse=True)
 def fresh_limits():
     caches["limits"].clear()
+    forget_local_refusals()
     # The limits are under test, not PBKDF2: a fast hasher keeps 25 logins under a second.
     with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
         yield
     caches["limits"].clear()
+    forget_local_refusals()
 
 
 def connections() -> int:

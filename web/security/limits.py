@@ -10,6 +10,7 @@ same code also guards the ingest socket, which neither covers.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 
 from asgiref.sync import sync_to_async
@@ -18,6 +19,17 @@ from django.core.cache import caches
 from gateway.core.rate_window import Limit, retry_after, window_index
 
 CACHE = "limits"  # the alias in settings.CACHES
+
+# Refusals this process already decided: (kind, who) -> until when (the limiter's clock). A
+# flood from an address over its limit then costs a dict lookup per attempt, no trip to Redis
+# or to a thread; the shared counts decide again once the wait is over.
+_REFUSED_UNTIL: dict[tuple[str, str], float] = {}
+_REFUSED_KEPT = 10_000  # many addresses at once: forget them all rather than grow
+
+
+def forget_local_refusals() -> None:
+    """Forget this process's remembered refusals (tests; the shared counts stay)."""
+    _REFUSED_UNTIL.clear()
 
 
 def _key(kind: str, who: str, index: int) -> str:
@@ -34,14 +46,33 @@ class FailureLimiter:
         self.limit = limit
         self.clock = clock
 
+    def remembered(self, who: str) -> int | None:
+        """The wait of a refusal this process decided and that still holds, else None."""
+        until = _REFUSED_UNTIL.get((self.kind, who))
+        if until is None:
+            return None
+        now = self.clock()
+        if now < until:
+            return max(1, math.ceil(until - now))
+        _REFUSED_UNTIL.pop((self.kind, who), None)
+        return None
+
     def refused_for(self, who: str) -> int | None:
         """None while ``who`` may try again; else the seconds it must wait."""
+        wait = self.remembered(who)
+        if wait is not None:
+            return wait
         now = self.clock()
         index = window_index(now, self.limit)
         keys = [_key(self.kind, who, index - 1), _key(self.kind, who, index)]
         counts = caches[CACHE].get_many(keys)
         previous, current = (int(counts.get(key, 0)) for key in keys)
-        return retry_after(previous, current, now, self.limit)
+        wait = retry_after(previous, current, now, self.limit)
+        if wait is not None:
+            if len(_REFUSED_UNTIL) >= _REFUSED_KEPT:
+                _REFUSED_UNTIL.clear()
+            _REFUSED_UNTIL[(self.kind, who)] = now + wait
+        return wait
 
     def failed(self, who: str) -> None:
         """Count one failure of ``who`` in the current window (kept for two windows)."""
@@ -55,6 +86,7 @@ class FailureLimiter:
             cache.add(key, 1, timeout=int(self.limit.seconds * 2) + 1)
 
     def forget(self, who: str) -> None:
+        _REFUSED_UNTIL.pop((self.kind, who), None)
         index = window_index(self.clock(), self.limit)
         caches[CACHE].delete_many([_key(self.kind, who, index - 1), _key(self.kind, who, index)])
 
@@ -62,6 +94,9 @@ class FailureLimiter:
     # the one thread that serialises the database calls (thread_sensitive would queue a flood's
     # checks behind, and in front of, a legitimate gateway's).
     async def arefused_for(self, who: str) -> int | None:
+        wait = self.remembered(who)
+        if wait is not None:
+            return wait
         return await sync_to_async(self.refused_for, thread_sensitive=False)(who)
 
     async def afailed(self, who: str) -> None:

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from gateway.core.decimate import Decimator
 from gateway.core import stream_protocol as protocol
+from gateway.core.decimate import Decimator
 from gateway.core.stream_protocol import ProtocolError, parse_message
 
 
