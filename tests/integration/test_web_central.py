@@ -242,6 +242,10 @@ def test_revoking_closes_an_open_socket_on_another_worker_through_redis(central)
     url = f"ws://127.0.0.1:{central.workers[1]}/ws/ingest/"
     with connect(url, additional_headers=headers, proxy=None) as socket:
         assert json.loads(socket.recv(10))["type"] == "welcome"
+        # Idle for longer than the layer's 5 s blocking pop: the socket stays (redis-py 8's
+        # 5 s read timeout used to end the consumer here, without a close code).
+        with pytest.raises(TimeoutError):
+            socket.recv(7)
         began = time.monotonic()
         manage(central.env, "revoke_gateway", "remote-gw")
         with pytest.raises(ConnectionClosed) as closed:
