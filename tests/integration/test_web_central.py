@@ -223,17 +223,15 @@ def login_status(port: int, password: str) -> int:
         return error.code
 
 
-def test_login_failures_on_every_worker_count_together(central):
+def test_limits_and_revocations_reach_every_worker_through_redis(central):
+    import time
+
     first, second = central.workers
     wrong = [login_status(port, "wrong") for port in (first, second, first, second)]
     assert wrong == [200] * 4  # the form again, with its error
     # FIELDGATE_WEB_LOGIN_FAILURES_PER_CLIENT=4, counted in Redis: both workers refuse now.
     assert login_status(first, "pw-123") == 429
     assert login_status(second, "pw-123") == 429
-
-
-def test_revoking_closes_an_open_socket_on_another_worker_through_redis(central):
-    import time
 
     from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
