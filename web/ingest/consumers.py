@@ -111,7 +111,7 @@ class IngestConsumer(StreamConsumer):
             reason = protocol.CLOSE_CODES[result.code]
             counters.COUNTERS.add(counters.REFUSED[result.code])
             log_event(
-                log, logging.WARNING, "ingest_refused", gateway=name, client=client, reason=reason
+                log, logging.WARNING, "ingest_refused", gateway=name, reason=reason, client=client
             )
             await self.close(code=result.code, reason=reason)
             return
