@@ -340,3 +340,23 @@ def test_check_deploy_is_clean_on_the_central_profile_with_the_tls_settings(tmp_
     done = subprocess.run(manage, env=without, capture_output=True, text=True, timeout=60)
     for warning in ("W004", "W008", "W012", "W016"):
         assert f"security.{warning}" in done.stderr
+
+
+def test_an_unreachable_limits_store_is_said_and_does_not_lock_everyone_out(caplog):
+    get_user_model().objects.create_user("ann", password="pw-of-ann-1234")
+    unreachable = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+        "OPTIONS": {"socket_timeout": 1, "socket_connect_timeout": 1},
+    }
+    from web.security import limits
+
+    limits._unavailable_logged[0] = -limits.UNAVAILABLE_LOG_SECONDS
+    with (
+        override_settings(CACHES={**settings.CACHES, "limits": unreachable}),
+        caplog.at_level(logging.WARNING, logger="web.security"),
+    ):
+        response = login(Client(HTTP_HOST="localhost"), "pw-of-ann-1234")
+    assert response.status_code == 302
+    (record,) = [r for r in caplog.records if r.getMessage() == "limits_unavailable"]
+    assert "not limited until it does" in record.fields["hint"]

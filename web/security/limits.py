@@ -10,6 +10,7 @@ same code also guards the ingest socket, which neither covers.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
 
@@ -17,6 +18,9 @@ from asgiref.sync import sync_to_async
 from django.core.cache import caches
 
 from gateway.core.rate_window import Limit, retry_after, window_index
+from gateway.logs import log_event
+
+log = logging.getLogger("web.security")
 
 CACHE = "limits"  # the alias in settings.CACHES
 
@@ -25,6 +29,24 @@ CACHE = "limits"  # the alias in settings.CACHES
 # or to a thread; the shared counts decide again once the wait is over.
 _REFUSED_UNTIL: dict[tuple[str, str], float] = {}
 _REFUSED_KEPT = 10_000  # many addresses at once: forget them all rather than grow
+UNAVAILABLE_LOG_SECONDS = 10.0
+_unavailable_logged = [-UNAVAILABLE_LOG_SECONDS]
+
+
+def _store_failed(error: Exception) -> None:
+    """The cache is away (Redis down): the limits are not enforced meanwhile rather than lock
+    everyone out; said at warning level, at most every 10 s."""
+    now = time.monotonic()
+    if now - _unavailable_logged[0] >= UNAVAILABLE_LOG_SECONDS:
+        _unavailable_logged[0] = now
+        log_event(
+            log,
+            logging.WARNING,
+            "limits_unavailable",
+            error=str(error)[:200],
+            hint="the cache 'limits' (Redis on the central profile) does not answer: failed "
+            "logins and handshakes are not limited until it does; /healthz shows the layer",
+        )
 
 
 def forget_local_refusals() -> None:
@@ -65,7 +87,11 @@ class FailureLimiter:
         now = self.clock()
         index = window_index(now, self.limit)
         keys = [_key(self.kind, who, index - 1), _key(self.kind, who, index)]
-        counts = caches[CACHE].get_many(keys)
+        try:
+            counts = caches[CACHE].get_many(keys)
+        except Exception as error:
+            _store_failed(error)
+            return None
         previous, current = (int(counts.get(key, 0)) for key in keys)
         wait = retry_after(previous, current, now, self.limit)
         if wait is not None:
@@ -78,17 +104,26 @@ class FailureLimiter:
         """Count one failure of ``who`` in the current window (kept for two windows)."""
         key = _key(self.kind, who, window_index(self.clock(), self.limit))
         cache = caches[CACHE]
-        # add() is atomic (SET NX in Redis), and so is incr (INCRBY): workers do not race.
-        cache.add(key, 0, timeout=int(self.limit.seconds * 2) + 1)
+        keep = int(self.limit.seconds * 2) + 1
         try:
-            cache.incr(key)
-        except ValueError:  # expired between the two calls: start again
-            cache.add(key, 1, timeout=int(self.limit.seconds * 2) + 1)
+            # add() is atomic (SET NX in Redis), and so is incr (INCRBY): workers do not race.
+            cache.add(key, 0, timeout=keep)
+            try:
+                cache.incr(key)
+            except ValueError:  # expired between the two calls: start again
+                cache.add(key, 1, timeout=keep)
+        except Exception as error:
+            _store_failed(error)
 
     def forget(self, who: str) -> None:
         _REFUSED_UNTIL.pop((self.kind, who), None)
         index = window_index(self.clock(), self.limit)
-        caches[CACHE].delete_many([_key(self.kind, who, index - 1), _key(self.kind, who, index)])
+        try:
+            caches[CACHE].delete_many(
+                [_key(self.kind, who, index - 1), _key(self.kind, who, index)]
+            )
+        except Exception as error:
+            _store_failed(error)
 
     # For consumers: Redis is network I/O, so it runs in a thread of the default pool, never in
     # the one thread that serialises the database calls (thread_sensitive would queue a flood's
