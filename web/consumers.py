@@ -31,6 +31,36 @@ class StreamConsumer(AsyncWebsocketConsumer):
     ``disconnect()`` itself is logged and the consumer stops.
     """
 
+    async def __call__(self, scope, receive, send):
+        """Channels' loop, and what it leaves when something outside a handler fails (the
+        channel layer's receive, say): the same log, a 1011 close and ``disconnect()``."""
+        try:
+            await super().__call__(scope, receive, send)
+        except Exception:
+            self._log_error("channel layer")
+            try:
+                await send({"type": "websocket.close", "code": CLOSE_SERVER_ERROR})
+            except Exception:
+                pass  # the socket is gone already
+            try:
+                await self.disconnect(CLOSE_SERVER_ERROR)
+            except Exception:
+                self._log_error("websocket.disconnect")
+
+    def _log_error(self, during: str) -> None:
+        counters.COUNTERS.add(counters.CONSUMER_ERRORS)
+        log.error(
+            "consumer_error",
+            exc_info=True,
+            extra={
+                "fields": {
+                    "consumer": type(self).__name__,
+                    "path": self.scope.get("path"),
+                    "message": during,
+                }
+            },
+        )
+
     async def dispatch(self, message):
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
@@ -40,18 +70,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         except StopConsumer:
             raise
         except Exception:
-            counters.COUNTERS.add(counters.CONSUMER_ERRORS)
-            log.error(
-                "consumer_error",
-                exc_info=True,
-                extra={
-                    "fields": {
-                        "consumer": type(self).__name__,
-                        "path": self.scope.get("path"),
-                        "message": message.get("type"),
-                    }
-                },
-            )
+            self._log_error(message.get("type"))
             if message["type"] == "websocket.disconnect":
                 raise StopConsumer() from None
             await self.close(code=CLOSE_SERVER_ERROR)

@@ -360,3 +360,35 @@ def test_an_unreachable_limits_store_is_said_and_does_not_lock_everyone_out(capl
     assert response.status_code == 302
     (record,) = [r for r in caplog.records if r.getMessage() == "limits_unavailable"]
     assert "not limited until it does" in record.fields["hint"]
+
+
+def test_a_failing_channel_layer_receive_still_closes_with_1011_and_cleans_up(monkeypatch):
+    register()
+
+    from channels.layers import InMemoryChannelLayer
+
+    original, broken = InMemoryChannelLayer.receive, []
+
+    async def receive(self, channel):
+        if broken:
+            raise TimeoutError("Timeout reading from redis")
+        return await original(self, channel)
+
+    # Before the consumer starts: it binds the layer's receive once.
+    monkeypatch.setattr(InMemoryChannelLayer, "receive", receive)
+
+    async def scenario():
+        socket = await connected_gateway()
+        layer = get_channel_layer()
+        broken.append(True)
+        # The pending receive gets this (a harmless check); the next receive fails, outside
+        # any handler, as redis-py's read timeout did.
+        await layer.group_send(fleet.ingest_group("gw1"), {"type": "ingest.token_changed"})
+        closed = await next_close(socket)
+        await socket.wait(5)  # the consumer ends by itself, its clean-up done
+        return closed
+
+    closed = asyncio.run(scenario())
+    assert closed == (1011, "")
+    assert connections() == 0
+    assert COUNTERS["consumer_errors"] == 1
