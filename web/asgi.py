@@ -14,7 +14,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from web.ingest.consumers import IngestConsumer  # noqa: E402
+from web.ingest.consumers import IngestConsumer, RemembersRefusals  # noqa: E402
 from web.live.consumers import FleetConsumer, ViewerConsumer  # noqa: E402
 from web.security.origin import SameOriginValidator  # noqa: E402
 
@@ -31,7 +31,7 @@ application = ProtocolTypeRouter(
         "http": django_asgi,
         "websocket": URLRouter(
             [
-                path("ws/ingest/", IngestConsumer.as_asgi()),
+                path("ws/ingest/", RemembersRefusals(IngestConsumer.as_asgi())),
                 path("ws/live/<str:name>/", for_people(ViewerConsumer)),
                 path("ws/fleet/", for_people(FleetConsumer)),
             ]

@@ -80,6 +80,36 @@ def _log_throttled(client: str, wait: int) -> None:
     )
 
 
+async def refuse_too_many_failures(client: str, wait: int, receive, send) -> None:
+    """The socket of an address over its limit: accepted and closed with 4429 at once."""
+    counters.COUNTERS.add(counters.REFUSED[protocol.CLOSE_TOO_MANY_FAILURES])
+    _log_throttled(client, wait)
+    reason = protocol.CLOSE_CODES[protocol.CLOSE_TOO_MANY_FAILURES]
+    message = await receive()
+    if message["type"] == "websocket.connect":
+        await send({"type": "websocket.accept"})
+        await send(
+            {"type": "websocket.close", "code": protocol.CLOSE_TOO_MANY_FAILURES, "reason": reason}
+        )
+
+
+class RemembersRefusals:
+    """Before the consumer: an address this worker already refused, and whose wait is not
+    over, gets its 4429 without a consumer, a channel or a thread (a flood's attempts cost the
+    server its handshake and a dict lookup). Others go on to the consumer, which asks the
+    shared counts."""
+
+    def __init__(self, application) -> None:
+        self.application = application
+
+    async def __call__(self, scope, receive, send):
+        client = (scope.get("client") or ("unknown",))[0]
+        wait = failure_limiter().remembered(client)
+        if wait is None:
+            return await self.application(scope, receive, send)
+        await refuse_too_many_failures(client, wait, receive, send)
+
+
 class IngestConsumer(StreamConsumer):
     gateway_id: int | None = None
     gateway_name: str | None = None
@@ -96,7 +126,7 @@ class IngestConsumer(StreamConsumer):
         # Before any token hashing or database work: a flood of wrong tokens from one address
         # costs a cache lookup each, and the database thread stays free for real gateways.
         wait = await limiter.arefused_for(client)
-        if wait is not None:
+        if wait is not None:  # decided now (RemembersRefusals answers the next ones)
             counters.COUNTERS.add(counters.REFUSED[protocol.CLOSE_TOO_MANY_FAILURES])
             _log_throttled(client, wait)
             await self.close(
