@@ -392,3 +392,11 @@ def test_a_failing_channel_layer_receive_still_closes_with_1011_and_cleans_up(mo
     assert closed == (1011, "")
     assert connections() == 0
     assert COUNTERS["consumer_errors"] == 1
+
+
+@override_settings(SECURE_SSL_REDIRECT=True)
+def test_with_https_only_pages_redirect_but_probes_and_scrapes_are_answered_over_http():
+    client = Client(HTTP_HOST="localhost")
+    assert client.get("/accounts/login/").status_code == 301
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 200

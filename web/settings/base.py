@@ -246,6 +246,9 @@ FIELDGATE = {
 # browser that saw it refuses plain http for that long, so an operator turns it on knowingly.
 HTTPS = env_bool("FIELDGATE_WEB_HTTPS", False)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = HTTPS
+# Probes and scrapers reach a worker directly over http (a load balancer's health check,
+# Prometheus on 127.0.0.1): a redirect to https would fail them.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("FIELDGATE_WEB_HSTS_SECONDS", 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("FIELDGATE_WEB_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("FIELDGATE_WEB_HSTS_PRELOAD", False)
