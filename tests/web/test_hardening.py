@@ -400,3 +400,23 @@ def test_with_https_only_pages_redirect_but_probes_and_scrapes_are_answered_over
     assert client.get("/accounts/login/").status_code == 301
     assert client.get("/healthz").status_code == 200
     assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 200
+
+
+@override_settings(
+    ALLOWED_HOSTS=["central.example"],
+    SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https"),
+)
+def test_behind_a_tls_proxy_the_https_origin_is_the_sites_own():
+    register()
+    cookie = session_cookie()
+
+    async def opens(*extra) -> bool:
+        headers = [cookie, (b"origin", b"https://central.example"), (b"host", b"central.example")]
+        socket = WebsocketCommunicator(application, "/ws/fleet/", headers=headers + list(extra))
+        connected, _ = await socket.connect()
+        if connected:
+            await socket.disconnect()
+        return connected
+
+    assert asyncio.run(opens((b"x-forwarded-proto", b"https"))) is True
+    assert asyncio.run(opens()) is False  # the proxy did not say https: http://central.example
