@@ -32,9 +32,10 @@ def test_a_flood_of_wrong_tokens_from_one_address_does_not_starve_a_gateway(site
     summary = result.summary()
     codes = summary["flood_close_codes"]
     # The first 20 are checked (FIELDGATE_WEB_INGEST_FAILURES_PER_CLIENT) and a few more that
-    # were already past the check when the 20th was counted; the rest never reach a token.
-    assert 20 <= codes.get(4403, 0) <= 40, summary
-    assert codes.get(4429, 0) >= summary["flood_attempts"] - 40, summary
+    # were already past the check when the 20th was counted (20-41 of 3,200 measured at
+    # 400/s); the rest never reach a token.
+    assert 20 <= codes.get(4403, 0) <= 60, summary
+    assert codes.get(4429, 0) >= summary["flood_attempts"] - 60, summary
     # Before the limit the same flood, at 400/s on this 2-core machine, held the welcome for
     # 8 s (docs/web.md); the gateway is welcomed in tens of milliseconds when it is quiet.
     assert summary["welcomes"] >= 5 and summary["welcome_median_s"] < 1.0, summary
