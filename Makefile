@@ -18,7 +18,7 @@ DEBS += mmdebstrap systemd-container qemu-user-static dosfstools mtools e2fsprog
 DEBS += fuse3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup debs demo test unit integration lint bench clean image hil soak crash powercut \
+.PHONY: setup debs demo demo-fleet test unit integration lint bench clean image hil soak crash powercut \
 	constraints
 
 setup: debs $(STAMP)
@@ -50,7 +50,11 @@ constraints:
 	$(BIN)/python -m tests.support.constraints --write
 
 demo: setup
-	$(BIN)/python -m gateway.commands.demo
+	$(BIN)/python -m gateway.commands.demo $(if $(FLEET),--fleet)
+
+# A central site (its own PostgreSQL and Redis) with three simulated gateways of different kinds.
+demo-fleet: setup
+	$(BIN)/python -m gateway.commands.demo_fleet
 
 # The suite, then the HIL suite against the simulator (docs/hil.md), so it is checked too.
 test: setup

@@ -79,7 +79,17 @@ def counter_line(gateway: LocalGateway) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="make demo: the whole chain on this machine")
     parser.add_argument("--port", type=int, default=8000, help="the site's port (default 8000)")
-    port = parser.parse_args(argv).port
+    parser.add_argument(
+        "--fleet",
+        action="store_true",
+        help="a central site and three gateways of different kinds (gateway.commands.demo_fleet)",
+    )
+    arguments = parser.parse_args(argv)
+    port = arguments.port
+    if arguments.fleet:
+        from gateway.commands import demo_fleet
+
+        return demo_fleet.main(["--port", str(port)])
     missing = [tool for tool in ("socat",) if shutil.which(tool) is None]
     if missing:
         print(f"make demo needs {', '.join(missing)}: run `make setup`", file=sys.stderr)

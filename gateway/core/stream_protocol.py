@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 PROTOCOL_VERSION = 1
 MAX_CHANNELS = 64
 MAX_BUCKETS = 20_000  # per frame: 40 s of 500 buckets/s, far above one frame's worth
+# Security limit: arrays and objects nested deeper are refused before json.loads sees them
+# (a frame needs 3 levels, a status about 6; `[` x 100000 would raise RecursionError inside it).
+MAX_DEPTH = 32
 
 # Close codes (4000-4999 is the range RFC 6455 leaves to applications).
 CLOSE_MALFORMED = 4400
@@ -22,6 +26,8 @@ CLOSE_WRONG_TOKEN = 4403
 CLOSE_UNKNOWN_GATEWAY = 4404
 CLOSE_REVOKED = 4410
 CLOSE_TOO_LARGE = 4413
+# Too many refused handshakes from this client address lately: refused before any token check.
+CLOSE_TOO_MANY_FAILURES = 4429
 # Viewer sockets (browsers): no session. Its own code, so a page can tell "log in" apart
 # from a gateway's missing token in logs and captures.
 CLOSE_NOT_LOGGED_IN = 4402
@@ -32,10 +38,17 @@ CLOSE_CODES = {
     CLOSE_UNKNOWN_GATEWAY: "unknown gateway",
     CLOSE_REVOKED: "token revoked",
     CLOSE_TOO_LARGE: "message too large",
+    CLOSE_TOO_MANY_FAILURES: "too many failed attempts",
 }
 # A gateway should not retry soon after these: an operator has to act.
 CLOSE_CODES_NEEDING_AN_OPERATOR = frozenset(
-    {CLOSE_NO_TOKEN, CLOSE_WRONG_TOKEN, CLOSE_UNKNOWN_GATEWAY, CLOSE_REVOKED}
+    {
+        CLOSE_NO_TOKEN,
+        CLOSE_WRONG_TOKEN,
+        CLOSE_UNKNOWN_GATEWAY,
+        CLOSE_REVOKED,
+        CLOSE_TOO_MANY_FAILURES,
+    }
 )
 
 
@@ -149,7 +162,46 @@ def check_status(message: dict) -> None:
 CHECKS = {"frame": check_frame, "hello": check_hello, "status": check_status}
 
 
+# What changes the nesting depth of JSON text: brackets, and quotes and backslashes (a bracket
+# inside a string does not count).
+_STRUCTURE = re.compile(r'[\[\]{}"\\]')
+
+
+def nesting_depth_exceeds(text: str, max_depth: int = MAX_DEPTH) -> bool:
+    """Whether arrays and objects in JSON ``text`` nest deeper than ``max_depth``, found
+    without parsing it: one pass over its brackets and quotes, stopping at the first level too
+    deep (``[`` x 100000 costs 33 steps)."""
+    if text.count("[") + text.count("{") <= max_depth:
+        return False  # the common case, at the speed of str.count
+    depth = 0
+    in_string = escaped = False
+    last = -2
+    for match in _STRUCTURE.finditer(text):
+        char, position = match.group(), match.start()
+        if in_string:
+            if escaped and position == last + 1:
+                escaped = False  # this character is the one escaped
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+            last = position
+            continue
+        if char == '"':
+            in_string, escaped = True, False
+        elif char in "[{":
+            depth += 1
+            if depth > max_depth:
+                return True
+        elif char in "]}":
+            depth -= 1
+        last = position
+    return False
+
+
 def parse_message(text: str) -> dict:
+    if nesting_depth_exceeds(text):
+        raise ProtocolError(f"arrays or objects nested deeper than {MAX_DEPTH} levels")
     try:
         message = json.loads(text, parse_constant=_reject_constant)
     except ValueError as error:

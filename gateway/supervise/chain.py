@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -19,7 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.store.layout import DataDir
-from gateway.supervise.process import Service, Supervisor, free_port, wait_for, wait_http
+from gateway.supervise.process import (
+    Service,
+    Supervisor,
+    free_port,
+    listening,
+    wait_for,
+    wait_http,
+)
 
 BIN = Path(sys.executable).parent
 GATEWAY = str(BIN / "gateway")
@@ -27,6 +36,7 @@ MOTO_SERVER = str(BIN / "moto_server")
 # web/ is installed next to gateway/ (the checkout, or site-packages).
 MANAGE = str(Path(__file__).resolve().parents[2] / "web" / "manage.py")
 READY_SECONDS = 30.0  # how long a server may take to answer after its start
+PG_BIN = Path("/usr/lib/postgresql/15/bin")  # Debian 12's postgresql package
 
 
 def read_status(data_dir: Path, service: str = "reader") -> dict | None:
@@ -90,6 +100,72 @@ class LocalS3:
         }
 
 
+# -- Redis and PostgreSQL (the site's central profile) ----------------------------------------
+
+
+def start_redis(supervisor: Supervisor, directory: Path) -> int:
+    """A Redis server on 127.0.0.1 that saves nothing; returns its port."""
+    port = free_port()
+    directory.mkdir(parents=True, exist_ok=True)
+    redis = supervisor.start(
+        "redis",
+        [
+            shutil.which("redis-server") or "/usr/bin/redis-server",
+            *("--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)),
+            *("--save", "", "--appendonly", "no"),
+        ],
+    )
+    wait_for(lambda: listening(port), 20, f"redis on port {port}", service=redis)
+    return port
+
+
+def start_postgres(supervisor: Supervisor, directory: Path) -> int:
+    """A throw-away cluster (initdb) with database and user ``fieldgate``, owned by 'nobody'
+    if we are root (PostgreSQL refuses to run as root, so ``directory`` must be reachable by
+    it: not under a private home); returns its port."""
+    port = free_port()
+    user = "nobody" if os.getuid() == 0 else None
+    identity = {}
+    if user is not None:
+        account = pwd.getpwnam(user)
+        identity = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+    data, sockets = directory / "pgdata", directory / "pgsock"
+    for path in (directory, sockets):
+        path.mkdir(parents=True, exist_ok=True)
+        if user is not None:
+            os.chown(path, identity["user"], identity["group"])
+    subprocess.run(
+        [str(PG_BIN / "initdb"), "-D", str(data), "-U", "fieldgate", "--auth=trust"]
+        + ["--no-sync", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+        cwd=directory,
+        **identity,
+    )
+    postgres = supervisor.start(
+        "postgres",
+        [
+            *(str(PG_BIN / "postgres"), "-D", str(data), "-p", str(port), "-k", str(sockets)),
+            *("-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"),
+        ],
+        user=user,
+        cwd=directory,
+    )
+
+    def ready() -> bool:
+        probe = [str(PG_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)]
+        return subprocess.run(probe, capture_output=True).returncode == 0
+
+    wait_for(ready, 30, "postgres to accept connections", interval=0.1, service=postgres)
+    subprocess.run(
+        [str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(port)]
+        + ["-U", "fieldgate", "fieldgate"],
+        check=True,
+        capture_output=True,
+    )
+    return port
+
+
 # -- the site -----------------------------------------------------------------------------------
 
 
@@ -140,24 +216,27 @@ class LocalSite:
         login: SiteLogin | None = None,
         port: int | None = None,
         name: str = "site",
+        workers: int = 1,
+        more_gateways: Mapping[str, str] | None = None,
     ) -> None:
         self.env = dict(env)
         self.login = login
         if login is not None:
+            more = [f"{gateway}={token}" for gateway, token in (more_gateways or {}).items()]
             manage(
                 self.env,
                 "demo_setup",
                 *("--gateway", login.gateway_id, "--token", login.token),
                 *("--user", login.user, "--password", login.password),
+                *(arg for pair in more for arg in ("--more", pair)),
             )
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.ingest_url = f"ws://127.0.0.1:{self.port}/ws/ingest/"
-        self.service = supervisor.service(
-            name,
-            [sys.executable, MANAGE, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=self.env,
-        )
+        serve = [sys.executable, MANAGE, "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        if workers > 1:
+            serve += ["--workers", str(workers)]
+        self.service = supervisor.service(name, serve, env=self.env)
         self.start()
 
     def start(self) -> None:
@@ -199,15 +278,17 @@ class LocalGateway:
         *,
         mode: str = "full",
         baud: int | None = None,
+        name: str = "",
     ) -> None:
         self.env = dict(env)
         self.data_dir = Path(self.env["GATEWAY_DATA_DIR"])
         reader = [GATEWAY, "reader", "--port", port, "--mode", mode]
         if baud:
             reader += ["--baud", str(baud)]
-        self.reader = supervisor.service("reader", reader, env=self.env)
+        prefix = f"{name}-" if name else ""  # several gateways under one supervisor
+        self.reader = supervisor.service(f"{prefix}reader", reader, env=self.env)
         self.uploader = supervisor.service(
-            "uploader", [GATEWAY, "uploader", "--foreground"], env=self.env
+            f"{prefix}uploader", [GATEWAY, "uploader", "--foreground"], env=self.env
         )
 
     def start(self) -> LocalGateway:

@@ -59,6 +59,9 @@ def central(tmp_path):
                 profile="central",
                 FIELDGATE_WEB_DB_PORT=str(pg_port),
                 FIELDGATE_WEB_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
+                FIELDGATE_WEB_LOGIN_FAILURES_PER_CLIENT="4",
+                # Long: a revocation must close sockets through Redis, not at this check.
+                FIELDGATE_WEB_TOKEN_CHECK_SECONDS="60",
             )
             manage(env, "migrate", "--noinput")
             manage(
@@ -186,3 +189,66 @@ def test_metrics_sum_what_every_worker_counted(central):
     found = metric_samples(second)
     assert found[("fieldgate_gateways", (("state", "offline"),))] == 1
     assert found[("fieldgate_gateways", (("state", "online"),))] == 0
+
+
+def login_status(port: int, password: str) -> int:
+    """POST the login form of worker ``port`` (its CSRF cookie and token first)."""
+    import http.cookiejar
+    import re
+    import urllib.parse
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(jar), urllib.request.ProxyHandler({})
+    )
+    base = f"http://127.0.0.1:{port}"
+    page = opener.open(f"{base}/accounts/login/", timeout=15).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
+    form = {"username": "ann", "password": password, "csrfmiddlewaretoken": token}
+    request = urllib.request.Request(
+        f"{base}/accounts/login/",
+        data=urllib.parse.urlencode(form).encode(),
+        headers={"Referer": f"{base}/"},
+    )
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args):
+            return None
+
+    opener.add_handler(NoRedirect())
+    try:
+        with opener.open(request, timeout=15) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_limits_and_revocations_reach_every_worker_through_redis(central):
+    import time
+
+    first, second = central.workers
+    wrong = [login_status(port, "wrong") for port in (first, second, first, second)]
+    assert wrong == [200] * 4  # the form again, with its error
+    # FIELDGATE_WEB_LOGIN_FAILURES_PER_CLIENT=4, counted in Redis: both workers refuse now.
+    assert login_status(first, "pw-123") == 429
+    assert login_status(second, "pw-123") == 429
+
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    headers = {"Authorization": f"Bearer {TOKEN}", "X-Fieldgate-Gateway": "remote-gw"}
+    url = f"ws://127.0.0.1:{central.workers[1]}/ws/ingest/"
+    with connect(url, additional_headers=headers, proxy=None) as socket:
+        assert json.loads(socket.recv(10))["type"] == "welcome"
+        # Idle for longer than the layer's 5 s blocking pop: the socket stays (redis-py 8's
+        # 5 s read timeout used to end the consumer here, without a close code).
+        with pytest.raises(TimeoutError):
+            socket.recv(7)
+        began = time.monotonic()
+        manage(central.env, "revoke_gateway", "remote-gw")
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                socket.recv(10)
+        took = time.monotonic() - began
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4410, "token revoked")
+    assert took < 10  # the command's own start-up is most of it; the check is 60 s away

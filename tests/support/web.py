@@ -6,21 +6,23 @@ stopped by PID at teardown.
 from __future__ import annotations
 
 import http.cookiejar
-import os
-import pwd
 import re
-import shutil
-import subprocess
 import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from gateway.supervise import Supervisor, free_port, listening, wait_for
-from gateway.supervise.chain import LocalSite, SiteLogin, site_env
+from gateway.supervise import Supervisor
+from gateway.supervise.chain import (  # noqa: F401 - the tests import them from here
+    PG_BIN,
+    LocalSite,
+    SiteLogin,
+    site_env,
+    start_postgres,
+    start_redis,
+)
 
 REPO = Path(__file__).resolve().parents[2]
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 def web_env(data_dir: Path, profile: str = "gateway", **extra: str) -> dict[str, str]:
@@ -51,68 +53,8 @@ def login_cookie(base_url: str, user: str, password: str) -> str:
     return "; ".join(f"{name}={value}" for name, value in cookies.items())
 
 
-# -- Redis and PostgreSQL for the central profile ----------------------------------------------
-
-
-def start_redis(supervisor: Supervisor, directory: Path) -> int:
-    port = free_port()
-    directory.mkdir(parents=True, exist_ok=True)
-    redis = supervisor.start(
-        "redis",
-        [
-            shutil.which("redis-server") or "/usr/bin/redis-server",
-            *("--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)),
-            *("--save", "", "--appendonly", "no"),
-        ],
-    )
-    wait_for(lambda: listening(port), 20, f"redis on port {port}", service=redis)
-    return port
-
-
-def start_postgres(supervisor: Supervisor, directory: Path) -> int:
-    """A throw-away cluster (initdb) owned by 'nobody' if we are root (PostgreSQL refuses to
-    run as root); returns its port."""
-    port = free_port()
-    user = "nobody" if os.getuid() == 0 else None
-    identity = {}
-    if user is not None:
-        account = pwd.getpwnam(user)
-        identity = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
-    data, sockets = directory / "pgdata", directory / "pgsock"
-    for path in (directory, sockets):
-        path.mkdir(parents=True, exist_ok=True)
-        if user is not None:
-            os.chown(path, identity["user"], identity["group"])
-    subprocess.run(
-        [str(PG_BIN / "initdb"), "-D", str(data), "-U", "fieldgate", "--auth=trust"]
-        + ["--no-sync", "-E", "UTF8"],
-        check=True,
-        capture_output=True,
-        cwd=directory,
-        **identity,
-    )
-    postgres = supervisor.start(
-        "postgres",
-        [
-            *(str(PG_BIN / "postgres"), "-D", str(data), "-p", str(port), "-k", str(sockets)),
-            *("-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"),
-        ],
-        user=user,
-        cwd=directory,
-    )
-
-    def ready() -> bool:
-        probe = [str(PG_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)]
-        return subprocess.run(probe, capture_output=True).returncode == 0
-
-    wait_for(ready, 30, "postgres to accept connections", interval=0.1, service=postgres)
-    subprocess.run(
-        [str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(port)]
-        + ["-U", "fieldgate", "fieldgate"],
-        check=True,
-        capture_output=True,
-    )
-    return port
+# Redis and PostgreSQL for the central profile: gateway/supervise/chain.py starts them for the
+# tests and for `make demo-fleet` alike.
 
 
 def gateway_frame(first: int, last: int, value: float = 1.0) -> dict:

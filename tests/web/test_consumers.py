@@ -18,6 +18,7 @@ from web.fleet.tokens import hash_token
 
 TOKEN = "fgt_test-token-of-gateway-one-0123456789"
 ORIGIN = (b"origin", b"http://localhost")
+HOST = (b"host", b"localhost")  # every browser sends it; the Origin check compares the two
 
 
 def register(name="gw1", token=TOKEN, revoked=False) -> Gateway:
@@ -44,7 +45,7 @@ def gateway_socket(name="gw1", token=TOKEN) -> WebsocketCommunicator:
 
 
 def viewer_socket(cookie, name="gw1", origin=ORIGIN) -> WebsocketCommunicator:
-    headers = [h for h in (cookie, origin) if h is not None]
+    headers = [h for h in (cookie, origin, HOST) if h is not None]
     return WebsocketCommunicator(application, f"/ws/live/{name}/", headers=headers)
 
 
@@ -253,7 +254,7 @@ def test_status_reaches_the_fleet_page_and_the_database():
     }
 
     async def scenario():
-        fleet = WebsocketCommunicator(application, "/ws/fleet/", headers=[cookie, ORIGIN])
+        fleet = WebsocketCommunicator(application, "/ws/fleet/", headers=[cookie, ORIGIN, HOST])
         assert (await fleet.connect())[0]
         assert (await fleet.receive_json_from())["type"] == "hello"
         gateway = await connected_gateway()

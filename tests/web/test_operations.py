@@ -11,6 +11,7 @@ from django.test import override_settings
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.web.test_consumers import (
+    HOST,
     ORIGIN,
     closed_with,
     connected_gateway,
@@ -137,7 +138,7 @@ def test_alerts_reach_the_fleet_socket_the_fleet_json_and_metrics():
         return rows, client.get("/").content.decode(), Client().get("/metrics").content.decode()
 
     async def scenario():
-        fleet = WebsocketCommunicator(application, "/ws/fleet/", headers=[cookie, ORIGIN])
+        fleet = WebsocketCommunicator(application, "/ws/fleet/", headers=[cookie, ORIGIN, HOST])
         assert (await fleet.connect())[0]
         await fleet.receive_json_from()  # hello
         gateway = await connected_gateway()

@@ -38,8 +38,29 @@ FRAMES = "ingest_frames"
 VIEWERS = "viewers_connected"
 DROPPED = "viewer_frames_dropped"  # held back: the oldest waiting frame made way for a newer one
 LOST_UPSTREAM = "viewer_frames_lost_upstream"  # gaps in the numbering: the channel layer's
+LOGIN_FAILED = "login_failed"
+LOGIN_THROTTLED = "login_refused_rate_limited"  # over a client's or an account's limit
+VIEWER_REFUSED_ORIGIN = "viewer_refused_origin"  # a socket opened from another origin
+VIEWER_REJECTED = "viewer_rejected"  # a viewer sent what is not an ack (closed with a code)
+TOKEN_CLOSED = "ingest_closed_token_invalid"  # an open socket whose token was revoked/rotated
+CONSUMER_ERRORS = "consumer_errors"  # a bug: an exception in a consumer (logged, closed 1011)
 # Every name there is: a cache cannot list its keys, so the reader asks for these.
-NAMES = frozenset({*REFUSED.values(), *REJECTED.values(), FRAMES, VIEWERS, DROPPED, LOST_UPSTREAM})
+NAMES = frozenset(
+    {
+        *REFUSED.values(),
+        *REJECTED.values(),
+        FRAMES,
+        VIEWERS,
+        DROPPED,
+        LOST_UPSTREAM,
+        LOGIN_FAILED,
+        LOGIN_THROTTLED,
+        VIEWER_REFUSED_ORIGIN,
+        VIEWER_REJECTED,
+        TOKEN_CLOSED,
+        CONSUMER_ERRORS,
+    }
+)
 
 
 class SharedCounters:

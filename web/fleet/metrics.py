@@ -97,6 +97,39 @@ class SiteCollector(Collector):
             "Viewer sockets opened (gateway pages).",
             value=self.totals[counters.VIEWERS],
         )
+        yield from self.security()
+
+    def security(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "fieldgate_login_failures",
+            "Failed logins (wrong user name or password).",
+            value=self.totals[counters.LOGIN_FAILED],
+        )
+        yield CounterMetricFamily(
+            "fieldgate_login_refused",
+            "Logins refused with 429: too many failures from the client or for the account.",
+            value=self.totals[counters.LOGIN_THROTTLED],
+        )
+        yield CounterMetricFamily(
+            "fieldgate_viewer_refused_origin",
+            "People's sockets refused at the handshake: Origin not this site's.",
+            value=self.totals[counters.VIEWER_REFUSED_ORIGIN],
+        )
+        yield CounterMetricFamily(
+            "fieldgate_viewer_messages_rejected",
+            "Viewer sockets closed for a message that is not an ack (4400, 4413).",
+            value=self.totals[counters.VIEWER_REJECTED],
+        )
+        yield CounterMetricFamily(
+            "fieldgate_ingest_closed_token_invalid",
+            "Open gateway sockets closed because their token was revoked or rotated.",
+            value=self.totals[counters.TOKEN_CLOSED],
+        )
+        yield CounterMetricFamily(
+            "fieldgate_consumer_errors",
+            "Exceptions in a socket consumer (logged with their traceback; closed with 1011).",
+            value=self.totals[counters.CONSUMER_ERRORS],
+        )
 
 
 def registry(rows: Iterable[dict], totals: dict[str, int]) -> CollectorRegistry:

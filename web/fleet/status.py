@@ -31,6 +31,11 @@ def live_group(name: str) -> str:
     return f"live.{name}"
 
 
+def ingest_group(name: str) -> str:
+    """The gateway's own ingest sockets: told when its token is revoked or rotated."""
+    return f"ingest.{name}"
+
+
 def summary(gateway: Gateway, now: float | None = None) -> dict:
     """One fleet row: online/offline, last seen, sample rate, rejects, disk, upload backlog,
     and the alerts of :mod:`gateway.core.fleet_alerts`."""
@@ -92,6 +97,21 @@ def authenticate(name: str | None, token: str | None) -> AuthResult:
     return AuthResult(None, gateway)
 
 
+def token_refusal(gateway_id: int, token_hash: str) -> int | None:
+    """None while a socket authenticated with ``token_hash`` may stay open; else the close
+    code: revoked (4410), its token rotated or the gateway deleted (4403, 4404)."""
+    from gateway.core import stream_protocol as protocol
+
+    gateway = Gateway.objects.filter(pk=gateway_id).only("revoked", "token_hash").first()
+    if gateway is None:
+        return protocol.CLOSE_UNKNOWN_GATEWAY
+    if gateway.revoked:
+        return protocol.CLOSE_REVOKED
+    if gateway.token_hash != token_hash:
+        return protocol.CLOSE_WRONG_TOKEN
+    return None
+
+
 def connected(gateway_id: int, change: int, frames_in: int = 0) -> dict:
     """A socket of the gateway opened (+1) or closed (-1, with the frames it received since
     its last status)."""
@@ -131,3 +151,23 @@ def count_rejection(gateway_id: int | None, reason: str) -> None:
 def gateway_for_viewer(name: str) -> dict | None:
     gateway = Gateway.objects.filter(name=name).first()
     return None if gateway is None else summary(gateway)
+
+
+def tell_open_sockets(name: str) -> str | None:
+    """Ask the gateway's open ingest sockets, in every worker the channel layer reaches, to
+    check their token now (after a revocation or rotation). None when told; else why not (the
+    sockets still check by themselves every ``TOKEN_CHECK_SECONDS``)."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from web.live import local
+
+    if local.enabled():
+        return "the in-memory channel layer does not reach the site's process"
+    try:
+        async_to_sync(get_channel_layer().group_send)(
+            ingest_group(name), {"type": "ingest.token_changed"}
+        )
+    except Exception as error:  # Redis away
+        return f"the channel layer did not take the message: {error}"
+    return None

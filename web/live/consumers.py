@@ -29,6 +29,8 @@ from web.live import local
 
 log = logging.getLogger("web.live")
 
+VIEWER_MAX_MESSAGE_BYTES = 1024  # security limit: viewers only send acks
+
 
 class BoundedSender(StreamConsumer):
     """A websocket consumer whose outgoing messages go through the window and the outbox."""
@@ -85,17 +87,38 @@ class BoundedSender(StreamConsumer):
                 await self.send(text_data=text)
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
+        # Bounded before parsing: an ack is a few dozen bytes and one level deep.
+        text = text_data or ""
+        if len(text) > VIEWER_MAX_MESSAGE_BYTES or bytes_data is not None:
+            size = len(text.encode()) if bytes_data is None else len(bytes_data)
+            await self.reject(
+                protocol.CLOSE_TOO_LARGE,
+                f"message of {size} bytes exceeds {VIEWER_MAX_MESSAGE_BYTES}"
+                if bytes_data is None
+                else "binary messages are not part of the protocol",
+            )
+            return
+        if protocol.nesting_depth_exceeds(text, 2):
+            await self.reject(protocol.CLOSE_MALFORMED, 'expected {"type": "ack"}')
+            return
         try:
-            message = json.loads(text_data or "")
+            message = json.loads(text)
             received = int(message["received"]) if message.get("type") == "ack" else None
         except (ValueError, TypeError, KeyError, AttributeError):
             received = None
         if received is None:
-            await self.close(code=protocol.CLOSE_MALFORMED, reason='expected {"type": "ack"}')
+            await self.reject(protocol.CLOSE_MALFORMED, 'expected {"type": "ack"}')
             return
         if self.acked < received <= self.sent:
             self.acked = received
             self.wake.set()
+
+    async def reject(self, code: int, reason: str) -> None:
+        counters.COUNTERS.add(counters.VIEWER_REJECTED)
+        log_event(
+            log, logging.WARNING, "viewer_rejected", path=self.scope.get("path"), reason=reason
+        )
+        await self.close(code=code, reason=reason)
 
     async def stop_sender(self) -> None:
         sender = getattr(self, "sender", None)

@@ -22,14 +22,15 @@ def env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int, minimum: int = 1) -> int:
     text = os.environ.get(name, str(default))
     try:
         value = int(text)
     except ValueError:
         raise ImproperlyConfigured(f"{name}={text!r}: expected a whole number") from None
-    if value <= 0:
-        raise ImproperlyConfigured(f"{name}={value}: expected a value above 0")
+    if value < minimum:
+        expected = "above 0" if minimum == 1 else f"of at least {minimum}"
+        raise ImproperlyConfigured(f"{name}={value}: expected a value {expected}")
     return value
 
 
@@ -150,6 +151,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "web.security.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -180,6 +182,12 @@ TEMPLATES = [
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+# The login form counts failures per client address and per account name (web/security/):
+# over either limit it answers 429, whatever the password, until the window has passed.
+LOGIN_FAILURES_PER_CLIENT = env_int("FIELDGATE_WEB_LOGIN_FAILURES_PER_CLIENT", 10)
+LOGIN_FAILURES_PER_ACCOUNT = env_int("FIELDGATE_WEB_LOGIN_FAILURES_PER_ACCOUNT", 30)
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("FIELDGATE_WEB_LOGIN_FAILURE_WINDOW_SECONDS", 900)
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "fleet:overview"
 LOGOUT_REDIRECT_URL = "login"
@@ -227,7 +235,40 @@ FIELDGATE = {
     "VIEWER_ACK_EVERY": env_int("FIELDGATE_WEB_VIEWER_ACK_EVERY", 8),
     # A gateway with no message for this long shows as offline.
     "OFFLINE_AFTER_SECONDS": env_int("FIELDGATE_WEB_OFFLINE_AFTER_SECONDS", 20),
+    # An open ingest socket checks this often that its token is still valid (revoked or
+    # rotated: it closes with 4410 or 4403). The central profile also closes them at once.
+    "TOKEN_CHECK_SECONDS": env_int("FIELDGATE_WEB_TOKEN_CHECK_SECONDS", 3),
 }
+
+# -- Behind TLS (the central profile; docs/web.md, "TLS") -------------------------------------
+# FIELDGATE_WEB_HTTPS=1: the site is only reached over https (directly or through a proxy):
+# cookies only over TLS, http redirected to https. HSTS is separate and off by default: a
+# browser that saw it refuses plain http for that long, so an operator turns it on knowingly.
+HTTPS = env_bool("FIELDGATE_WEB_HTTPS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = HTTPS
+# Probes and scrapers reach a worker directly over http (a load balancer's health check,
+# Prometheus on 127.0.0.1): a redirect to https would fail them.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env_int("FIELDGATE_WEB_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("FIELDGATE_WEB_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("FIELDGATE_WEB_HSTS_PRELOAD", False)
+# FIELDGATE_WEB_TLS_PROXY=1: a proxy terminates TLS and says so in X-Forwarded-Proto (it must
+# set or strip that header on every request, or a client could claim https itself).
+TLS_PROXY = env_bool("FIELDGATE_WEB_TLS_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TLS_PROXY else None
+# Every page says where its scripts, styles, images and sockets may come from: this site only
+# (the chart library is vendored; no inline script or style). 'self' covers ws:/wss: to the
+# same host and port.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+# Rate limits' counters (web/security/limits.py): the cache "limits", shared by every worker in
+# the central profile (Redis), in memory in the gateway profile. Each profile sets CACHES.
+INGEST_FAILURES_PER_CLIENT = env_int("FIELDGATE_WEB_INGEST_FAILURES_PER_CLIENT", 20)
+INGEST_FAILURE_WINDOW_SECONDS = env_int("FIELDGATE_WEB_INGEST_FAILURE_WINDOW_SECONDS", 60)
 
 # /metrics: with a token, only requests bearing it; without, only this host's (not proxied).
 FIELDGATE_METRICS_TOKEN = env("FIELDGATE_WEB_METRICS_TOKEN", "")

@@ -25,7 +25,11 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # redis-py 8 reads with a 5 s socket timeout by default, exactly as long as the
+            # layer's blocking pop waits for a consumer's next message: an idle socket's read
+            # timed out and killed its consumer (no disconnect(), the socket dropped) every
+            # few seconds. A longer timeout still ends reads from a hung Redis.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
             "capacity": env_int("FIELDGATE_WEB_LAYER_CAPACITY", 200),
             "expiry": 10,
         },
@@ -42,6 +46,13 @@ CACHES = {
         "KEY_PREFIX": "fieldgate",
         "TIMEOUT": None,
         # A Redis that hangs fails /metrics and the flush in seconds instead of holding them.
+        "OPTIONS": {"socket_timeout": 3, "socket_connect_timeout": 3},
+    },
+    # Rate limits (web/security/limits.py): every worker counts a client's failures together.
+    "limits": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "fieldgate-limits",
         "OPTIONS": {"socket_timeout": 3, "socket_connect_timeout": 3},
     },
 }

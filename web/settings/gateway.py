@@ -28,4 +28,9 @@ CACHES = {
         "LOCATION": "fieldgate-counters",
         "TIMEOUT": None,
     },
+    "limits": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "fieldgate-limits",
+        "OPTIONS": {"MAX_ENTRIES": 10000},
+    },
 }

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from gateway.core import stream_protocol as protocol
 from gateway.core.decimate import Decimator
 from gateway.core.stream_protocol import ProtocolError, parse_message
 
@@ -58,3 +59,19 @@ def test_status_needs_an_object():
         parse_message('{"type": "status", "at": 1, "status": []}')
     with pytest.raises(ProtocolError, match="status: missing at"):
         parse_message('{"type": "status", "status": {}}')
+
+
+def test_deep_nesting_is_refused_before_parsing_with_the_limit():
+    with pytest.raises(protocol.ProtocolError) as refused:
+        protocol.parse_message("[" * 100_000)
+    assert str(refused.value) == "arrays or objects nested deeper than 32 levels"
+    assert protocol.nesting_depth_exceeds('{"a":' * 33 + "1" + "}" * 33)
+    assert not protocol.nesting_depth_exceeds('{"a":' * 32 + "1" + "}" * 32)
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting():
+    text = '{"type": "status", "at": 1, "status": {"note": "' + "[{" * 100 + '\\\\"}}'
+    assert not protocol.nesting_depth_exceeds(text)
+    escaped_quote = '["\\"' + "[" * 40 + '"]'
+    assert not protocol.nesting_depth_exceeds(escaped_quote)
+    assert protocol.nesting_depth_exceeds('["\\\\"' + ", [" * 40)

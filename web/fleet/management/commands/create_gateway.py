@@ -2,6 +2,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from web.fleet.models import Gateway
+from web.fleet.status import tell_open_sockets
 from web.fleet.tokens import hash_token, new_token
 
 
@@ -35,3 +36,5 @@ class Command(BaseCommand):
             raise CommandError(f"gateway name {name!r}: {'; '.join(error.messages)}") from None
         gateway.save()
         self.stdout.write(token)
+        if rotate:
+            tell_open_sockets(name)  # sockets on the old token close (else at their next check)
