@@ -11,6 +11,12 @@ stands in, for devices that send none) and where the values begin. A record whos
 fields do not parse as numbers is counted in ``unparsed`` and left out of the buckets: inside
 an open frame its ``seq`` is covered by the frame's range (stored, just not drawable), before
 the first drawable record it shows to the viewer as a gap.
+
+What never got a ``seq`` cannot show as a hole in ``seq``: lines the device sent that never
+arrived (the reader's device gaps, from the device's counter) and time the port was away. The
+reader tells the decimator of both (``add(..., gaps=)``, :meth:`Decimator.port_outage`); the
+frame after one starts there and carries a :class:`Break`, so a viewer breaks its line and
+counts what the reader counted.
 """
 
 from __future__ import annotations
@@ -45,6 +51,25 @@ class Drawing:
         return list(shape.names[self.first_value :]) if self.drawable else []
 
 
+@dataclass(frozen=True, slots=True)
+class Break:
+    """What is missing just before a frame's first sample: ``device_lines`` the device's counter
+    skipped (the reader's device gaps, summed) and ``outage_seconds`` the port was away."""
+
+    device_lines: int = 0
+    outage_seconds: float | None = None
+
+    def joined(self, other: Break) -> Break:
+        seconds = [s for s in (self.outage_seconds, other.outage_seconds) if s is not None]
+        return Break(self.device_lines + other.device_lines, sum(seconds) if seconds else None)
+
+    def as_dict(self) -> dict:
+        found: dict = {"device_lines": self.device_lines}
+        if self.outage_seconds is not None:
+            found["outage_seconds"] = round(self.outage_seconds, 3)
+        return found
+
+
 @dataclass(slots=True)
 class Frame:
     """Buckets of one contiguous seq range. ``mins[c][i]``: channel c, bucket i."""
@@ -56,6 +81,7 @@ class Frame:
     mins: list[list[float]] = field(default_factory=list)
     maxs: list[list[float]] = field(default_factory=list)
     samples: int = 0  # samples drawn (unparsed records excluded)
+    gap: Break | None = None  # what is missing just before first_seq (None: nothing known)
 
     @property
     def channels(self) -> int:
@@ -63,7 +89,7 @@ class Frame:
 
     def as_message(self, sent_at: float) -> dict:
         """The ingest protocol's ``frame`` message (docs/stream-protocol.md)."""
-        return {
+        message = {
             "type": "frame",
             "seq": [self.first_seq, self.last_seq],
             "received_at": round(self.received_at, 6),
@@ -73,13 +99,17 @@ class Frame:
             "min": self.mins,
             "max": self.maxs,
         }
+        if self.gap is not None:
+            message["gap"] = self.gap.as_dict()
+        return message
 
 
 class Decimator:
     """Feed ``add(first_seq, records, received_at)``; ``take_frames()`` at the frame rate.
 
-    A new frame starts wherever ``seq`` is not contiguous (records dropped upstream) or the
-    number of channels changes, so a frame never hides a hole.
+    A new frame starts wherever ``seq`` is not contiguous (records dropped upstream), the
+    number of channels changes, or the reader saw a device gap or a port outage, so a frame
+    never hides a hole.
     """
 
     def __init__(self, drawing: Drawing | int, points_per_second: float) -> None:
@@ -92,6 +122,7 @@ class Decimator:
         self._frames: list[Frame] = []
         self._bucket: float | None = None  # bucket number of the open frame's last bucket
         self._new_frame = False  # the drawing changed: the next record opens a frame
+        self._break: Break | None = None  # for the next record: what is missing before it
 
     def draw(self, drawing: Drawing) -> None:
         """Records from here on are drawn this way (a new shape): no frame spans the change."""
@@ -99,7 +130,26 @@ class Decimator:
             self.drawing = drawing
             self._new_frame = True
 
-    def add(self, first_seq: int, records: Sequence[bytes], received_at: float) -> None:
+    def port_outage(self, seconds: float) -> None:
+        """The port was away for ``seconds`` before the next record added."""
+        self._held_break(Break(0, max(0.0, seconds)))
+
+    def _held_break(self, gap: Break) -> None:
+        self._break = gap if self._break is None else self._break.joined(gap)
+
+    def add(
+        self,
+        first_seq: int,
+        records: Sequence[bytes],
+        received_at: float,
+        gaps: Sequence[tuple[int, int]] = (),
+    ) -> None:
+        """Records ``first_seq``... read at ``received_at``; ``gaps`` are the reader's device
+        gaps in them: ``(index, missing)``, ``missing`` lines lost just before ``records[index]``.
+        """
+        breaks = {}
+        for index, missing in gaps:
+            breaks[index] = breaks.get(index, 0) + missing
         time_index, first_channel = self.drawing.time_index, self.drawing.first_value
         drawable = self.drawing.drawable
         scale = self.points_per_second
@@ -110,6 +160,10 @@ class Decimator:
         for offset, record in enumerate(records):
             seq = first_seq + offset
             self.samples_in += 1
+            if offset in breaks:
+                self._held_break(Break(breaks[offset]))
+            if self._break is not None:
+                frame = None  # the frame after a break starts at this record
             fields = record.split(b",")
             try:
                 t = received_at if time_index is None else float(fields[time_index])
@@ -126,7 +180,7 @@ class Decimator:
                 if frame is None and not drawable:
                     # Rows with record types (NMEA) still arrive: a frame without buckets
                     # says which seq reached the site, so the viewer sees no false gap.
-                    frame = Frame(seq, seq, received_at)
+                    frame = Frame(seq, seq, received_at, gap=self._take_break())
                     self._frames.append(frame)
                 if frame is not None:
                     frame.last_seq = seq
@@ -134,6 +188,7 @@ class Decimator:
             if frame is None or len(values) != frame.channels:
                 frame = Frame(seq, seq, received_at, mins=[[] for _ in values])
                 frame.maxs = [[] for _ in values]
+                frame.gap = self._take_break()
                 self._frames.append(frame)
                 self._bucket = None
             frame.last_seq = seq
@@ -152,6 +207,10 @@ class Decimator:
                 for channel, value in enumerate(values):
                     frame.mins[channel].append(value)
                     frame.maxs[channel].append(value)
+
+    def _take_break(self) -> Break | None:
+        gap, self._break = self._break, None
+        return gap
 
     def take_frames(self) -> list[Frame]:
         """Everything added since the last call, as frames (possibly none)."""

@@ -85,10 +85,27 @@ def _channels(message: dict, key: str, buckets: int) -> int:
 
 
 _FRAME_KEYS = {"type", "seq", "received_at", "sent_at", "samples", "t", "min", "max"}
+# What is missing just before the frame's first sample, as the reader counted it (device gaps
+# from the device's counter, port outages); core/decimate.py's Break.
+_GAP_KEYS = frozenset({"device_lines", "outage_seconds"})
+
+
+def _check_gap(gap) -> None:
+    if not isinstance(gap, dict):
+        raise ProtocolError(f"frame: 'gap' must be an object, got {type(gap).__name__}")
+    _keys(gap, "frame: gap", {"device_lines"}, _GAP_KEYS - {"device_lines"})
+    _int(gap, "device_lines", "frame: gap")
+    if (
+        "outage_seconds" in gap
+        and _number(gap["outage_seconds"], "frame: gap 'outage_seconds'") < 0
+    ):
+        raise ProtocolError("frame: gap 'outage_seconds' must be >= 0")
 
 
 def check_frame(message: dict) -> None:
-    _keys(message, "frame", _FRAME_KEYS)
+    _keys(message, "frame", _FRAME_KEYS, frozenset({"gap"}))
+    if "gap" in message:
+        _check_gap(message["gap"])
     seq = message["seq"]
     if (
         not isinstance(seq, list)

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.core.codec import Shape
-from gateway.core.decimate import Decimator, Drawing, Frame
+from gateway.core.decimate import Break, Decimator, Drawing, Frame
 
 CSV_SEQ = Shape("csv-seq", ("n", "t", "ch0", "ch1"), counter_field=0, time_field=1)
 CSV = Shape("csv", ("t", "ch0", "ch1"), time_field=0)
@@ -53,6 +53,34 @@ def test_a_seq_hole_starts_a_new_frame():
     decimator.add(52, [csv_seq(52, 100, 1)], received_at=3)
     frames = decimator.take_frames()
     assert [(f.first_seq, f.last_seq, f.received_at) for f in frames] == [(0, 2, 1), (50, 52, 2)]
+
+
+def test_a_device_gap_starts_a_frame_that_says_how_many_lines_were_lost():
+    # seq goes on (lines never received get no seq); the device's counter skipped 750.
+    decimator = Decimator(Drawing.of(CSV_SEQ), points_per_second=1000)
+    rows = [csv_seq(n, 500, 1, 2) for n in (*range(0, 5), *range(755, 760))]
+    decimator.add(0, rows, received_at=1.0, gaps=[(5, 750)])
+    first, second = decimator.take_frames()
+    assert (first.first_seq, first.last_seq, first.gap) == (0, 4, None)
+    assert (second.first_seq, second.last_seq) == (5, 9)
+    assert second.gap == Break(device_lines=750)
+    assert second.times[0] == pytest.approx(1.51)
+    assert "gap" not in first.as_message(2.0)
+    assert second.as_message(2.0)["gap"] == {"device_lines": 750}
+
+
+def test_a_port_outage_marks_the_next_frame_even_across_calls_and_takes():
+    decimator = Decimator(Drawing.of(CSV_SEQ), points_per_second=1000)
+    decimator.add(0, [csv_seq(n, 500, 1, 2) for n in range(3)], received_at=1.0)
+    assert [f.gap for f in decimator.take_frames()] == [None]
+    decimator.port_outage(1.5)
+    assert decimator.take_frames() == []  # nothing to draw yet: the break waits for a record
+    decimator.add(3, [csv_seq(n, 500, 1, 2) for n in range(753, 756)], 2.6, gaps=[(0, 750)])
+    decimator.add(6, [csv_seq(756, 500, 1, 2)], received_at=2.7)
+    (frame,) = decimator.take_frames()
+    assert (frame.first_seq, frame.last_seq) == (3, 6)  # one frame again after the break
+    assert frame.gap == Break(device_lines=750, outage_seconds=1.5)
+    assert frame.as_message(3.0)["gap"] == {"device_lines": 750, "outage_seconds": 1.5}
 
 
 def test_a_change_in_channel_count_starts_a_new_frame():
