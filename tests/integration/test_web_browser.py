@@ -87,6 +87,73 @@ def test_the_gateway_page_draws_a_live_waveform(site, browser, firmware_sim, pro
     assert page.evaluate("() => window.fieldgate.chart.plot.series[1].show") is False
 
 
+def log_in(page, site, path: str) -> None:
+    page.goto(f"{site.base}{path}")
+    page.fill("input[name=username]", site.login.user)
+    page.fill("input[name=password]", site.login.password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**{path}")
+
+
+def test_an_unplug_breaks_the_line_and_the_page_says_what_was_lost(
+    site, browser, firmware_sim, processes, reader_env
+):
+    # make demo's monitor (3-lead ECG at 500 lines/s) unplugged 1.5 s, here 3 s in.
+    sim = firmware_sim(
+        *("--rate", "500", "--channels", "3", "--waveform", "ecg", "--seed", "7"),
+        *("--faults", "unplug@1500:1.5"),
+    )
+    env = reader_env(
+        stream_url=site.ingest_url, stream_token=site.login.token, stream_heartbeat_seconds=0.5
+    )
+    processes.gateway("reader", "--port", str(sim.port), "--mode", "full", env=env)
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    log_in(page, site, f"/gateways/{site.login.gateway_id}/")
+    page.wait_for_function(
+        "() => window.fieldgate && window.fieldgate.stats.deviceGaps > 0", timeout=30_000
+    )
+    (unplug,) = [e for e in sim.fault_entries() if e["fault"] == "unplug"]
+    chart = page.evaluate(
+        "() => { const c = window.fieldgate.chart; return {stats: c.stats, gaps: c.gaps,"
+        " nulls: c.ys[0].filter(v => v === null).length, width: c.plot.width} }"
+    )
+    (gap,) = chart["gaps"]
+    assert gap["kind"] == "device" and gap["missing"] == unplug["lines_lost"] > 0
+    assert 1.5 <= gap["seconds"] < 4.0, gap
+    assert 1.4 < gap["t1"] - gap["t0"] < 4.0, gap  # the shaded span is the time lost
+    assert chart["nulls"] >= 1  # the line is broken there, not drawn across
+    assert chart["stats"]["deviceLinesLost"] == unplug["lines_lost"]
+    assert chart["stats"]["outages"] == 1 and chart["stats"]["deliveryGaps"] == 0
+    page.wait_for_function(
+        "() => document.getElementById('losses').textContent.includes('1 device gap ')"
+    )
+    text = page.locator("#losses").inner_text()
+    assert f"1 device gap ({unplug['lines_lost']} samples lost)" in text, text
+    assert "1 port outage (" in text, text
+    page.wait_for_function(  # the reader's own count, from its status
+        "() => /counted 1 device gap [(]/"
+        ".test(document.getElementById('reader-counts').textContent)"
+    )
+    page.click("#events-box summary")  # the list of gaps, with the gateway clock
+    assert "samples lost" in page.locator("#events li.gap.device").first.inner_text()
+    assert 1200 < chart["width"] <= 1280  # the chart fills the page's width
+    # The wall-clock axis is there beside device time (the gateway clock, UTC by default).
+    assert page.locator(".u-axis").count() >= 3
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "gateway-gap.png"))
+
+    # A lane per channel: each channel on its own scale.
+    page.select_option("#mode", "lanes")
+    scales = page.evaluate("() => Object.keys(window.fieldgate.chart.plot.scales)")
+    assert {"y0", "y1", "y2"} <= set(scales), scales
+    page.wait_for_function("() => window.fieldgate.chart.plot.series[3].scale === 'y2'")
+    # A phone: the chart follows its container.
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.wait_for_function("() => window.fieldgate.chart.plot.width <= 390", timeout=5_000)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 400
+    page.screenshot(path=str(ARTIFACTS / "gateway-phone.png"), full_page=True)
+
+
 def test_the_fleet_page_shows_the_gateway_online_live(
     site, browser, firmware_sim, processes, reader_env
 ):

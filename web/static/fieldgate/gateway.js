@@ -5,17 +5,28 @@
   const name = element.dataset.gateway;
   const namesScript = document.getElementById("channel-names");
   const names = (namesScript && JSON.parse(namesScript.textContent)) || [];
-  const chart = new FieldgateChart(element, { windowSeconds: 10, names: names.slice(-64) });
+  const saved = (key, fallback) => { try { return localStorage.getItem("fieldgate." + key) || fallback; } catch (e) { return fallback; } };
+  const save = (key, value) => { try { localStorage.setItem("fieldgate." + key, value); } catch (e) { /* private mode */ } };
+  const modeSelect = document.getElementById("mode"), clockSelect = document.getElementById("clock");
+  modeSelect.value = saved("mode", "shared"); clockSelect.value = saved("clock", "utc");
+  const chart = new FieldgateChart(element, {
+    windowSeconds: 10, names: names.slice(-64), mode: modeSelect.value, clock: clockSelect.value,
+  });
   const state = document.getElementById("state");
   const lagging = document.getElementById("lagging");
   const stats = document.getElementById("stats");
+  const losses = document.getElementById("losses");
+  const readerCounts = document.getElementById("reader-counts");
+  const eventsList = document.getElementById("events"), eventCount = document.getElementById("event-count");
   const pause = document.getElementById("pause");
   const channelsBox = document.getElementById("channels");
-  let dropped = 0, lostUpstream = 0, lastDropAt = 0, lastFrameAt = 0;
+  let dropped = 0, lostUpstream = 0, lastDropAt = 0, lastFrameAt = 0, eventsShown = 0;
   let latency = null, baseline = Infinity, online = state.textContent.trim() === "online";
   window.fieldgate = { chart: chart, stats: chart.stats };
 
   document.getElementById("window").addEventListener("change", (e) => chart.setWindow(Number(e.target.value)));
+  modeSelect.addEventListener("change", () => { chart.setMode(modeSelect.value); save("mode", modeSelect.value); });
+  clockSelect.addEventListener("change", () => { chart.setClock(clockSelect.value); save("clock", clockSelect.value); showEvents(true); });
   pause.addEventListener("click", () => {
     chart.setPaused(!chart.paused);
     pause.textContent = chart.paused ? "Resume" : "Pause";
@@ -42,6 +53,30 @@
   }
   setOnline(online);
 
+  const count = (n, one, many) => n + " " + (n === 1 ? one : many);
+  function showReaderCounts(row) {
+    if (row.device_lines_lost == null) return;
+    readerCounts.textContent = "The gateway's reader counted " + count(row.device_gaps || 0, "device gap", "device gaps") +
+      " (" + row.device_lines_lost + " samples lost) and " + count(row.port_outages || 0, "port outage", "port outages") +
+      " since it started.";
+  }
+
+  // Every gap since the page opened, newest first, with the gateway's clock.
+  function showEvents(all) {
+    const events = chart.events;
+    if (all) { eventsList.textContent = ""; eventsShown = 0; }
+    for (const event of events.slice(eventsShown)) {
+      const item = document.createElement("li");
+      item.className = "gap " + event.kind;
+      const when = event.wall === null ? "t " + event.t0.toFixed(3) + " s" : fieldgateClock(event.wall, chart.clock, true);
+      item.textContent = when + ": " + FieldgateChart.gapLabel(event) +
+        (event.kind === "device" ? " (the gateway's count)" : event.kind === "delivery" ? " (between the gateway and this page)" : " (device time jumped)");
+      eventsList.insertBefore(item, eventsList.firstChild);
+    }
+    eventsShown = events.length;
+    eventCount.textContent = String(chart.stats.gaps);
+  }
+
   function onMessage(message) {
     const now = Date.now() / 1000;
     if (message.type === "frame") {
@@ -51,11 +86,13 @@
       // Clocks of gateway and browser may differ: compare with the best latency seen lately.
       latency = now - message.sent_at;
       baseline = Math.min(baseline, latency);
+      if (chart.events.length !== eventsShown) showEvents(false);
     } else if (message.type === "dropped") {
       dropped = message.frames; lostUpstream = message.lost_upstream; lastDropAt = now;
     } else if (message.type === "status" || message.type === "hello") {
       const row = message.type === "hello" ? message.gateway : message;
       setOnline(row.online);
+      showReaderCounts(row);
       if (row.channels && row.channels.length && !chart.names.length) {
         chart.names = row.channels.slice(-64);
       }
@@ -71,6 +108,16 @@
     requestAnimationFrame(render);
   }
   requestAnimationFrame(render);
+
+  function lossText(s) {
+    if (!s.gaps) return "No samples missing since this page opened.";
+    const parts = [];
+    parts.push(count(s.deviceGaps, "device gap", "device gaps") + " (" + s.deviceLinesLost + " samples lost)");
+    parts.push(count(s.outages, "port outage", "port outages") + " (" + s.outageSeconds.toFixed(2) + " s)");
+    if (s.deliveryGaps) parts.push(count(s.deliveryGaps, "gap", "gaps") + " in delivery (" + s.deliveryMissing + " samples)");
+    if (s.silences) parts.push(count(s.silences, "silence", "silences") + " without a count");
+    return "Since this page opened: " + parts.join(", ") + ".";
+  }
   setInterval(() => {
     const s = chart.stats;
     const times = s.frameTimes.slice().sort((a, b) => a - b);
@@ -79,6 +126,8 @@
       s.missing + " samples missing), " + dropped + " frames dropped for this view" +
       (lostUpstream ? " (" + lostUpstream + " upstream)" : "") + ", draw " + median + " ms" +
       (latency === null ? "" : ", latency " + Math.max(0, (latency - baseline) * 1000).toFixed(0) + " ms above best");
+    losses.textContent = lossText(s);
+    losses.className = "losses" + (s.gaps ? " some" : "");
     baseline += 0.001; // let the baseline follow a clock that drifts
   }, 1000);
 
