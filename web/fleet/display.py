@@ -5,6 +5,7 @@ test compares the two). Pure: no Django here."""
 from __future__ import annotations
 
 import math
+from urllib.parse import quote
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -98,3 +99,23 @@ def sparkline(rates: list, width: int = SPARK_WIDTH, height: int = SPARK_HEIGHT)
         path.append(f"{'L' if drawing else 'M'}{x} {y}")
         drawing = True
     return " ".join(path)
+
+
+def cells(row: dict, now: float) -> dict:
+    """A fleet row (``web.fleet.status.summary``) as the table's cells, every value written."""
+    name = row["name"]
+    return {
+        "name": name,
+        "href": f"/gateways/{quote(name)}/",
+        "online": row["online"],
+        "state": "revoked" if row["revoked"] else "online" if row["online"] else "offline",
+        "alerts": row["alerts"],
+        "last_seen": "" if row["last_seen"] is None else row["last_seen"],
+        "age": age(row["last_seen"], now),
+        "sample_rate": rate(row["sample_rate"]),
+        "spark": sparkline(row.get("rates") or []),
+        "rejects": count(row["rejects"]),
+        "disk_free": disk(row["disk_free"], row["disk_total"]),
+        "upload_backlog": backlog(row["upload_backlog"]),
+        "messages_rejected": count(row["messages_rejected"]),
+    }

@@ -31,8 +31,12 @@ def overview(request):
         request,
         "fleet/overview.html",
         {
-            "rows": rows,
-            "now": now,
+            "rows": [display.cells(row, now) for row in rows],
+            # What fleet.js needs before its socket sends rows (the rest is in the table).
+            "live": [
+                {key: row[key] for key in ("name", "online", "revoked", "alerts", "server_time")}
+                for row in rows
+            ],
             "totals": fleet_totals(rows),
             "offline_after": offline_after,
             "spark_width": display.SPARK_WIDTH,
