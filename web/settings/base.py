@@ -227,6 +227,9 @@ FIELDGATE = {
     "VIEWER_ACK_EVERY": env_int("FIELDGATE_WEB_VIEWER_ACK_EVERY", 8),
     # A gateway with no message for this long shows as offline.
     "OFFLINE_AFTER_SECONDS": env_int("FIELDGATE_WEB_OFFLINE_AFTER_SECONDS", 20),
+    # The GATEWAY_DATA_DIR of the gateway this site runs on: its batches are the live view's
+    # history and the CSV export (web/live/history.py). Empty: neither is served.
+    "GATEWAY_DATA_DIR": env("FIELDGATE_WEB_GATEWAY_DATA_DIR", ""),
 }
 
 # /metrics: with a token, only requests bearing it; without, only this host's (not proxied).

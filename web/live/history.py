@@ -1,0 +1,184 @@
+"""``/gateways/<name>/history.json`` and ``/gateways/<name>/export.csv``: the gateway's own
+batches, for a logged-in person, where the site runs on that gateway
+(``FIELDGATE_WEB_GATEWAY_DATA_DIR``). The choosing and framing is ``gateway.core.history``;
+the files are ``gateway.store.history``'s."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from pathlib import Path
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, JsonResponse, StreamingHttpResponse
+
+from gateway.core import history
+from gateway.logs import log_event
+from gateway.store.history import batches_newest_first, batches_oldest_first
+from gateway.store.layout import DataDir
+from gateway.store.ledgers import read_identity
+from web.fleet.models import Gateway
+
+log = logging.getLogger("web.history")
+
+MAX_EXPORT_SECONDS = 24 * 3600  # security limit: one download covers at most a day
+NOT_HERE = (
+    "history and export are served by the site that runs on the gateway itself, with "
+    "FIELDGATE_WEB_GATEWAY_DATA_DIR set to its GATEWAY_DATA_DIR (docs/web.md)"
+)
+
+
+class Refused(Exception):
+    def __init__(self, status: int, error: str) -> None:
+        super().__init__(error)
+        self.status = status
+
+
+def _source(name: str) -> tuple[DataDir, str]:
+    """The data dir holding ``name``'s batches and its line format, or Refused."""
+    if not Gateway.objects.filter(name=name).exists():
+        raise Http404("unknown gateway")
+    configured = settings.FIELDGATE["GATEWAY_DATA_DIR"]
+    if not configured:
+        raise Refused(404, NOT_HERE)
+    data_dir = DataDir(Path(configured))
+    identity = read_identity(data_dir)
+    if identity is None or identity.gateway_id != name:
+        here = identity.gateway_id if identity else "nothing yet"
+        raise Refused(404, f"this site holds the batches of {here}, not {name}; {NOT_HERE}")
+    return data_dir, identity.line_format or "auto"
+
+
+def _refusal(request, name: str, refused: Refused) -> JsonResponse:
+    log_event(
+        log,
+        logging.WARNING,
+        "history_refused",
+        gateway=name,
+        path=request.path,
+        status=refused.status,
+        error=str(refused),
+    )
+    return JsonResponse({"error": str(refused)}, status=refused.status)
+
+
+def _number(request, key: str, default: float | None = None) -> float:
+    text = request.GET.get(key)
+    if text is None or text == "":
+        if default is None:
+            raise Refused(400, f"{key} is required")
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise Refused(400, f"{key} must be a number, got {text[:40]!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise Refused(400, f"{key} must be a finite number")
+    return value
+
+
+@login_required
+def history_view(request, name: str):
+    """The ``seconds`` of device time before ``before_seq`` as frames of the stream protocol
+    (docs/stream-protocol.md); without ``before_seq``, up to the newest row stored."""
+    try:
+        data_dir, line_format = _source(name)
+        before = _number(request, "before_seq", float(2**62))
+        seconds = _number(request, "seconds", 60.0)
+        if not 0 < seconds <= history.MAX_SPAN_SECONDS:
+            raise Refused(400, f"seconds must be in (0, {history.MAX_SPAN_SECONDS:.0f}]")
+    except Refused as refused:
+        return _refusal(request, name, refused)
+    started = time.perf_counter()
+    found = history.history_frames(
+        batches_newest_first(data_dir, int(before)),
+        before_seq=int(before),
+        span=seconds,
+        line_format=line_format,
+    )
+    took = time.perf_counter() - started
+    log_event(
+        log,
+        logging.INFO,
+        "history_served",
+        gateway=name,
+        seconds=seconds,
+        rows=found.rows,
+        frames=len(found.frames),
+        took_s=round(took, 3),
+    )
+    return JsonResponse(
+        {
+            "gateway": name,
+            "before_seq": int(before) if before < 2**62 else None,
+            "first_seq": found.first_seq,
+            "last_seq": found.last_seq,
+            "rows": found.rows,
+            "points_per_second": found.points_per_second,
+            "exhausted": found.exhausted,
+            "frames": found.frames,
+        }
+    )
+
+
+def _when(request, key: str) -> float:
+    """A time from the query: Unix seconds, or ISO 8601 (UTC unless it says otherwise)."""
+    text = request.GET.get(key, "")
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise Refused(
+            400, f"{key} must be Unix seconds or a date and time like 2026-11-30T16:00:00"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.timestamp()
+
+
+@login_required
+async def export_view(request, name: str):
+    """The rows received in ``[from, to)`` (the gateway's clock) as one CSV, streamed."""
+    try:
+        data_dir, _ = await sync_to_async(_source)(name)
+        start, end = _when(request, "from"), _when(request, "to")
+        if not start < end:
+            raise Refused(400, "'to' must come after 'from'")
+        if end - start > MAX_EXPORT_SECONDS:
+            raise Refused(400, f"at most {MAX_EXPORT_SECONDS // 3600} hours per download")
+    except Refused as refused:
+        return _refusal(request, name, refused)
+    days = (
+        dt.datetime.fromtimestamp(start, dt.UTC).date(),
+        dt.datetime.fromtimestamp(end, dt.UTC).date(),
+    )
+    rows = history.export_rows(
+        batches_oldest_first(data_dir, days), start, end, export := history.Export()
+    )
+
+    async def chunks():
+        while (chunk := await sync_to_async(next)(rows, None)) is not None:
+            yield chunk
+        level = logging.WARNING if export.stopped else logging.INFO
+        log_event(
+            log,
+            level,
+            "export_served",
+            gateway=name,
+            rows=export.rows,
+            first_seq=export.first_seq,
+            last_seq=export.last_seq,
+            stopped=export.stopped or "",
+            **({"hint": "export the rest from the seq named"} if export.stopped else {}),
+        )
+
+    stamp = dt.datetime.fromtimestamp(start, dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    response = StreamingHttpResponse(chunks(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.csv"'
+    return response
