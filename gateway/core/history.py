@@ -24,7 +24,7 @@ from gateway.core.intake import CounterTracker, DeviceGap
 from gateway.core.records import counter_field, time_field
 
 MAX_SPAN_SECONDS = 3600.0  # security limit: one request reads at most an hour of rows
-MAX_BUCKETS = 6000  # per request: a screen's width of min/max pairs, several times over
+MAX_BUCKETS = 12_000  # per request: a minute at 200 points a second, an hour at 3.3
 MAX_POINTS_PER_SECOND = 500.0  # the stream's default bucket rate: history no finer than live
 
 
@@ -152,6 +152,10 @@ def _complete(row: bytes) -> bool:
     return row.count(b",", 0, 64) >= 2
 
 
+def _received_at(row: bytes) -> float:
+    return float(row.split(b",", 2)[1])
+
+
 def _seq(row: bytes) -> int:
     return int(row[: row.index(b",")])
 
@@ -216,8 +220,19 @@ def export_rows(
     ``[start, end)``, from ``batches`` oldest first. Fills ``export`` as it goes."""
     header: tuple[str, ...] | None = None
     for batch in batches:
+        rows = batch.rows
+        if rows and not _complete(rows[-1]):
+            rows = rows[:-1]
+        if not rows:
+            continue
+        # Rows are stored in the order they were read: a batch whose first and last rows are
+        # both before the range, or both after it, is skipped unparsed (not ended on: the
+        # clock may have stepped back).
+        first_at, last_at = _received_at(rows[0]), _received_at(rows[-1])
+        if (last_at < start and first_at < start) or (first_at >= end and last_at >= end):
+            continue
         chunk: list[bytes] = []
-        for row in batch.rows:
+        for row in rows:
             try:
                 seq, received_at, _ = _split(row)
             except ValueError:

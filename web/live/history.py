@@ -52,6 +52,17 @@ def _source(name: str) -> tuple[DataDir, str]:
     return data_dir, identity.line_format or "auto"
 
 
+def served_here(name: str) -> tuple[bool, str]:
+    """Whether this site serves ``name``'s history, and if not why (for the gateway page)."""
+    try:
+        _source(name)
+    except Refused as refused:
+        return False, str(refused)
+    except Http404:
+        return False, "unknown gateway"
+    return True, ""
+
+
 def _refusal(request, name: str, refused: Refused) -> JsonResponse:
     log_event(
         log,

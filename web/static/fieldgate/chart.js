@@ -47,6 +47,9 @@ class FieldgateChart {
     this.gaps = []; // {t0, t1, kind: "device"|"delivery"|"silence", missing, seconds}
     this.events = []; // every gap since the page opened, newest last (the page lists them)
     this.lastSeq = null; this.lastT = null;
+    this.frameStarts = []; // {i: index in xs, seq, t} of each frame held: trimmed whole
+    this.keepSeconds = null; // while history is shown: how much to keep (else the window)
+    this.counting = true; // history read back is drawn but not counted as live losses
     this.wallOffset = null; // gateway wall clock minus device time, from the latest frame
     this.step = null; // the usual step of device time between buckets (a moving average)
     this.dirty = false;
@@ -139,10 +142,11 @@ class FieldgateChart {
 
   breakLine(t0, t1, gap) {
     this.gaps.push({ t0: t0, t1: t1, ...gap });
+    if (this.xs.length) { this.xs.push(t0); for (const y of this.ys) y.push(null); }
+    if (!this.counting) return;
     this.events.push({ t0: t0, t1: t1, wall: this.wallOffset === null ? null : t0 + this.wallOffset, ...gap });
     if (this.events.length > 200) this.events.shift();
     this.stats.gaps += 1; this.stats.missing += gap.missing || 0;
-    if (this.xs.length) { this.xs.push(t0); for (const y of this.ys) y.push(null); }
   }
 
   // Add one frame message; returns the number of samples missing before it (0: contiguous).
@@ -159,28 +163,30 @@ class FieldgateChart {
     this.wallOffset = frame.received_at - t0;
     const restarted = this.lastT !== null && t0 < this.lastT;
     if (restarted) { // the device restarted: its clock went back
-      this.xs.length = 0; for (const y of this.ys) y.length = 0; this.gaps = [];
+      this.xs.length = 0; for (const y of this.ys) y.length = 0; this.gaps = []; this.frameStarts = [];
     }
     const from = restarted ? t0 : this.lastT;
     const gapsBefore = this.stats.gaps;
+    const counted = this.counting ? this.stats : {};
     if (gap && (gap.device_lines > 0 || gap.outage_seconds != null)) {
-      this.stats.deviceGaps += gap.device_lines > 0 ? 1 : 0;
-      this.stats.deviceLinesLost += gap.device_lines;
-      if (gap.outage_seconds != null) { this.stats.outages += 1; this.stats.outageSeconds += gap.outage_seconds; }
+      counted.deviceGaps += gap.device_lines > 0 ? 1 : 0;
+      counted.deviceLinesLost += gap.device_lines;
+      if (gap.outage_seconds != null) { counted.outages += 1; counted.outageSeconds += gap.outage_seconds; }
       missing += gap.device_lines;
       this.breakLine(from === null ? t0 : from, t0, { kind: "device", missing: gap.device_lines, seconds: gap.outage_seconds });
     }
     if (this.lastSeq !== null && !restarted && frame.seq[0] > this.lastSeq + 1) {
       const lost = frame.seq[0] - this.lastSeq - 1;
       missing += lost;
-      this.stats.deliveryGaps += 1; this.stats.deliveryMissing += lost;
+      counted.deliveryGaps += 1; counted.deliveryMissing += lost;
       this.breakLine(from === null ? t0 : from, t0, { kind: "delivery", missing: lost });
     } else if (!gap && this.lastT !== null && !restarted &&
                t0 - this.lastT > Math.max(FIELDGATE_SILENCE_SECONDS, 10 * (this.step || 0))) {
-      this.stats.silences += 1;
+      counted.silences += 1;
       this.breakLine(this.lastT, t0, { kind: "silence", missing: 0, seconds: t0 - this.lastT });
     }
     const xs = this.xs, n = frame.t.length;
+    this.frameStarts.push({ i: xs.length, seq: frame.seq[0], t: t0 });
     let previous = restarted || gapsBefore !== this.stats.gaps ? null : this.lastT; // no step over a break
     for (let i = 0; i < n; i++) {
       const t = frame.t[i]; xs.push(t, t);
@@ -195,28 +201,67 @@ class FieldgateChart {
       for (let i = 0; i < n; i++) y.push(low[i], high[i]);
     }
     this.lastSeq = frame.seq[1]; this.lastT = frame.t[n - 1];
-    this.stats.frames += 1; this.stats.samples += frame.samples;
-    this.trim(this.paused ? FIELDGATE_MAX_SECONDS : this.windowSeconds);
+    if (this.counting) { this.stats.frames += 1; this.stats.samples += frame.samples; }
+    this.trim(this.keep());
     this.dirty = true;
     return missing;
   }
 
+  keep() {
+    if (this.keepSeconds !== null) return Math.max(this.keepSeconds, this.windowSeconds);
+    return this.paused ? FIELDGATE_MAX_SECONDS : this.windowSeconds;
+  }
+
+  // Drop what is older than `seconds` before the newest point, whole frames only (so the
+  // oldest seq held is a frame's first: history read back joins it without a hole).
   trim(seconds) {
     const xs = this.xs;
     if (!xs.length) return;
     const from = xs[xs.length - 1] - seconds;
     if (xs[0] >= from) return;
-    let low = 0, high = xs.length; // first index with x >= from
-    while (low < high) { const mid = (low + high) >> 1; if (xs[mid] < from) low = mid + 1; else high = mid; }
+    const starts = this.frameStarts;
+    let k = 0;
+    while (k + 1 < starts.length && starts[k + 1].t <= from) k += 1;
+    const low = starts.length ? starts[k].i : 0;
+    if (low <= 0) return;
     xs.splice(0, low); for (const y of this.ys) y.splice(0, low);
-    while (this.gaps.length && this.gaps[0].t1 < from) this.gaps.shift();
+    starts.splice(0, k);
+    for (const start of starts) start.i -= low;
+    while (this.gaps.length && this.gaps[0].t1 < xs[0]) this.gaps.shift();
+  }
+
+  oldestSeq() { return this.frameStarts.length ? this.frameStarts[0].seq : null; }
+
+  // History read back (frames ending just before the oldest seq held) goes in front of what
+  // is held; a hole at the joint shows as any other.
+  prependFrames(frames) {
+    if (!frames.length) return;
+    const held = { xs: this.xs, ys: this.ys, gaps: this.gaps, starts: this.frameStarts, lastSeq: this.lastSeq, lastT: this.lastT };
+    const heldStep = this.step;
+    this.xs = []; this.ys = Array.from({ length: this.channels }, () => []); this.gaps = []; this.frameStarts = [];
+    this.lastSeq = null; this.lastT = null;
+    const keepSeconds = this.keepSeconds; this.keepSeconds = Infinity; this.counting = false;
+    try {
+      for (const frame of frames) if (frame.min.length === this.channels || frame.t.length === 0) this.addFrame(frame);
+      const joint = held.starts.length ? held.starts[0] : null;
+      if (joint && this.lastSeq !== null && joint.seq > this.lastSeq + 1) {
+        this.breakLine(this.lastT, joint.t, { kind: "delivery", missing: joint.seq - this.lastSeq - 1 });
+      }
+    } finally { this.keepSeconds = keepSeconds; this.counting = true; this.step = heldStep; }
+    const offset = this.xs.length;
+    this.xs.push(...held.xs);
+    held.ys.forEach((y, c) => this.ys[c].push(...y));
+    this.gaps.push(...held.gaps);
+    for (const start of held.starts) this.frameStarts.push({ ...start, i: start.i + offset });
+    this.lastSeq = held.lastSeq; this.lastT = held.lastT;
+    this.dirty = true;
   }
 
   // Call once per animation frame: redraws only when new data came and not paused.
   draw() {
     if (!this.plot || !this.dirty || this.paused) return;
     this.dirty = false;
-    this.trim(this.windowSeconds);
+    this.trim(this.keep());
     this.drawStartedAt = performance.now();
     this.plot.setData([this.xs, ...this.ys]);
   }
@@ -287,6 +332,9 @@ class FieldgateChart {
 
   setWindow(seconds) { this.windowSeconds = seconds; this.dirty = true; }
   setPaused(paused) { this.paused = paused; this.dirty = true; }
+  // Show `seconds` (history included) until `live()`; the drawing stops following the edge.
+  showHistory(seconds) { this.keepSeconds = seconds; this.windowSeconds = seconds; this.paused = false; this.dirty = true; this.draw(); this.paused = true; }
+  live(windowSeconds) { this.keepSeconds = null; this.windowSeconds = windowSeconds; this.paused = false; this.dirty = true; }
   setMode(mode) { this.mode = mode; if (this.plot) { this.build(this.channels); this.dirty = true; } }
   setClock(clock) { this.clock = clock; if (this.plot) { this.build(this.channels); this.dirty = true; } }
   toggle(channel, show) {

@@ -28,6 +28,8 @@
   modeSelect.addEventListener("change", () => { chart.setMode(modeSelect.value); save("mode", modeSelect.value); });
   clockSelect.addEventListener("change", () => { chart.setClock(clockSelect.value); save("clock", clockSelect.value); showEvents(true); });
   pause.addEventListener("click", () => {
+    const back = document.getElementById("live");
+    if (chart.keepSeconds !== null && back) { back.click(); return; } // history shown: go live
     chart.setPaused(!chart.paused);
     pause.textContent = chart.paused ? "Resume" : "Pause";
   });
@@ -130,6 +132,54 @@
     losses.className = "losses" + (s.gaps ? " some" : "");
     baseline += 0.001; // let the baseline follow a clock that drifts
   }, 1000);
+
+  // History read back from the gateway's batches (history.json), in front of the live data.
+  const historyButton = document.getElementById("history");
+  if (historyButton) {
+    const liveButton = document.getElementById("live"), historyState = document.getElementById("history-state");
+    const span = document.getElementById("history-span"), windowSelect = document.getElementById("window");
+    historyButton.addEventListener("click", async () => {
+      const seconds = Number(span.value), before = chart.oldestSeq();
+      historyButton.disabled = true; historyState.textContent = "reading the gateway's batches…";
+      try {
+        const query = "?seconds=" + seconds + (before === null ? "" : "&before_seq=" + before);
+        const response = await fetch("/gateways/" + encodeURIComponent(name) + "/history.json" + query, { credentials: "same-origin" });
+        const answer = await response.json();
+        if (!response.ok) throw new Error(answer.error || response.statusText);
+        const held = chart.xs.length ? chart.xs[chart.xs.length - 1] - chart.xs[0] : 0;
+        chart.prependFrames(answer.frames);
+        chart.showHistory(seconds + held);
+        pause.textContent = "Resume"; liveButton.hidden = false;
+        const wall = (t) => chart.wallOffset === null ? "" : fieldgateClock(t + chart.wallOffset, chart.clock);
+        const first = answer.frames.length ? answer.frames[0].t[0] : null;
+        historyState.textContent = answer.rows ? answer.rows.toLocaleString("en-US") + " rows read back from " +
+          (first === null ? "" : wall(first)) + " (seq " + answer.first_seq + "–" + answer.last_seq + ", " +
+          (answer.points_per_second >= 1 ? answer.points_per_second.toFixed(0) + " points/s" : "a point per " + (1 / answer.points_per_second).toFixed(1) + " s") + ")" +
+          (answer.exhausted ? "; nothing older is kept on the gateway" : "") : "nothing stored before what is shown";
+        window.fieldgate.history = answer;
+      } catch (error) {
+        historyState.textContent = "history could not be read: " + error.message;
+      } finally { historyButton.disabled = false; }
+    });
+    liveButton.addEventListener("click", () => {
+      chart.live(Number(windowSelect.value)); liveButton.hidden = true; pause.textContent = "Pause";
+      historyState.textContent = "";
+    });
+  }
+
+  // Export: the last 10 minutes by default, or the range the chart shows.
+  const exportForm = document.getElementById("export");
+  if (exportForm) {
+    const isoUtc = (seconds) => new Date(seconds * 1000).toISOString().slice(0, 19);
+    const now = Date.now() / 1000;
+    exportForm.elements.from.value = isoUtc(now - 600); exportForm.elements.to.value = isoUtc(now);
+    document.getElementById("export-view").addEventListener("click", () => {
+      if (!chart.plot || chart.wallOffset === null) return;
+      const x = chart.plot.scales.x;
+      exportForm.elements.from.value = isoUtc(Math.floor(x.min + chart.wallOffset));
+      exportForm.elements.to.value = isoUtc(Math.ceil(x.max + chart.wallOffset));
+    });
+  }
 
   openViewerSocket("/ws/live/" + encodeURIComponent(name) + "/", onMessage, (s) => {
     if (s !== "open") lagging.hidden = false;
