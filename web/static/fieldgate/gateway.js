@@ -60,7 +60,7 @@
     if (row.device_lines_lost == null) return;
     readerCounts.textContent = "The gateway's reader counted " + count(row.device_gaps || 0, "device gap", "device gaps") +
       " (" + row.device_lines_lost + " samples lost) and " + count(row.port_outages || 0, "port outage", "port outages") +
-      " since it started.";
+      " since it started" + (row.last_seen == null ? "" : " (its status of " + fieldgateClock(row.last_seen, chart.clock) + ")") + ".";
   }
 
   // Every gap since the page opened, newest first, with the gateway's clock.
@@ -124,7 +124,7 @@
     const s = chart.stats;
     const times = s.frameTimes.slice().sort((a, b) => a - b);
     const median = times.length ? times[times.length >> 1].toFixed(1) : "–";
-    stats.textContent = s.frames + " frames, " + s.samples + " samples, " + s.gaps + " gaps (" +
+    stats.textContent = s.frames + " frames, " + s.samples + " samples, " + count(s.gaps, "gap", "gaps") + " (" +
       s.missing + " samples missing), " + dropped + " frames dropped for this view" +
       (lostUpstream ? " (" + lostUpstream + " upstream)" : "") + ", draw " + median + " ms" +
       (latency === null ? "" : ", latency " + Math.max(0, (latency - baseline) * 1000).toFixed(0) + " ms above best");
