@@ -94,10 +94,18 @@ class StreamClient:
                 oldest = next(i for i, entry in enumerate(self._pending) if entry[5] is None)
                 if oldest == len(self._pending) - 1:
                     break  # only the newest rows are left
-                dropped = self._pending[oldest][1]
+                dropped = self._pending[oldest]
                 del self._pending[oldest]
-                self._pending_rows -= len(dropped)
-                self._stats["rows_dropped"] += len(dropped)
+                self._pending_rows -= len(dropped[1])
+                self._stats["rows_dropped"] += len(dropped[1])
+                lost = sum(missing for _, missing in dropped[4])
+                if lost:  # the device gap in them still reaches the viewer, with the next rows
+                    # (there are some: the publish just appended is the newest entry)
+                    following = next(
+                        i for i in range(oldest, len(self._pending)) if self._pending[i][5] is None
+                    )
+                    entry = self._pending[following]
+                    self._pending[following] = (*entry[:4], [(0, lost), *entry[4]], None)
 
     def port_outage(self, seconds: float) -> None:
         with self._lock:
