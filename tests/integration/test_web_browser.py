@@ -1,5 +1,6 @@
 """A real headless Chromium (Debian's, driven by Playwright) on the live gateway page."""
 
+import datetime as dt
 import re
 import shutil
 import time
@@ -178,18 +179,37 @@ def test_an_unplug_breaks_the_line_and_the_page_says_what_was_lost(
     page.screenshot(path=str(ARTIFACTS / "gateway-history.png"))
     page.click("#live")
 
+    # Dragging across the chart zooms into that stretch and pauses the page there.
+    box = page.locator("#chart .u-over").bounding_box()
+    middle = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.2, middle)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.4, middle, steps=5)
+    page.mouse.up()
+    zoomed = page.evaluate(
+        "() => { const c = window.fieldgate.chart, x = c.plot.scales.x;"
+        " return {paused: c.paused, span: x.max - x.min} }"
+    )
+    assert zoomed["paused"] and 0 < zoomed["span"] < 4, zoomed  # of a 10 s window
+    assert page.locator("#pause").inner_text() == "Resume"
+
     # Export: the rows of the last minute as stored, with the device's counter skipping
     # where the monitor was unplugged.
-    page.click("#export-view")
-    start = page.input_value("#export input[name=from]")
+    page.click("#export-view")  # the zoomed stretch, in the gateway's clock
+    shown = [
+        dt.datetime.fromisoformat(page.input_value(f"#export input[name={end}]"))
+        for end in ("from", "to")
+    ]
+    assert 0 < (shown[1] - shown[0]).total_seconds() <= 5, shown
     with page.expect_download() as download:
         page.evaluate(
             "() => { const f = document.getElementById('export');"
             " f.elements.from.value = new Date(Date.now() - 60000).toISOString().slice(0, 19);"
+            " f.elements.to.value = new Date(Date.now() + 5000).toISOString().slice(0, 19);"
             " f.requestSubmit(); }"
         )
     lines = Path(download.value.path()).read_text().splitlines()
-    assert start and lines[0] == "seq,received_at,n,t,lead_i,lead_ii,lead_iii"
+    assert lines[0] == "seq,received_at,n,t,lead_i,lead_ii,lead_iii"
     counters = [int(line.split(",")[2]) for line in lines[1:]]
     seq = [int(line.split(",")[0]) for line in lines[1:]]
     assert seq == list(range(seq[0], seq[0] + len(seq)))  # every row stored, in order

@@ -40,6 +40,7 @@ class FieldgateChart {
     this.mode = options.mode || "shared"; // "shared" y axis, or one "lanes" per channel
     this.clock = options.clock || "utc"; // wall-clock axis: "utc" or "local"
     this.paused = false;
+    this.onZoom = null; // called when a person drags to zoom
     this.hidden = new Set();
     this.plot = null;
     this.channels = 0;
@@ -120,8 +121,13 @@ class FieldgateChart {
     ];
     this.plot = new uPlot({
       ...this.size(), series: series, scales: scales, axes: axes,
-      cursor: { drag: { x: false, y: false } },
-      hooks: { draw: [(u) => chart.drew(u)] },
+      // Drag across the chart to zoom into a stretch of time (the page pauses, so it stays);
+      // a double click zooms out again.
+      cursor: { drag: { x: true, y: false, setScale: true } },
+      hooks: {
+        draw: [(u) => chart.drew(u)],
+        setSelect: [(u) => { if (u.select.width > 0 && chart.onZoom) chart.onZoom(); }],
+      },
     }, [this.xs, ...this.ys], this.element);
   }
 

@@ -34,6 +34,10 @@
     pause.textContent = chart.paused ? "Resume" : "Pause";
   });
 
+  chart.onZoom = () => { // a zoomed view stays put until Resume
+    if (!chart.paused) { chart.setPaused(true); pause.textContent = "Resume"; }
+  };
+
   function channelToggles(count) {
     if (channelsBox.childElementCount === count) return;
     channelsBox.textContent = "";
