@@ -21,6 +21,7 @@ counts what the reader counted.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -70,6 +71,25 @@ class Break:
         return found
 
 
+MAX_TYPES = 32  # record types drawn per frame (a GNSS receiver sends about ten)
+
+
+@dataclass(slots=True)
+class TypeSeries:
+    """One record type's buckets in a frame: ``fields`` are the positions (after the type) of
+    the fields drawn: every field that has been a number in a record of the type; where it is
+    not a number (empty: no fix, no signal) the value is None (the line breaks there)."""
+
+    fields: list[int]
+    times: list[float] = field(default_factory=list)
+    mins: list[list[float | None]] = field(default_factory=list)
+    maxs: list[list[float | None]] = field(default_factory=list)
+    bucket: int | None = None
+
+    def as_dict(self) -> dict:
+        return {"fields": self.fields, "t": self.times, "min": self.mins, "max": self.maxs}
+
+
 @dataclass(slots=True)
 class Frame:
     """Buckets of one contiguous seq range. ``mins[c][i]``: channel c, bucket i."""
@@ -82,6 +102,7 @@ class Frame:
     maxs: list[list[float]] = field(default_factory=list)
     samples: int = 0  # samples drawn (unparsed records excluded)
     gap: Break | None = None  # what is missing just before first_seq (None: nothing known)
+    types: dict[str, TypeSeries] | None = None  # rows with record types: each type's buckets
 
     @property
     def channels(self) -> int:
@@ -101,7 +122,17 @@ class Frame:
         }
         if self.gap is not None:
             message["gap"] = self.gap.as_dict()
+        if self.types:
+            message["types"] = {name: series.as_dict() for name, series in self.types.items()}
         return message
+
+
+def _number(text: bytes) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 class Decimator:
@@ -123,6 +154,7 @@ class Decimator:
         self._bucket: float | None = None  # bucket number of the open frame's last bucket
         self._new_frame = False  # the drawing changed: the next record opens a frame
         self._break: Break | None = None  # for the next record: what is missing before it
+        self._type_fields: dict[str, list[int]] = {}  # record type -> the fields drawn
 
     def draw(self, drawing: Drawing) -> None:
         """Records from here on are drawn this way (a new shape): no frame spans the change."""
@@ -178,12 +210,15 @@ class Decimator:
             ):
                 self.unparsed += 1
                 if frame is None and not drawable:
-                    # Rows with record types (NMEA) still arrive: a frame without buckets
-                    # says which seq reached the site, so the viewer sees no false gap.
+                    # Rows with record types (NMEA): the frame's own buckets stay empty (it
+                    # says which seq reached the site); each type's numbers go in its series.
                     frame = Frame(seq, seq, received_at, gap=self._take_break())
                     self._frames.append(frame)
                 if frame is not None:
                     frame.last_seq = seq
+                    if not drawable and self._add_typed(frame, record, received_at):
+                        self.unparsed -= 1
+                        frame.samples += 1
                 continue
             if frame is None or len(values) != frame.channels:
                 frame = Frame(seq, seq, received_at, mins=[[] for _ in values])
@@ -207,6 +242,58 @@ class Decimator:
                 for channel, value in enumerate(values):
                     frame.mins[channel].append(value)
                     frame.maxs[channel].append(value)
+
+    def _add_typed(self, frame: Frame, record: bytes, t: float) -> bool:
+        """Bucket a record with a record type (``TYPE,"f1,f2,..."`` or ``TYPE,f1,f2``) in its
+        type's series; False if it has nothing to draw."""
+        kind, _, rest = record.partition(b",")
+        if not kind or len(kind) > 16:
+            return False
+        name = kind.decode("ascii", "replace")
+        values = rest.strip(b'"').split(b",")
+        fields = self._type_fields.get(name)
+        if fields is None:
+            if len(self._type_fields) >= MAX_TYPES:
+                return False
+            fields = self._type_fields[name] = []
+        numbers = [_number(text) for text in values[: MAX_CHANNELS * 4]]
+        if frame.types is None:
+            frame.types = {}
+        series = frame.types.get(name)
+        # A field is drawn once it has been a number (a receiver without a fix sends empty
+        # positions at first): the type's fields grow, the series gets the new channel.
+        for position, number in enumerate(numbers):
+            if number is not None and position not in fields and len(fields) < MAX_CHANNELS:
+                index = bisect.bisect(fields, position)
+                fields.insert(index, position)
+                if series is not None:
+                    series.fields.insert(index, position)
+                    series.mins.insert(index, [None] * len(series.times))
+                    series.maxs.insert(index, [None] * len(series.times))
+        if not fields:
+            return False
+        if series is None:
+            series = frame.types[name] = TypeSeries(list(fields))
+            series.mins = [[] for _ in fields]
+            series.maxs = [[] for _ in fields]
+        row = [numbers[i] if i < len(numbers) else None for i in fields]
+        bucket = math.floor(t * self.points_per_second)
+        if bucket == series.bucket:
+            for channel, value in enumerate(row):
+                if value is None:
+                    continue
+                low, high = series.mins[channel], series.maxs[channel]
+                if low[-1] is None or value < low[-1]:
+                    low[-1] = value
+                if high[-1] is None or value > high[-1]:
+                    high[-1] = value
+        else:
+            series.bucket = bucket
+            series.times.append(t)
+            for channel, value in enumerate(row):
+                series.mins[channel].append(value)
+                series.maxs[channel].append(value)
+        return True
 
     def _take_break(self) -> Break | None:
         gap, self._break = self._break, None

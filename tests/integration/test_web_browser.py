@@ -228,6 +228,37 @@ def test_an_unplug_breaks_the_line_and_the_page_says_what_was_lost(
     page.screenshot(path=str(ARTIFACTS / "gateway-phone.png"), full_page=True)
 
 
+def test_rows_with_record_types_are_drawn_one_chosen_type_at_a_time(
+    site, browser, firmware_sim, processes, reader_env
+):
+    sim = firmware_sim("--format", "nmea0183", "--terminator", "crlf", "--rate", "50")
+    env = reader_env(
+        stream_url=site.ingest_url, stream_token=site.login.token, line_format="nmea0183"
+    )
+    processes.gateway("reader", "--port", str(sim.port), "--mode", "demo", env=env)
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    log_in(page, site, f"/gateways/{site.login.gateway_id}/")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#record-type option').length >= 3"
+        " && window.fieldgate.chart.channels > 0 && window.fieldgate.stats.draws > 2",
+        timeout=20_000,
+    )
+    types = page.locator("#record-type option").all_inner_texts()
+    assert "GPGGA" in types or "GNGGA" in types, types
+    gga = next(t for t in types if t.endswith("GGA"))
+    page.select_option("#record-type", gga)
+    page.wait_for_function(
+        "() => window.fieldgate.stats.draws > 0 && window.fieldgate.chart.channels > 0"
+    )
+    labels = page.locator("#channels label").all_inner_texts()
+    assert labels and all(label.strip().startswith(f"{gga} field ") for label in labels), labels
+    draws = stats(page)["draws"]
+    wait_for(lambda: stats(page)["draws"] > draws, 10, message="the chosen type drawn")
+    assert stats(page)["gaps"] == 0  # every seq arrived: the other types are not a gap
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "gateway-record-types.png"))
+
+
 def test_the_fleet_page_shows_the_gateway_online_live(
     site, browser, firmware_sim, processes, reader_env
 ):

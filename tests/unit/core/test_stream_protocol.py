@@ -59,6 +59,39 @@ def test_a_frame_after_a_device_gap_and_an_outage_says_so_and_is_accepted():
     assert parse_message(json.dumps(message)) == message
 
 
+def typed_frame() -> dict:
+    from gateway.core.codec import Shape
+    from gateway.core.decimate import Drawing
+
+    nmea = Shape("nmea0183", ("record_type", "fields"), record_type=True)
+    decimator = Decimator(Drawing.of(nmea), points_per_second=1)
+    decimator.add(0, [b'GPGSV,"3,1,10,23"', b'GPGSV,"3,2,10,"'], received_at=1.0)
+    decimator.add(2, [b'GPGSV,"3,3,10,"'], received_at=2.0)
+    (frame,) = decimator.take_frames()
+    return frame.as_message(sent_at=3.0)
+
+
+def test_a_frame_of_record_types_is_accepted_nulls_included():
+    message = typed_frame()
+    assert message["types"]["GPGSV"]["min"][3] == [23.0, None]
+    assert parse_message(json.dumps(message)) == message
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"t": [1.0]}, "frame: buckets in both 't' and 'types'"),
+        ({"types": []}, "frame: 'types' must be an object of at most 32 types"),
+        ({"types": {"GPGSV": {"t": [1.0]}}}, "frame: types['GPGSV']: missing fields, max, min"),
+        ({"samples": 1}, "frame: 2 buckets in 'types' for 1 samples"),
+    ],
+)
+def test_a_bad_frame_of_record_types_is_refused_with_the_reason(change, error):
+    with pytest.raises(ProtocolError) as raised:
+        parse_message(json.dumps({**typed_frame(), **change}))
+    assert str(raised.value).startswith(error)
+
+
 def test_non_finite_numbers_are_not_json_here():
     with pytest.raises(ProtocolError, match="Infinity is not a number the protocol allows"):
         parse_message('{"type": "status", "at": Infinity, "status": {}}')

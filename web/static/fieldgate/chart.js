@@ -13,7 +13,7 @@ const FIELDGATE_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
 const FIELDGATE_MAX_SECONDS = 60; // kept while paused, whatever the window
 // Device time jumping further than this, and than 10 times its usual step, breaks the line.
 const FIELDGATE_SILENCE_SECONDS = 0.25;
-const FIELDGATE_CLOCK_STEPS = [0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
+const FIELDGATE_CLOCK_STEPS = [0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
 
 function fieldgateClock(seconds, zone, withDate) {
   const d = new Date(seconds * 1000);
@@ -111,14 +111,19 @@ class FieldgateChart {
       });
     }
     const chart = this;
-    const axes = [
-      { scale: "x", label: "device time (s)", labelSize: 20 },
-      { scale: "x", side: 0, label: this.clock === "utc" ? "gateway clock (UTC)" : "gateway clock (local)",
-        labelSize: 20, size: 36, space: 90, incrs: FIELDGATE_CLOCK_STEPS, grid: { show: false },
-        splits: (u, axis, min, max, step) => chart.clockSplits(min, max, step),
-        values: (u, splits, axis, space, step) => splits.map((t) => chart.clockLabel(t, step)) },
-      lanes ? { scale: "y0", show: false } : { scale: "y" },
-    ];
+    const clockAxis = {
+      scale: "x", side: 0, label: this.clock === "utc" ? "gateway clock (UTC)" : "gateway clock (local)",
+      labelSize: 20, size: 36, space: 90, incrs: FIELDGATE_CLOCK_STEPS, grid: { show: false },
+      splits: (u, axis, min, max, step) => chart.clockSplits(min, max, step),
+      values: (u, splits, axis, space, step) => splits.map((t) => chart.clockLabel(t, step)),
+    };
+    // Rows without a device time (record types, csv without t) are drawn at the time of their
+    // read, the gateway's clock: then that is the one time axis, below.
+    const yAxis = lanes ? { scale: "y0", show: false }
+      : { scale: "y", size: (u, values) => values ? 14 + 7 * Math.max(3, ...values.map((v) => String(v).length)) : 50 };
+    const axes = this.unixTime
+      ? [{ ...clockAxis, side: 2, grid: { show: true } }, yAxis]
+      : [{ scale: "x", label: "device time (s)", labelSize: 20 }, clockAxis, yAxis];
     this.plot = new uPlot({
       ...this.size(), series: series, scales: scales, axes: axes,
       // Drag across the chart to zoom into a stretch of time (the page pauses, so it stays);
@@ -164,8 +169,8 @@ class FieldgateChart {
       this.lastSeq = frame.seq[1];
       return 0;
     }
-    if (channels !== this.channels) this.build(channels);
     const t0 = frame.t[0];
+    if (channels !== this.channels) { this.unixTime = t0 > 1e8; this.build(channels); }
     this.wallOffset = frame.received_at - t0;
     const restarted = this.lastT !== null && t0 < this.lastT;
     if (restarted) { // the device restarted: its clock went back
@@ -334,6 +339,14 @@ class FieldgateChart {
       const rule = Math.round(laneTop - laneHeight * 0.04);
       if (rule > u.bbox.top + 2) { ctx.beginPath(); ctx.moveTo(u.bbox.left, rule); ctx.lineTo(u.bbox.left + u.bbox.width, rule); ctx.stroke(); }
     }
+  }
+
+  // Forget what is drawn (another record type was chosen): its channels are other ones.
+  clear(names) {
+    this.names = names; this.xs = []; this.ys = []; this.gaps = []; this.frameStarts = [];
+    this.lastSeq = null; this.lastT = null; this.step = null; this.hidden.clear();
+    if (this.plot) { this.plot.destroy(); this.plot = null; }
+    this.channels = 0;
   }
 
   setWindow(seconds) { this.windowSeconds = seconds; this.dirty = true; }

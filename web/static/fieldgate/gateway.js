@@ -83,10 +83,42 @@
     eventCount.textContent = String(chart.stats.gaps);
   }
 
+  // Rows with record types (NMEA 0183): one type is drawn at a time, its numeric fields as
+  // channels; every frame still goes to the chart (its seq range keeps the gap count right).
+  const typeBox = document.getElementById("record-type-box"), typeSelect = document.getElementById("record-type");
+  let recordType = saved("record-type." + name, null);
+  const typeFields = new Map(); // record type -> its fields' positions
+  typeSelect.addEventListener("change", () => {
+    recordType = typeSelect.value; save("record-type." + name, recordType);
+    chart.clear(fieldNames(recordType)); channelsBox.textContent = "";
+  });
+  function fieldNames(kind) { return (typeFields.get(kind) || []).map((f) => kind + " field " + (f + 1)); }
+  function ofType(message) {
+    for (const [kind, series] of Object.entries(message.types)) {
+      const known = typeFields.get(kind);
+      if (known && known.join() !== series.fields.join()) { // a field became a number: redraw
+        typeFields.set(kind, series.fields);
+        if (kind === recordType) { chart.clear(fieldNames(kind)); channelsBox.textContent = ""; }
+      }
+      if (!known) {
+        typeFields.set(kind, series.fields);
+        const option = document.createElement("option"); option.value = option.textContent = kind;
+        typeSelect.appendChild(option); typeBox.hidden = false;
+        if (recordType === kind) { typeSelect.value = kind; chart.clear(fieldNames(kind)); channelsBox.textContent = ""; }
+      }
+    }
+    if (!typeFields.has(recordType)) { // none chosen yet, or the one remembered is not sent
+      recordType = Object.keys(message.types)[0]; typeSelect.value = recordType;
+      chart.clear(fieldNames(recordType)); channelsBox.textContent = "";
+    }
+    const series = message.types[recordType];
+    return { ...message, t: series ? series.t : [], min: series ? series.min : [], max: series ? series.max : [] };
+  }
+
   function onMessage(message) {
     const now = Date.now() / 1000;
     if (message.type === "frame") {
-      chart.addFrame(message);
+      chart.addFrame(message.types ? ofType(message) : message);
       channelToggles(chart.channels);
       lastFrameAt = now;
       // Clocks of gateway and browser may differ: compare with the best latency seen lately.
@@ -151,7 +183,7 @@
         const answer = await response.json();
         if (!response.ok) throw new Error(answer.error || response.statusText);
         const held = chart.xs.length ? chart.xs[chart.xs.length - 1] - chart.xs[0] : 0;
-        chart.prependFrames(answer.frames);
+        chart.prependFrames(answer.frames.map((f) => f.types ? ofType(f) : f));
         chart.showHistory(seconds + held);
         pause.textContent = "Resume"; liveButton.hidden = false;
         const wall = (t) => chart.wallOffset === null ? "" : fieldgateClock(t + chart.wallOffset, chart.clock);
