@@ -5,6 +5,7 @@ the files are ``gateway.store.history``'s."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import time
@@ -91,26 +92,36 @@ def _number(request, key: str, default: float | None = None) -> float:
     return value
 
 
+# Reading an hour back is seconds of CPU: it runs in a thread of its own (not the one thread
+# Django's sync views and the consumers' database calls share, which it would hold up, and
+# with it the ingest), one request at a time.
+_READING = asyncio.Semaphore(1)
+
+
 @login_required
-def history_view(request, name: str):
+async def history_view(request, name: str):
     """The ``seconds`` of device time before ``before_seq`` as frames of the stream protocol
     (docs/stream-protocol.md); without ``before_seq``, up to the newest row stored."""
     try:
-        data_dir, line_format = _source(name)
+        data_dir, line_format = await sync_to_async(_source)(name)
         before = _number(request, "before_seq", float(2**62))
         seconds = _number(request, "seconds", 60.0)
         if not 0 < seconds <= history.MAX_SPAN_SECONDS:
             raise Refused(400, f"seconds must be in (0, {history.MAX_SPAN_SECONDS:.0f}]")
     except Refused as refused:
         return _refusal(request, name, refused)
-    started = time.perf_counter()
-    found = history.history_frames(
-        batches_newest_first(data_dir, int(before)),
-        before_seq=int(before),
-        span=seconds,
-        line_format=line_format,
-    )
-    took = time.perf_counter() - started
+    def read() -> history.History:
+        return history.history_frames(
+            batches_newest_first(data_dir, int(before)),
+            before_seq=int(before),
+            span=seconds,
+            line_format=line_format,
+        )
+
+    async with _READING:
+        started = time.perf_counter()
+        found = await sync_to_async(read, thread_sensitive=False)()
+        took = time.perf_counter() - started
     log_event(
         log,
         logging.INFO,
@@ -174,7 +185,8 @@ async def export_view(request, name: str):
     )
 
     async def chunks():
-        while (chunk := await sync_to_async(next)(rows, None)) is not None:
+        read = sync_to_async(next, thread_sensitive=False)  # not the views' shared thread
+        while (chunk := await read(rows, None)) is not None:
             yield chunk
         level = logging.WARNING if export.stopped else logging.INFO
         log_event(
