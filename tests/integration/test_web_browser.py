@@ -124,7 +124,7 @@ def test_an_unplug_breaks_the_line_and_the_page_says_what_was_lost(
         stream_heartbeat_seconds=0.5,
         field_names="n,t,lead_i,lead_ii,lead_iii",  # as make demo names them
     )
-    processes.gateway("reader", "--port", str(sim.port), "--mode", "full", env=env)
+    reader = processes.gateway("reader", "--port", str(sim.port), "--mode", "full", env=env)
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     log_in(page, site, f"/gateways/{site.login.gateway_id}/")
     page.wait_for_function(
@@ -215,6 +215,22 @@ def test_an_unplug_breaks_the_line_and_the_page_says_what_was_lost(
     assert seq == list(range(seq[0], seq[0] + len(seq)))  # every row stored, in order
     jumps = [b - a - 1 for a, b in zip(counters, counters[1:], strict=False) if b != a + 1]
     assert jumps == [unplug["lines_lost"]]
+
+    # The gateway stopped (offline): a fresh page reads its last minute back, the unplug in
+    # it found from the device's counter as the reader found it.
+    assert reader.stop() == 0
+    page.reload()
+    page.select_option("#history-span", "60")
+    page.click("#history")
+    page.wait_for_function("() => window.fieldgate.history", timeout=15_000)
+    answer = page.evaluate("() => window.fieldgate.history")
+    assert answer["first_seq"] == 0 and answer["rows"] == answer["last_seq"] + 1, answer
+    back = page.evaluate(
+        "() => { const c = window.fieldgate.chart; return {channels: c.channels,"
+        " gaps: c.gaps.map(g => [g.kind, g.missing]), draws: c.stats.draws} }"
+    )
+    assert back["channels"] == 3 and back["draws"] >= 1, back
+    assert back["gaps"] == [["device", unplug["lines_lost"]]], back
 
     # A lane per channel: each channel on its own scale.
     page.select_option("#mode", "lanes")

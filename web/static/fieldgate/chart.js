@@ -253,7 +253,10 @@ class FieldgateChart {
     this.lastSeq = null; this.lastT = null;
     const keepSeconds = this.keepSeconds; this.keepSeconds = Infinity; this.counting = false;
     try {
-      for (const frame of frames) if (frame.min.length === this.channels || frame.t.length === 0) this.addFrame(frame);
+      // (an offline gateway's page has no channels yet: the history's frames set them)
+      for (const frame of frames) {
+        if (!this.channels || frame.min.length === this.channels || frame.t.length === 0) this.addFrame(frame);
+      }
       const joint = held.starts.length ? held.starts[0] : null;
       if (joint && this.lastSeq !== null && joint.seq > this.lastSeq + 1) {
         this.breakLine(this.lastT, joint.t, { kind: "delivery", missing: joint.seq - this.lastSeq - 1 });
