@@ -192,7 +192,7 @@ class Decimator:
         for offset, record in enumerate(records):
             seq = first_seq + offset
             self.samples_in += 1
-            if offset in breaks:
+            if breaks and offset in breaks:
                 self._held_break(Break(breaks[offset]))
             if self._break is not None:
                 frame = None  # the frame after a break starts at this record
