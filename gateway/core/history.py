@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from gateway.core.codec import Shape
 from gateway.core.decimate import Decimator, Drawing
 from gateway.core.intake import CounterTracker, DeviceGap
-from gateway.core.records import counter_field, time_field
+from gateway.core.records import CODECS, counter_field, time_field
 
 MAX_SPAN_SECONDS = 3600.0  # security limit: one request reads at most an hour of rows
 MAX_BUCKETS = 12_000  # per request: a minute at 200 points a second, an hour at 3.3
@@ -52,11 +52,11 @@ def shape_of(columns: tuple[str, ...], line_format: str) -> Shape:
     """The shape of stored rows: their device columns, and where the counter and time are for
     ``line_format`` (the data dir's identity)."""
     names = tuple(columns[2:])
-    try:
-        counter, time = counter_field(line_format), time_field(line_format)
-    except KeyError:  # a format this code does not know: draw what parses, from field 0
-        counter, time = None, None
-    record_type = line_format in ("nmea", "nmea0183")
+    codec = CODECS.get(line_format)
+    if codec is None:  # a format this code does not know: draw what parses, from field 0
+        return Shape(line_format, names)
+    counter, time = counter_field(line_format), time_field(line_format)
+    record_type = bool(codec.record_type)
     return Shape(
         line_format, names, counter_field=counter, time_field=time, record_type=record_type
     )
