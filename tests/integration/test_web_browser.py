@@ -163,12 +163,12 @@ def test_an_unplug_breaks_the_line_and_the_page_says_what_was_lost(
 
     # History: what the gateway stored before the oldest seq this page holds, joined to it
     # without a hole (the rows came before the page opened).
-    oldest = page.evaluate("() => window.fieldgate.chart.oldestSeq()")
     page.select_option("#history-span", "60")
     page.click("#history")
     page.wait_for_function("() => window.fieldgate.history", timeout=15_000)
     answer = page.evaluate("() => window.fieldgate.history")
-    assert answer["last_seq"] == oldest - 1 and answer["first_seq"] == 0, answer
+    # before_seq: the oldest seq the page held when asked (the first of a frame)
+    assert answer["last_seq"] == answer["before_seq"] - 1 and answer["first_seq"] == 0, answer
     joined = page.evaluate(
         "() => { const c = window.fieldgate.chart; return {oldest: c.oldestSeq(),"
         " kinds: c.gaps.map(g => g.kind), counted: c.stats.deliveryGaps} }"

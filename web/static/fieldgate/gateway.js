@@ -175,6 +175,8 @@
     const liveButton = document.getElementById("live"), historyState = document.getElementById("history-state");
     const span = document.getElementById("history-span"), windowSelect = document.getElementById("window");
     historyButton.addEventListener("click", async () => {
+      // Nothing is trimmed while the answer is on its way, so it joins what is held.
+      const holding = chart.keepSeconds; chart.keepSeconds = Infinity;
       const seconds = Number(span.value), before = chart.oldestSeq();
       historyButton.disabled = true; historyState.textContent = "reading the gateway's batches…";
       try {
@@ -194,6 +196,7 @@
           (answer.exhausted ? "; nothing older is kept on the gateway" : "") : "nothing stored before what is shown";
         window.fieldgate.history = answer;
       } catch (error) {
+        chart.keepSeconds = holding;
         historyState.textContent = "history could not be read: " + error.message;
       } finally { historyButton.disabled = false; }
     });
