@@ -110,6 +110,7 @@ async def history_view(request, name: str):
             raise Refused(400, f"seconds must be in (0, {history.MAX_SPAN_SECONDS:.0f}]")
     except Refused as refused:
         return _refusal(request, name, refused)
+
     def read() -> history.History:
         return history.history_frames(
             batches_newest_first(data_dir, int(before)),
