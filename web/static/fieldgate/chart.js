@@ -11,6 +11,7 @@
 "use strict";
 const FIELDGATE_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
 const FIELDGATE_MAX_SECONDS = 60; // kept while paused, whatever the window
+const FIELDGATE_MAX_POINTS = 1000000; // per channel: about 17 minutes of 500 buckets/s
 // Device time jumping further than this, and than 10 times its usual step, breaks the line.
 const FIELDGATE_SILENCE_SECONDS = 0.25;
 const FIELDGATE_CLOCK_STEPS = [0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
@@ -225,14 +226,17 @@ class FieldgateChart {
 
   // Drop what is older than `seconds` before the newest point, whole frames only (so the
   // oldest seq held is a frame's first: history read back joins it without a hole).
+  // Whatever is kept, at most FIELDGATE_MAX_POINTS points per channel (live data arriving
+  // while history is shown would otherwise grow for as long as it is shown).
   trim(seconds) {
     const xs = this.xs;
     if (!xs.length) return;
     const from = xs[xs.length - 1] - seconds;
-    if (xs[0] >= from) return;
+    const excess = xs.length - FIELDGATE_MAX_POINTS;
+    if (xs[0] >= from && excess <= 0) return;
     const starts = this.frameStarts;
     let k = 0;
-    while (k + 1 < starts.length && starts[k + 1].t <= from) k += 1;
+    while (k + 1 < starts.length && (starts[k + 1].t <= from || starts[k].i < excess)) k += 1;
     const low = starts.length ? starts[k].i : 0;
     if (low <= 0) return;
     xs.splice(0, low); for (const y of this.ys) y.splice(0, low);
