@@ -5,6 +5,7 @@ of the work), in the same run."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import tempfile
@@ -36,6 +37,26 @@ def write_hour(data_dir: DataDir) -> None:
     store.close(START + SECONDS)
 
 
+def loop_lag_while(work) -> dict:
+    """How late an asyncio loop's 10 ms timers fire while ``work`` runs in another thread, as
+    the site runs history.json (it shares the GIL with the loop that serves the sockets)."""
+
+    async def measure() -> list[float]:
+        loop = asyncio.get_running_loop()
+        reading = loop.run_in_executor(None, work)
+        lags = []
+        while not reading.done():
+            start = time.perf_counter()
+            await asyncio.sleep(0.01)
+            lags.append(time.perf_counter() - start - 0.01)
+        await reading
+        return sorted(lags)
+
+    lags = asyncio.run(measure())
+    pick = lambda q: round(lags[min(len(lags) - 1, int(q * len(lags)))] * 1000, 1)  # noqa: E731
+    return {"p50_ms": pick(0.5), "p99_ms": pick(0.99), "max_ms": round(lags[-1] * 1000, 1)}
+
+
 def timed(work) -> tuple[float, object]:
     start = time.perf_counter()
     result = work()
@@ -63,6 +84,14 @@ def main(argv: list[str]) -> int:
         results[f"history_{span}s"] = {"s": took, "rows": found.rows, "buckets": buckets,
                                        "json_bytes": size}  # fmt: skip
         print(f"history {span:5d} s: {results[f'history_{span}s']}", flush=True)
+    results["event_loop_lag_idle"] = loop_lag_while(lambda: time.sleep(3))  # the baseline
+    print(f"event loop lag, nothing read: {results['event_loop_lag_idle']}")
+    results["event_loop_lag_during_hour"] = loop_lag_while(
+        lambda: history.history_frames(
+            batches_newest_first(data_dir), before_seq=2**62, span=3600, line_format="csv-seq"
+        )
+    )
+    print(f"event loop lag while an hour is read: {results['event_loop_lag_during_hour']}")
     export = history.Export()
     took, size = timed(
         lambda: sum(
