@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from gateway.core.batchfile import header_columns
 from gateway.core.codec import Shape
 from gateway.core.decimate import Decimator, Drawing
 from gateway.core.intake import CounterTracker, DeviceGap
@@ -36,6 +37,21 @@ class BatchRows:
     columns: tuple[str, ...]
     rows: list[bytes]
     header: bytes = b""  # the header row as stored (quoting kept), without its newline
+
+
+def batch_rows(data: bytes) -> BatchRows | None:
+    """A batch file's bytes as :class:`BatchRows` (its last line dropped unless it ended in a
+    newline: the open batch's row being written); None if it has no header."""
+    header, _, body = data.partition(b"\n")
+    if not header:
+        return None
+    lines = body.split(b"\n")
+    lines.pop()  # after the last newline: empty, or a row the reader is still writing
+    try:
+        columns = header_columns(header)
+    except ValueError:
+        return None
+    return BatchRows(columns, lines, header)
 
 
 @dataclass

@@ -8,8 +8,7 @@ import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
-from gateway.core.batchfile import header_columns
-from gateway.core.history import BatchRows
+from gateway.core.history import BatchRows, batch_rows
 from gateway.core.keys import PART_SUFFIX, BadName, parse_part_name
 from gateway.store.layout import DataDir
 from gateway.store.recovery import sealed_batches
@@ -41,16 +40,7 @@ def _read(path: Path) -> BatchRows | None:
         data = path.read_bytes()
     except FileNotFoundError:  # sealed (renamed) or cleaned up while we looked
         return None
-    header, _, body = data.partition(b"\n")
-    if not header:
-        return None
-    lines = body.split(b"\n")
-    lines.pop()  # after the last newline: empty, or a row the reader is still writing
-    try:
-        columns = header_columns(header)
-    except ValueError:
-        return None
-    return BatchRows(columns, lines, header)
+    return batch_rows(data)
 
 
 def batches_newest_first(data_dir: DataDir, before_seq: int | None = None) -> Iterator[BatchRows]:

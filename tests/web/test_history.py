@@ -2,6 +2,7 @@
 real BatchStore), through Django's test client."""
 
 import asyncio
+import datetime as dt
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -113,3 +114,53 @@ def test_history_and_export_need_a_login(data_dir):
     for path in ("history.json", "export.csv"):
         response = DjangoClient(HTTP_HOST="localhost").get(f"/gateways/gw1/{path}")
         assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_the_central_site_exports_from_the_bucket_the_uploaders_write_to(tmp_path, monkeypatch):
+    import gzip
+
+    from gateway.core.keys import BatchName, object_key, rejected_lines_key
+    from gateway.supervise import Supervisor
+    from gateway.supervise.chain import LocalS3
+    from tests.support.s3 import CREDENTIALS
+
+    day = dt.date(2025, 11, 30)
+    header = b"seq,received_at,n,t,a\n"
+    first = header + b"".join(b"%d,%.6f,%d,%.3f,1\n" % (s, START + s, s, s) for s in range(10))
+    second = header + b"".join(b"%d,%.6f,%d,%.3f,2\n" % (s, START + s, s, s) for s in range(10, 20))
+    Gateway.objects.create(name="gw1", token_hash="x")
+    for key, value in CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    with Supervisor(tmp_path / "s3") as supervisor:
+        s3 = LocalS3(supervisor, "central-bucket", CREDENTIALS)
+        put = s3.client.put_object
+        put(Bucket=s3.bucket, Key=object_key("raw", "gw1", BatchName(day, 0, 9), gzip=True),
+            Body=gzip.compress(first))  # fmt: skip
+        put(Bucket=s3.bucket, Key=object_key("raw", "gw1", BatchName(day, 10, 19), gzip=False),
+            Body=second)  # fmt: skip
+        put(
+            Bucket=s3.bucket, Key=rejected_lines_key("raw", "gw1", "2025/11/30/1.jsonl"), Body=b"{}"
+        )
+        put(Bucket=s3.bucket, Key=object_key("raw", "gw2", BatchName(day, 0, 9), gzip=False),
+            Body=header + b"0,1764500000.0,0,0,9\n")  # fmt: skip
+        bucket = {"S3_BUCKET": s3.bucket, "S3_PREFIX": "raw", "S3_ENDPOINT_URL": s3.url}
+        with override_settings(FIELDGATE={**_fieldgate(), **bucket}):
+            response = client().get(
+                "/gateways/gw1/export.csv", {"from": START + 5, "to": START + 15}
+            )
+            assert response.status_code == 200
+            lines = asyncio.run(body(response)).decode().splitlines()
+            page = DjangoClient(HTTP_HOST="localhost")
+            page.force_login(get_user_model().objects.get(username="ann"))
+            html = page.get("/gateways/gw1/").content.decode()
+        with override_settings(
+            FIELDGATE={**_fieldgate(), **bucket, "S3_ENDPOINT_URL": "http://127.0.0.1:9"}
+        ):
+            unreachable = DjangoClient(HTTP_HOST="localhost")
+            unreachable.force_login(get_user_model().objects.get(username="ann"))
+            refused = unreachable.get("/gateways/gw1/export.csv", {"from": START, "to": START + 1})
+    assert lines[0] == "seq,received_at,n,t,a"
+    assert [int(line.split(",")[0]) for line in lines[1:]] == list(range(5, 15))  # both objects
+    assert 'id="export"' in html and 'id="history"' not in html  # export, no history, here
+    assert refused.status_code == 502
+    assert refused.json()["error"].startswith("the bucket could not be listed:")

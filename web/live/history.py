@@ -22,6 +22,7 @@ from gateway.store.history import batches_newest_first, batches_oldest_first
 from gateway.store.layout import DataDir
 from gateway.store.ledgers import read_identity
 from web.fleet.models import Gateway
+from web.live import s3batches
 
 log = logging.getLogger("web.history")
 
@@ -53,15 +54,16 @@ def _source(name: str) -> tuple[DataDir, str]:
     return data_dir, identity.line_format or "auto"
 
 
-def served_here(name: str) -> tuple[bool, str]:
-    """Whether this site serves ``name``'s history, and if not why (for the gateway page)."""
+def served_here(name: str) -> dict:
+    """What this site serves of ``name``'s batches (for the gateway page): history (from the
+    gateway's data dir), export (from there, or from the bucket), and if not history why."""
     try:
         _source(name)
     except Refused as refused:
-        return False, str(refused)
+        return {"history": False, "export": s3batches.configured(), "reason": str(refused)}
     except Http404:
-        return False, "unknown gateway"
-    return True, ""
+        return {"history": False, "export": False, "reason": "unknown gateway"}
+    return {"history": True, "export": True, "reason": ""}
 
 
 def _refusal(request, name: str, refused: Refused) -> JsonResponse:
@@ -165,30 +167,56 @@ def _when(request, key: str) -> float:
     return moment.timestamp()
 
 
+async def _keys_in_bucket(name: str, days: tuple[dt.date, dt.date]) -> list[tuple[str, bool]]:
+    if not await sync_to_async(Gateway.objects.filter(name=name).exists)():
+        raise Http404("unknown gateway")
+    try:
+        return await sync_to_async(s3batches.batch_keys, thread_sensitive=False)(name, days)
+    except Exception as error:  # botocore's errors: unreachable, refused, no such bucket
+        raise Refused(502, f"the bucket could not be listed: {error}"[:300]) from None
+
+
 @login_required
 async def export_view(request, name: str):
     """The rows received in ``[from, to)`` (the gateway's clock) as one CSV, streamed."""
     try:
-        data_dir, _ = await sync_to_async(_source)(name)
         start, end = _when(request, "from"), _when(request, "to")
         if not start < end:
             raise Refused(400, "'to' must come after 'from'")
         if end - start > MAX_EXPORT_SECONDS:
             raise Refused(400, f"at most {MAX_EXPORT_SECONDS // 3600} hours per download")
+        days = (
+            dt.datetime.fromtimestamp(start, dt.UTC).date(),
+            dt.datetime.fromtimestamp(end, dt.UTC).date(),
+        )
+        try:
+            data_dir, _ = await sync_to_async(_source)(name)
+            source = batches_oldest_first(data_dir, days)
+        except Refused:
+            if not s3batches.configured():
+                raise
+            source = s3batches.batches(await _keys_in_bucket(name, days))
     except Refused as refused:
         return _refusal(request, name, refused)
-    days = (
-        dt.datetime.fromtimestamp(start, dt.UTC).date(),
-        dt.datetime.fromtimestamp(end, dt.UTC).date(),
-    )
-    rows = history.export_rows(
-        batches_oldest_first(data_dir, days), start, end, export := history.Export()
-    )
+    rows = history.export_rows(source, start, end, export := history.Export())
 
     async def chunks():
         read = sync_to_async(next, thread_sensitive=False)  # not the views' shared thread
-        while (chunk := await read(rows, None)) is not None:
-            yield chunk
+        try:
+            while (chunk := await read(rows, None)) is not None:
+                yield chunk
+        except Exception as error:  # the download ends short, and the client sees it did
+            log_event(
+                log,
+                logging.ERROR,
+                "export_failed",
+                gateway=name,
+                rows=export.rows,
+                last_seq=export.last_seq,
+                error=repr(error)[:300],
+                hint="the batches could not be read to the end; try again, or a shorter range",
+            )
+            raise
         level = logging.WARNING if export.stopped else logging.INFO
         log_event(
             log,

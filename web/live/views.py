@@ -9,9 +9,8 @@ from web.live import history
 @login_required
 def gateway_page(request, name: str):
     gateway = get_object_or_404(Gateway, name=name)
-    served, reason = history.served_here(name)
     return render(
         request,
         "live/gateway.html",
-        {"gateway": summary(gateway), "history": {"served": served, "reason": reason}},
+        {"gateway": summary(gateway), "served": history.served_here(name)},
     )

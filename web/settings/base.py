@@ -230,6 +230,11 @@ FIELDGATE = {
     # The GATEWAY_DATA_DIR of the gateway this site runs on: its batches are the live view's
     # history and the CSV export (web/live/history.py). Empty: neither is served.
     "GATEWAY_DATA_DIR": env("FIELDGATE_WEB_GATEWAY_DATA_DIR", ""),
+    # The bucket the gateways' uploaders write to (their GATEWAY_S3_*): the central site's CSV
+    # export reads their batches there (web/live/s3batches.py). Empty: no export from S3.
+    "S3_BUCKET": env("FIELDGATE_WEB_S3_BUCKET", ""),
+    "S3_PREFIX": env("FIELDGATE_WEB_S3_PREFIX", ""),
+    "S3_ENDPOINT_URL": env("FIELDGATE_WEB_S3_ENDPOINT_URL", ""),
 }
 
 # /metrics: with a token, only requests bearing it; without, only this host's (not proxied).
