@@ -95,6 +95,15 @@ def test_the_gateway_page_draws_a_live_waveform(site, browser, firmware_sim, pro
     )
     gapped = stats(page)
     assert gapped["gaps"] >= 1 and gapped["missing"] >= 100
+    # Device time jumping with seq going on and nothing said (a device without a counter that
+    # went quiet) breaks the line too, as a silence.
+    silent = page.evaluate(  # in one go: the next live frame goes back in device time
+        "() => { const c = window.fieldgate.chart; const t = c.lastT + 2;"
+        " c.addFrame({type: 'frame', seq: [c.lastSeq + 1, c.lastSeq + 1], samples: 1,"
+        " t: [t], min: Array(8).fill([0]), max: Array(8).fill([0]), received_at: t});"
+        " return c.gaps.filter(g => g.kind === 'silence'); }"
+    )
+    assert len(silent) == 1 and 1.9 < silent[0]["seconds"] < 2.1, silent
 
     # Channel toggles hide a series.
     page.click("#channels input[data-channel='0']")
