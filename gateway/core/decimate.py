@@ -11,10 +11,17 @@ stands in, for devices that send none) and where the values begin. A record whos
 fields do not parse as numbers is counted in ``unparsed`` and left out of the buckets: inside
 an open frame its ``seq`` is covered by the frame's range (stored, just not drawable), before
 the first drawable record it shows to the viewer as a gap.
+
+What never got a ``seq`` cannot show as a hole in ``seq``: lines the device sent that never
+arrived (the reader's device gaps, from the device's counter) and time the port was away. The
+reader tells the decimator of both (``add(..., gaps=)``, :meth:`Decimator.port_outage`); the
+frame after one starts there and carries a :class:`Break`, so a viewer breaks its line and
+counts what the reader counted.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -45,6 +52,44 @@ class Drawing:
         return list(shape.names[self.first_value :]) if self.drawable else []
 
 
+@dataclass(frozen=True, slots=True)
+class Break:
+    """What is missing just before a frame's first sample: ``device_lines`` the device's counter
+    skipped (the reader's device gaps, summed) and ``outage_seconds`` the port was away."""
+
+    device_lines: int = 0
+    outage_seconds: float | None = None
+
+    def joined(self, other: Break) -> Break:
+        seconds = [s for s in (self.outage_seconds, other.outage_seconds) if s is not None]
+        return Break(self.device_lines + other.device_lines, sum(seconds) if seconds else None)
+
+    def as_dict(self) -> dict:
+        found: dict = {"device_lines": self.device_lines}
+        if self.outage_seconds is not None:
+            found["outage_seconds"] = round(self.outage_seconds, 3)
+        return found
+
+
+MAX_TYPES = 32  # record types drawn per frame (a GNSS receiver sends about ten)
+
+
+@dataclass(slots=True)
+class TypeSeries:
+    """One record type's buckets in a frame: ``fields`` are the positions (after the type) of
+    the fields drawn: every field that has been a number in a record of the type; where it is
+    not a number (empty: no fix, no signal) the value is None (the line breaks there)."""
+
+    fields: list[int]
+    times: list[float] = field(default_factory=list)
+    mins: list[list[float | None]] = field(default_factory=list)
+    maxs: list[list[float | None]] = field(default_factory=list)
+    bucket: int | None = None
+
+    def as_dict(self) -> dict:
+        return {"fields": self.fields, "t": self.times, "min": self.mins, "max": self.maxs}
+
+
 @dataclass(slots=True)
 class Frame:
     """Buckets of one contiguous seq range. ``mins[c][i]``: channel c, bucket i."""
@@ -56,6 +101,8 @@ class Frame:
     mins: list[list[float]] = field(default_factory=list)
     maxs: list[list[float]] = field(default_factory=list)
     samples: int = 0  # samples drawn (unparsed records excluded)
+    gap: Break | None = None  # what is missing just before first_seq (None: nothing known)
+    types: dict[str, TypeSeries] | None = None  # rows with record types: each type's buckets
 
     @property
     def channels(self) -> int:
@@ -63,7 +110,7 @@ class Frame:
 
     def as_message(self, sent_at: float) -> dict:
         """The ingest protocol's ``frame`` message (docs/stream-protocol.md)."""
-        return {
+        message = {
             "type": "frame",
             "seq": [self.first_seq, self.last_seq],
             "received_at": round(self.received_at, 6),
@@ -73,13 +120,27 @@ class Frame:
             "min": self.mins,
             "max": self.maxs,
         }
+        if self.gap is not None:
+            message["gap"] = self.gap.as_dict()
+        if self.types:
+            message["types"] = {name: series.as_dict() for name, series in self.types.items()}
+        return message
+
+
+def _number(text: bytes) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 class Decimator:
     """Feed ``add(first_seq, records, received_at)``; ``take_frames()`` at the frame rate.
 
-    A new frame starts wherever ``seq`` is not contiguous (records dropped upstream) or the
-    number of channels changes, so a frame never hides a hole.
+    A new frame starts wherever ``seq`` is not contiguous (records dropped upstream), the
+    number of channels changes, or the reader saw a device gap or a port outage, so a frame
+    never hides a hole.
     """
 
     def __init__(self, drawing: Drawing | int, points_per_second: float) -> None:
@@ -92,6 +153,8 @@ class Decimator:
         self._frames: list[Frame] = []
         self._bucket: float | None = None  # bucket number of the open frame's last bucket
         self._new_frame = False  # the drawing changed: the next record opens a frame
+        self._break: Break | None = None  # for the next record: what is missing before it
+        self._type_fields: dict[str, list[int]] = {}  # record type -> the fields drawn
 
     def draw(self, drawing: Drawing) -> None:
         """Records from here on are drawn this way (a new shape): no frame spans the change."""
@@ -99,7 +162,26 @@ class Decimator:
             self.drawing = drawing
             self._new_frame = True
 
-    def add(self, first_seq: int, records: Sequence[bytes], received_at: float) -> None:
+    def port_outage(self, seconds: float) -> None:
+        """The port was away for ``seconds`` before the next record added."""
+        self._held_break(Break(0, max(0.0, seconds)))
+
+    def _held_break(self, gap: Break) -> None:
+        self._break = gap if self._break is None else self._break.joined(gap)
+
+    def add(
+        self,
+        first_seq: int,
+        records: Sequence[bytes],
+        received_at: float,
+        gaps: Sequence[tuple[int, int]] = (),
+    ) -> None:
+        """Records ``first_seq``... read at ``received_at``; ``gaps`` are the reader's device
+        gaps in them: ``(index, missing)``, ``missing`` lines lost just before ``records[index]``.
+        """
+        breaks = {}
+        for index, missing in gaps:
+            breaks[index] = breaks.get(index, 0) + missing
         time_index, first_channel = self.drawing.time_index, self.drawing.first_value
         drawable = self.drawing.drawable
         scale = self.points_per_second
@@ -110,6 +192,10 @@ class Decimator:
         for offset, record in enumerate(records):
             seq = first_seq + offset
             self.samples_in += 1
+            if breaks and offset in breaks:
+                self._held_break(Break(breaks[offset]))
+            if self._break is not None:
+                frame = None  # the frame after a break starts at this record
             fields = record.split(b",")
             try:
                 t = received_at if time_index is None else float(fields[time_index])
@@ -124,16 +210,20 @@ class Decimator:
             ):
                 self.unparsed += 1
                 if frame is None and not drawable:
-                    # Rows with record types (NMEA) still arrive: a frame without buckets
-                    # says which seq reached the site, so the viewer sees no false gap.
-                    frame = Frame(seq, seq, received_at)
+                    # Rows with record types (NMEA): the frame's own buckets stay empty (it
+                    # says which seq reached the site); each type's numbers go in its series.
+                    frame = Frame(seq, seq, received_at, gap=self._take_break())
                     self._frames.append(frame)
                 if frame is not None:
                     frame.last_seq = seq
+                    if not drawable and self._add_typed(frame, record, received_at):
+                        self.unparsed -= 1
+                        frame.samples += 1
                 continue
             if frame is None or len(values) != frame.channels:
                 frame = Frame(seq, seq, received_at, mins=[[] for _ in values])
                 frame.maxs = [[] for _ in values]
+                frame.gap = self._take_break()
                 self._frames.append(frame)
                 self._bucket = None
             frame.last_seq = seq
@@ -152,6 +242,62 @@ class Decimator:
                 for channel, value in enumerate(values):
                     frame.mins[channel].append(value)
                     frame.maxs[channel].append(value)
+
+    def _add_typed(self, frame: Frame, record: bytes, t: float) -> bool:
+        """Bucket a record with a record type (``TYPE,"f1,f2,..."`` or ``TYPE,f1,f2``) in its
+        type's series; False if it has nothing to draw."""
+        kind, _, rest = record.partition(b",")
+        if not kind or len(kind) > 16:
+            return False
+        name = kind.decode("ascii", "replace")
+        values = rest.strip(b'"').split(b",")
+        fields = self._type_fields.get(name)
+        if fields is None:
+            if len(self._type_fields) >= MAX_TYPES:
+                return False
+            fields = self._type_fields[name] = []
+        numbers = [_number(text) for text in values[: MAX_CHANNELS * 4]]
+        if frame.types is None:
+            frame.types = {}
+        series = frame.types.get(name)
+        # A field is drawn once it has been a number (a receiver without a fix sends empty
+        # positions at first): the type's fields grow, the series gets the new channel.
+        for position, number in enumerate(numbers):
+            if number is not None and position not in fields and len(fields) < MAX_CHANNELS:
+                index = bisect.bisect(fields, position)
+                fields.insert(index, position)
+                if series is not None:
+                    series.fields.insert(index, position)
+                    series.mins.insert(index, [None] * len(series.times))
+                    series.maxs.insert(index, [None] * len(series.times))
+        if not fields:
+            return False
+        if series is None:
+            series = frame.types[name] = TypeSeries(list(fields))
+            series.mins = [[] for _ in fields]
+            series.maxs = [[] for _ in fields]
+        row = [numbers[i] if i < len(numbers) else None for i in fields]
+        bucket = math.floor(t * self.points_per_second)
+        if bucket == series.bucket:
+            for channel, value in enumerate(row):
+                if value is None:
+                    continue
+                low, high = series.mins[channel], series.maxs[channel]
+                if low[-1] is None or value < low[-1]:
+                    low[-1] = value
+                if high[-1] is None or value > high[-1]:
+                    high[-1] = value
+        else:
+            series.bucket = bucket
+            series.times.append(t)
+            for channel, value in enumerate(row):
+                series.mins[channel].append(value)
+                series.maxs[channel].append(value)
+        return True
+
+    def _take_break(self) -> Break | None:
+        gap, self._break = self._break, None
+        return gap
 
     def take_frames(self) -> list[Frame]:
         """Everything added since the last call, as frames (possibly none)."""

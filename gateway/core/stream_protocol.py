@@ -98,10 +98,71 @@ def _channels(message: dict, key: str, buckets: int) -> int:
 
 
 _FRAME_KEYS = {"type", "seq", "received_at", "sent_at", "samples", "t", "min", "max"}
+# What is missing just before the frame's first sample, as the reader counted it (device gaps
+# from the device's counter, port outages); core/decimate.py's Break.
+_GAP_KEYS = frozenset({"device_lines", "outage_seconds"})
+
+
+def _check_gap(gap) -> None:
+    if not isinstance(gap, dict):
+        raise ProtocolError(f"frame: 'gap' must be an object, got {type(gap).__name__}")
+    _keys(gap, "frame: gap", {"device_lines"}, _GAP_KEYS - {"device_lines"})
+    _int(gap, "device_lines", "frame: gap")
+    if (
+        "outage_seconds" in gap
+        and _number(gap["outage_seconds"], "frame: gap 'outage_seconds'") < 0
+    ):
+        raise ProtocolError("frame: gap 'outage_seconds' must be >= 0")
+
+
+MAX_TYPES = 32  # record types per frame (core/decimate.py draws at most this many)
+
+
+def _check_types(types, samples: int) -> None:
+    """Rows with record types: ``{"GPGGA": {"fields": [0, 1], "t": [...], "min": [[...]],
+    "max": [[...]]}}``; a value may be null (not a number in that record)."""
+    if not isinstance(types, dict) or len(types) > MAX_TYPES:
+        raise ProtocolError(f"frame: 'types' must be an object of at most {MAX_TYPES} types")
+    buckets = 0
+    for name, series in types.items():
+        where = f"frame: types[{name!r:.20}]"
+        if len(name) > 16 or not isinstance(series, dict):
+            raise ProtocolError(f"{where} must be a type of at most 16 characters with an object")
+        _keys(series, where, {"fields", "t", "min", "max"})
+        fields, times = series["fields"], series["t"]
+        if (
+            not isinstance(fields, list)
+            or not 1 <= len(fields) <= MAX_CHANNELS
+            or any(type(f) is not int or f < 0 for f in fields)
+        ):
+            raise ProtocolError(f"{where}: 'fields' must be 1 to {MAX_CHANNELS} positions")
+        if not isinstance(times, list) or not times:
+            raise ProtocolError(f"{where}: 't' must be a list of bucket times")
+        buckets += len(times)
+        for value in times:
+            _number(value, f"{where} 't' values")
+        for key in ("min", "max"):
+            rows = series[key]
+            if not isinstance(rows, list) or len(rows) != len(fields):
+                raise ProtocolError(f"{where}: {key!r} must have one list per field")
+            for row in rows:
+                if not isinstance(row, list) or len(row) != len(times):
+                    raise ProtocolError(f"{where}: {key} rows must have one value per bucket")
+                for value in row:
+                    if value is not None:
+                        _number(value, f"{where} {key} values")
+    if buckets > MAX_BUCKETS or buckets > samples:
+        raise ProtocolError(f"frame: {buckets} buckets in 'types' for {samples} samples")
 
 
 def check_frame(message: dict) -> None:
-    _keys(message, "frame", _FRAME_KEYS)
+    _keys(message, "frame", _FRAME_KEYS, frozenset({"gap", "types"}))
+    if "gap" in message:
+        _check_gap(message["gap"])
+    if "types" in message:
+        if message["t"]:
+            raise ProtocolError("frame: buckets in both 't' and 'types'")
+        _check_types(message["types"], _int(message, "samples", "frame"))
     seq = message["seq"]
     if (
         not isinstance(seq, list)

@@ -339,6 +339,7 @@ class ReaderService:
             self.intake.port_opened()
             outage = self.recent.add_outage(self._outage_began, back_at=opened.at)
             self._outage_began = None
+            self.sink.port_outage(outage["seconds"])  # the live view breaks its line there
             log_event(log, logging.WARNING, "port_back", port=opened.port, **outage)
         else:  # the first open: the line a clean stop left unfinished may continue here
             fragment, self._fragment = self._fragment, b""
@@ -393,7 +394,12 @@ class ReaderService:
             if stored:
                 self.next_seq = first_seq + stored
                 self.shape = run.shape
-                self.sink.publish(first_seq, run.records[:stored], run.received_at, run.shape)
+                gaps = [
+                    (event.index, event.missing)
+                    for event in intake.events
+                    if isinstance(event, DeviceGap) and event.run == index and event.index < stored
+                ]
+                self.sink.publish(first_seq, run.records[:stored], run.received_at, run.shape, gaps)
             self._record_counter_events(intake, index, first_seq, stored, run.received_at)
 
     def _note(self, event) -> None:

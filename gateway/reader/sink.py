@@ -14,8 +14,17 @@ from gateway.core.codec import Shape
 
 class StreamSink(Protocol):
     def publish(
-        self, first_seq: int, records: Sequence[bytes], received_at: float, shape: Shape
-    ) -> None: ...
+        self,
+        first_seq: int,
+        records: Sequence[bytes],
+        received_at: float,
+        shape: Shape,
+        gaps: Sequence[tuple[int, int]] = (),
+    ) -> None:
+        """``gaps``: the device gaps the reader counted in these records, ``(index, missing)``."""
+
+    def port_outage(self, seconds: float) -> None:
+        """The port was away ``seconds``; the next records published come after it."""
 
     def publish_status(self, status: dict) -> None: ...
 
@@ -28,8 +37,16 @@ class NullSink:
     """Streams nothing (``local`` mode, or no ``GATEWAY_STREAM_URL``)."""
 
     def publish(
-        self, first_seq: int, records: Sequence[bytes], received_at: float, shape: Shape
+        self,
+        first_seq: int,
+        records: Sequence[bytes],
+        received_at: float,
+        shape: Shape,
+        gaps: Sequence[tuple[int, int]] = (),
     ) -> None:
+        pass
+
+    def port_outage(self, seconds: float) -> None:
         pass
 
     def publish_status(self, status: dict) -> None:

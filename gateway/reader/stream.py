@@ -53,9 +53,9 @@ class StreamClient:
         self.url = settings.stream_url
         self.rng = rng or random.Random()
         self._lock = threading.Lock()
-        self._pending: collections.deque[tuple[int, Sequence[bytes], float, Shape]] = (
-            collections.deque()
-        )
+        # (first_seq, records, received_at, shape, gaps, None) per publish, or
+        # (0, (), 0.0, None, (), seconds) where the port was away.
+        self._pending: collections.deque[tuple] = collections.deque()
         self._shape: Shape | None = None  # of the rows streamed last (the channels' names)
         self._pending_rows = 0
         self._reader_status: dict | None = None
@@ -78,15 +78,38 @@ class StreamClient:
     # -- the StreamSink protocol (reader's thread) -----------------------------------------
 
     def publish(
-        self, first_seq: int, records: Sequence[bytes], received_at: float, shape: Shape
+        self,
+        first_seq: int,
+        records: Sequence[bytes],
+        received_at: float,
+        shape: Shape,
+        gaps: Sequence[tuple[int, int]] = (),
     ) -> None:
         with self._lock:
-            self._pending.append((first_seq, records, received_at, shape))
+            self._pending.append((first_seq, records, received_at, shape, gaps, None))
             self._pending_rows += len(records)
             while self._pending_rows > self.settings.stream_queue_rows and len(self._pending) > 1:
-                _, dropped, _, _ = self._pending.popleft()
-                self._pending_rows -= len(dropped)
-                self._stats["rows_dropped"] += len(dropped)
+                # A publish dropped is a hole in seq, which the viewer shows as a gap itself;
+                # an outage waiting in the queue is kept (it has no rows).
+                oldest = next(i for i, entry in enumerate(self._pending) if entry[5] is None)
+                if oldest == len(self._pending) - 1:
+                    break  # only the newest rows are left
+                dropped = self._pending[oldest]
+                del self._pending[oldest]
+                self._pending_rows -= len(dropped[1])
+                self._stats["rows_dropped"] += len(dropped[1])
+                lost = sum(missing for _, missing in dropped[4])
+                if lost:  # the device gap in them still reaches the viewer, with the next rows
+                    # (there are some: the publish just appended is the newest entry)
+                    following = next(
+                        i for i in range(oldest, len(self._pending)) if self._pending[i][5] is None
+                    )
+                    entry = self._pending[following]
+                    self._pending[following] = (*entry[:4], [(0, lost), *entry[4]], None)
+
+    def port_outage(self, seconds: float) -> None:
+        with self._lock:
+            self._pending.append((0, (), 0.0, None, (), seconds))
 
     def publish_status(self, status: dict) -> None:
         self._reader_status = status  # replaced, never queued
@@ -172,11 +195,14 @@ class StreamClient:
             pending, self._pending = self._pending, collections.deque()
             self._pending_rows = 0
         decimator = self._decimator
-        for first_seq, records, received_at, shape in pending:
+        for first_seq, records, received_at, shape, gaps, outage_seconds in pending:
+            if outage_seconds is not None:
+                decimator.port_outage(outage_seconds)
+                continue
             if shape != self._shape:
                 self._shape = shape
                 decimator.draw(Drawing.of(shape))
-            decimator.add(first_seq, records, received_at)
+            decimator.add(first_seq, records, received_at, gaps)
         limit = self.settings.stream_queue_frames
         for frame in decimator.take_frames():
             self._stats["frames_built"] += 1

@@ -129,6 +129,19 @@ def test_publish_keeps_a_bounded_queue_dropping_the_oldest_rows_counted():
     assert (frame.first_seq, frame.last_seq) == (20_000, 29_999)
 
 
+def test_a_device_gap_in_rows_dropped_from_the_queue_still_reaches_the_viewer():
+    client = StreamClient(client_settings(free_port(), stream_queue_rows=2_000))  # not started
+    client.publish(0, records(0, 1000), received_at=0.0, shape=CSV_SEQ)
+    client.publish(1000, records(1750, 1000), 0.0, CSV_SEQ, gaps=[(0, 750)])  # an unplug
+    client.publish(2000, records(2750, 1000), received_at=0.0, shape=CSV_SEQ)  # drops seq 0-999
+    client.publish(3000, records(3750, 1000), received_at=0.0, shape=CSV_SEQ)  # drops 1000-1999
+    assert client.counters()["rows_dropped"] == 2000
+    client._build_frames()
+    (frame,) = client._frames  # seq 2000-3999: the viewer sees the hole before it in seq
+    assert (frame.first_seq, frame.last_seq) == (2000, 3999)
+    assert frame.as_message(0.0)["gap"] == {"device_lines": 750}  # and the reader's count
+
+
 def test_a_refusal_that_needs_an_operator_is_not_retried_in_a_loop():
     port = free_port()
     site = RecordingSite(port, refuse_with=4403).start()

@@ -3,6 +3,7 @@ viewer on one worker receives what a gateway ingests on the other; /metrics sums
 workers counted; /healthz names the server that stopped answering."""
 
 import json
+import re
 import shutil
 import signal
 import tempfile
@@ -81,7 +82,8 @@ def test_a_viewer_on_one_worker_sees_frames_ingested_on_the_other(
 ):
     env, (viewer_port, ingest_port) = central.env, central.workers
     base = f"http://127.0.0.1:{viewer_port}"
-    viewer = Viewer(base, "/ws/live/remote-gw/", login_cookie(base, "ann", "pw-123"))
+    cookie = login_cookie(base, "ann", "pw-123")
+    viewer = Viewer(base, "/ws/live/remote-gw/", cookie)
     try:
         sim = firmware_sim("--rate", "1000", "--channels", "4", "--samples", "3000")
         reader_settings = reader_env(
@@ -111,6 +113,14 @@ def test_a_viewer_on_one_worker_sees_frames_ingested_on_the_other(
         "print(g.frames_in > 0, g.connections)",
     )
     assert counts.split() == ["True", "0"]
+    # The fleet page as PostgreSQL has it, without a script: the rate written, a sparkline.
+    assert len(status[-1]["rates"]) >= 2
+    request = urllib.request.Request(f"{base}/", headers={"Cookie": cookie})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        page = response.read().decode()
+    row = page.split('data-name="remote-gw"', 1)[1].split("</tr>", 1)[0]
+    assert re.search(r'<td class="sample_rate">[0-9,]+ /s</td>', row), row
+    assert re.search(r'<path d="M[0-9.]+ [0-9.]+ L', row), row
 
 
 def get(port: int, path: str) -> tuple[int, str]:

@@ -50,6 +50,38 @@ def test_a_viewer_receives_frames_covering_every_seq_the_reader_stored(
     assert "event=stream_connected" in reader.log()
 
 
+def test_after_an_unplug_the_viewer_is_told_what_the_reader_counted_lost(
+    site, firmware_sim, processes, reader_env
+):
+    # Lines sent while the port was away never get a seq: no hole in seq shows them. The frame
+    # after the unplug says what the reader counted (device gap) and how long the port was away.
+    base, cookie, server = site
+    viewer = Viewer(base, "/ws/live/test-gw/", cookie)
+    try:
+        sim = firmware_sim(
+            *("--rate", "1000", "--channels", "2", "--samples", "4000", "--seed", "5"),
+            *("--faults", "unplug@1500:0.6"),
+        )
+        env = stream_env(reader_env, base)
+        reader = processes.gateway("reader", "--port", str(sim.port), "--mode", "full", env=env)
+        assert sim.wait(60) == 0, sim.stderr()
+        (unplug,) = [e for e in sim.fault_entries() if e["fault"] == "unplug"]
+        last = 4000 - unplug["lines_lost"] - 1
+        wait_for(lambda: viewer.seqs()[-1:] == [last], 15, message=f"seq {last} at the viewer")
+        assert reader.stop() == 0
+    finally:
+        viewer.stop()
+    stored = seqs(read_rows(Path(env["GATEWAY_DATA_DIR"])))
+    assert unplug["lines_lost"] > 0 and stored == list(range(last + 1))
+    gapped = [f for f in viewer.frames() if "gap" in f]
+    assert len(gapped) == 1, [f["gap"] for f in gapped]
+    gap = gapped[0]["gap"]
+    assert gap["device_lines"] == unplug["lines_lost"]
+    assert 0.6 <= gap["outage_seconds"] < 3.0, gap
+    assert gapped[0]["t"][0] - viewer.frames()[0]["t"][0] > 1.5  # after line 1500 at 1 kHz
+    assert viewer.seqs() == stored  # seq goes on over the unplug: nothing else was lost
+
+
 def test_demo_mode_streams_and_writes_no_files(site, firmware_sim, processes, reader_env, tmp_path):
     base, cookie, server = site
     viewer = Viewer(base, "/ws/live/test-gw/", cookie)

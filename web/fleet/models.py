@@ -23,6 +23,9 @@ class Gateway(models.Model):
     frames_in = models.BigIntegerField(default=0)
     messages_rejected = models.BigIntegerField(default=0)
     rejected_by_reason = models.JSONField(default=dict, blank=True)
+    # The sample rate of the last heartbeats, oldest first (None: no rate then): the fleet
+    # page's sparkline. Bounded by web.fleet.display.RATE_HISTORY.
+    rate_history = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["name"]

@@ -14,7 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from gateway.core.fleet_alerts import fleet_alerts
-from web.fleet import counters
+from web.fleet import counters, display
 from web.fleet.models import Gateway
 from web.fleet.tokens import token_matches
 
@@ -60,7 +60,9 @@ def summary(gateway: Gateway, now: float | None = None) -> dict:
         "sample_rate": status.get("sample_rate"),
         "rows_accepted": counted.get("rows_accepted"),
         "rejects": counted.get("rows_rejected"),
+        "device_gaps": counted.get("device_gaps"),
         "device_lines_lost": counted.get("device_lines_lost"),
+        "port_outages": counted.get("port_outages"),
         "disk_free": status.get("disk_free"),
         "disk_total": status.get("disk_total"),
         "upload_backlog": status.get("upload_backlog"),
@@ -72,6 +74,7 @@ def summary(gateway: Gateway, now: float | None = None) -> dict:
         "frames_in": gateway.frames_in,
         "messages_rejected": gateway.messages_rejected,
         "alerts": [{**a.as_dict(), "label": a.name.replace("_", " ")} for a in alerts],
+        "rates": gateway.rate_history,
         "server_time": now,
     }
 
@@ -131,9 +134,16 @@ def connected(gateway_id: int, change: int, frames_in: int = 0) -> dict:
 
 
 def save_status(gateway_id: int, status: dict, frames_in: int) -> dict:
-    Gateway.objects.filter(pk=gateway_id).update(
-        last_status=status, last_seen=timezone.now(), frames_in=F("frames_in") + frames_in
-    )
+    rate = status.get("sample_rate")
+    with transaction.atomic():
+        gateway = Gateway.objects.select_for_update().only("rate_history").get(pk=gateway_id)
+        rates = [*gateway.rate_history, rate if isinstance(rate, int | float) else None]
+        Gateway.objects.filter(pk=gateway_id).update(
+            last_status=status,
+            last_seen=timezone.now(),
+            frames_in=F("frames_in") + frames_in,
+            rate_history=rates[-display.RATE_HISTORY :],
+        )
     return summary(Gateway.objects.get(pk=gateway_id))
 
 

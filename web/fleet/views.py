@@ -10,7 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import generate_latest
 
-from web.fleet import health, metrics
+from web.fleet import display, health, metrics
 from web.fleet.counters import COUNTERS
 from web.fleet.status import fleet_rows
 
@@ -25,9 +25,36 @@ PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 @login_required
 def overview(request):
     offline_after = settings.FIELDGATE["OFFLINE_AFTER_SECONDS"]
+    now = time.time()
+    rows = fleet_rows(now)
     return render(
-        request, "fleet/overview.html", {"rows": fleet_rows(), "offline_after": offline_after}
+        request,
+        "fleet/overview.html",
+        {
+            "rows": [display.cells(row, now) for row in rows],
+            # What fleet.js needs before its socket sends rows (the rest is in the table).
+            "live": [
+                {key: row[key] for key in ("name", "online", "revoked", "alerts", "server_time")}
+                for row in rows
+            ],
+            "totals": fleet_totals(rows),
+            "offline_after": offline_after,
+            "spark_width": display.SPARK_WIDTH,
+            "spark_height": display.SPARK_HEIGHT,
+        },
     )
+
+
+def fleet_totals(rows: list[dict]) -> dict:
+    """The line above the table: how many gateways, online, with a critical alert."""
+    severities = [{alert["severity"] for alert in row["alerts"]} for row in rows]
+    return {
+        "gateways": len(rows),
+        "online": sum(1 for row in rows if row["online"]),
+        "offline": sum(1 for row in rows if not row["online"] and not row["revoked"]),
+        "critical": sum(1 for found in severities if "critical" in found),
+        "warning": sum(1 for found in severities if "warning" in found and "critical" not in found),
+    }
 
 
 @login_required

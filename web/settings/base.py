@@ -238,6 +238,14 @@ FIELDGATE = {
     # An open ingest socket checks this often that its token is still valid (revoked or
     # rotated: it closes with 4410 or 4403). The central profile also closes them at once.
     "TOKEN_CHECK_SECONDS": env_int("FIELDGATE_WEB_TOKEN_CHECK_SECONDS", 3),
+    # The GATEWAY_DATA_DIR of the gateway this site runs on: its batches are the live view's
+    # history and the CSV export (web/live/history.py). Empty: neither is served.
+    "GATEWAY_DATA_DIR": env("FIELDGATE_WEB_GATEWAY_DATA_DIR", ""),
+    # The bucket the gateways' uploaders write to (their GATEWAY_S3_*): the central site's CSV
+    # export reads their batches there (web/live/s3batches.py). Empty: no export from S3.
+    "S3_BUCKET": env("FIELDGATE_WEB_S3_BUCKET", ""),
+    "S3_PREFIX": env("FIELDGATE_WEB_S3_PREFIX", ""),
+    "S3_ENDPOINT_URL": env("FIELDGATE_WEB_S3_ENDPOINT_URL", ""),
 }
 
 # -- Behind TLS (the central profile; docs/web.md, "TLS") -------------------------------------

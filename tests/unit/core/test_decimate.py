@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.core.codec import Shape
-from gateway.core.decimate import Decimator, Drawing, Frame
+from gateway.core.decimate import Break, Decimator, Drawing, Frame
 
 CSV_SEQ = Shape("csv-seq", ("n", "t", "ch0", "ch1"), counter_field=0, time_field=1)
 CSV = Shape("csv", ("t", "ch0", "ch1"), time_field=0)
@@ -53,6 +53,34 @@ def test_a_seq_hole_starts_a_new_frame():
     decimator.add(52, [csv_seq(52, 100, 1)], received_at=3)
     frames = decimator.take_frames()
     assert [(f.first_seq, f.last_seq, f.received_at) for f in frames] == [(0, 2, 1), (50, 52, 2)]
+
+
+def test_a_device_gap_starts_a_frame_that_says_how_many_lines_were_lost():
+    # seq goes on (lines never received get no seq); the device's counter skipped 750.
+    decimator = Decimator(Drawing.of(CSV_SEQ), points_per_second=1000)
+    rows = [csv_seq(n, 500, 1, 2) for n in (*range(0, 5), *range(755, 760))]
+    decimator.add(0, rows, received_at=1.0, gaps=[(5, 750)])
+    first, second = decimator.take_frames()
+    assert (first.first_seq, first.last_seq, first.gap) == (0, 4, None)
+    assert (second.first_seq, second.last_seq) == (5, 9)
+    assert second.gap == Break(device_lines=750)
+    assert second.times[0] == pytest.approx(1.51)
+    assert "gap" not in first.as_message(2.0)
+    assert second.as_message(2.0)["gap"] == {"device_lines": 750}
+
+
+def test_a_port_outage_marks_the_next_frame_even_across_calls_and_takes():
+    decimator = Decimator(Drawing.of(CSV_SEQ), points_per_second=1000)
+    decimator.add(0, [csv_seq(n, 500, 1, 2) for n in range(3)], received_at=1.0)
+    assert [f.gap for f in decimator.take_frames()] == [None]
+    decimator.port_outage(1.5)
+    assert decimator.take_frames() == []  # nothing to draw yet: the break waits for a record
+    decimator.add(3, [csv_seq(n, 500, 1, 2) for n in range(753, 756)], 2.6, gaps=[(0, 750)])
+    decimator.add(6, [csv_seq(756, 500, 1, 2)], received_at=2.7)
+    (frame,) = decimator.take_frames()
+    assert (frame.first_seq, frame.last_seq) == (3, 6)  # one frame again after the break
+    assert frame.gap == Break(device_lines=750, outage_seconds=1.5)
+    assert frame.as_message(3.0)["gap"] == {"device_lines": 750, "outage_seconds": 1.5}
 
 
 def test_a_change_in_channel_count_starts_a_new_frame():
@@ -145,14 +173,54 @@ def test_a_device_without_a_time_field_is_drawn_at_the_time_of_its_reads():
     assert Drawing.of(keyvalue).channel_names(keyvalue) == ["temp", "rh"]
 
 
-def test_rows_with_record_types_are_counted_not_drawn():
+def test_rows_with_record_types_are_drawn_per_type_with_the_fields_that_are_numbers():
     nmea = Shape("nmea0183", ("record_type", "fields"), record_type=True)
-    decimator = Decimator(Drawing.of(nmea), points_per_second=100)
-    decimator.add(0, [b'GPGGA,"123519,4807.038,N"', b'GPRMC,"123519,A"'], received_at=1.0)
-    (frame,) = decimator.take_frames()  # the seq reached the viewer; nothing to draw
-    assert (frame.first_seq, frame.last_seq, frame.samples, frame.channels) == (0, 1, 0, 0)
-    assert frame.as_message(2.0)["t"] == [] and decimator.unparsed == 2
+    decimator = Decimator(Drawing.of(nmea), points_per_second=1)
+    decimator.add(
+        0,
+        [
+            b'GPGGA,"123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,"',
+            b'GPRMC,"123519,A"',
+            b'GPGGA,"123519.5,,N,01131.000,E,0,08,0.9,548.1,M,46.9,M,,"',  # no fix: no latitude
+            b"GPTXT,hello",  # nothing that is a number: counted, not drawn
+        ],
+        received_at=10.25,
+    )
+    decimator.add(4, [b'GPGGA,"123520,4807.040,N,01131.000,E,1,08,0.9,546.0,M,46.9,M,,"'], 11.5)
+    (frame,) = decimator.take_frames()
+    assert (frame.first_seq, frame.last_seq, frame.samples, frame.channels) == (0, 4, 4, 0)
+    assert decimator.unparsed == 1
+    message = frame.as_message(12.0)
+    assert message["t"] == [] and set(message["types"]) == {"GPGGA", "GPRMC"}
+    gga = message["types"]["GPGGA"]
+    assert gga["fields"] == [0, 1, 3, 5, 6, 7, 8, 10]
+    assert gga["t"] == [10.25, 11.5]  # the read's time: one bucket per second here
+    assert gga["min"][1] == [4807.038, 4807.04]  # the empty latitude is left out of the min
+    assert gga["min"][6] == [545.4, 546.0] and gga["max"][6] == [548.1, 546.0]
+    assert message["types"]["GPRMC"] == {"fields": [0], "t": [10.25], "min": [[123519.0]],
+                                         "max": [[123519.0]]}  # fmt: skip
     assert Drawing.of(nmea).channel_names(nmea) == []
+
+
+def test_a_field_that_becomes_a_number_later_is_drawn_from_then_on():
+    nmea = Shape("nmea0183", ("record_type", "fields"), record_type=True)
+    decimator = Decimator(Drawing.of(nmea), points_per_second=1)
+    decimator.add(0, [b'GPGGA,"120000,,N,,E,0,00"'], received_at=1.0)  # no fix yet
+    decimator.add(1, [b'GPGGA,"120001,4807.038,N,01131.000,E,1,08"'], received_at=2.0)
+    (frame,) = decimator.take_frames()
+    gga = frame.as_message(3.0)["types"]["GPGGA"]
+    assert gga["fields"] == [0, 1, 3, 5, 6]
+    assert gga["min"] == [[120000.0, 120001.0], [None, 4807.038], [None, 1131.0], [0.0, 1.0],
+                          [0.0, 8.0]]  # fmt: skip
+
+
+def test_a_field_that_is_not_a_number_in_a_bucket_of_its_own_is_null():
+    nmea = Shape("nmea0183", ("record_type", "fields"), record_type=True)
+    decimator = Decimator(Drawing.of(nmea), points_per_second=1)
+    decimator.add(0, [b'GPGSV,"3,1,10,23,38,230,44"'], received_at=1.0)
+    decimator.add(1, [b'GPGSV,"3,2,10,23,38,230,"'], received_at=2.0)  # no signal: empty SNR
+    (frame,) = decimator.take_frames()
+    assert frame.as_message(3.0)["types"]["GPGSV"]["min"][6] == [44.0, None]
 
 
 def test_a_new_shape_starts_a_new_frame_even_where_seq_goes_on():
