@@ -110,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     with Supervisor(logs) as supervisor:
         try:
             s3 = LocalS3(supervisor, BUCKET, S3_CREDENTIALS)
-            site = LocalSite(supervisor, site_env(ROOT / "web"), login=LOGIN, port=port)
+            # The site runs on the gateway, as on a Pi: the gateway's batches are its history.
+            web = {**site_env(ROOT / "web"), "FIELDGATE_WEB_GATEWAY_DATA_DIR": str(data_dir)}
+            site = LocalSite(supervisor, web, login=LOGIN, port=port)
             start_simulator(supervisor, link, *SIMULATOR)
             gateway = LocalGateway(supervisor, gateway_env(data_dir, s3, site), str(link))
             gateway.start()

@@ -5,12 +5,14 @@ import json
 import os
 import signal
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
 from gateway.supervise import Supervisor, free_port, wait_for, wait_http
 from gateway.supervise.chain import read_status
 from tests.support.procstat import alive
+from tests.support.web import login_cookie
 
 
 def descendants(pid: int) -> set[int]:
@@ -27,6 +29,25 @@ def descendants(pid: int) -> set[int]:
             parents += children - found
             found |= children
     return found
+
+
+def served_history_and_export(base: str) -> None:
+    """The demo's site reads its gateway's own batches: the last minute as frames, a range as
+    the CSV the batches hold."""
+    cookie = login_cookie(base, "demo", "demo-password")
+
+    def get(path: str) -> bytes:
+        request = urllib.request.Request(base + path, headers={"Cookie": cookie})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200, path
+            return response.read()
+
+    history = json.loads(get("/gateways/demo/history.json?seconds=60"))
+    assert history["frames"], history
+    now = time.time()
+    rows = get(f"/gateways/demo/export.csv?from={now - 120:.0f}&to={now + 5:.0f}")
+    header, first = rows.decode().splitlines()[:2]
+    assert header.startswith("seq,received_at,") and first.split(",")[0].isdigit(), rows[:200]
 
 
 def test_make_demo_serves_the_site_uploads_and_ctrl_c_stops_every_process(tmp_path):
@@ -56,6 +77,7 @@ def test_make_demo_serves_the_site_uploads_and_ctrl_c_stops_every_process(tmp_pa
                 "a batch uploaded",
                 service=demo,
             )
+            served_history_and_export(f"http://127.0.0.1:{port}")
             started = descendants(demo.pid)
             reader, uploader = read_status(data_dir, "reader"), read_status(data_dir, "uploader")
             assert {reader["pid"], uploader["pid"]} <= started
