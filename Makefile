@@ -58,7 +58,7 @@ demo-fleet: setup
 
 # The suite, then the HIL suite against the simulator (docs/hil.md), so it is checked too.
 test: setup
-	$(BIN)/pytest tests firmware-sim/tests
+	$(BIN)/pytest --durations=15 tests firmware-sim/tests
 	$(BIN)/pytest hil/
 
 unit: setup
