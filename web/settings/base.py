@@ -1,5 +1,5 @@
-"""What both profiles share. Every ``FIELDGATE_WEB_*`` variable read here has a default that
-suits a Raspberry Pi; docs/web.md has the table."""
+"""What both profiles share. Every ``FIELDGATE_WEB_*`` variable is declared in
+``web/settings/variables.py`` with a default that suits a Raspberry Pi; the README has the table."""
 
 from __future__ import annotations
 
@@ -14,42 +14,20 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from gateway.logs import LogfmtFormatter, writes_to_journal
+from web.settings import variables
 
 WEB_DIR = Path(__file__).resolve().parent.parent
 
 
-def env(name: str, default: str) -> str:
-    return os.environ.get(name, default)
-
-
-def env_int(name: str, default: int, minimum: int = 1) -> int:
-    text = os.environ.get(name, str(default))
+def setting(name: str):
+    """A ``FIELDGATE_WEB_*`` variable's value (web/settings/variables.py declares each)."""
     try:
-        value = int(text)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={text!r}: expected a whole number") from None
-    if value < minimum:
-        expected = "above 0" if minimum == 1 else f"of at least {minimum}"
-        raise ImproperlyConfigured(f"{name}={value}: expected a value {expected}")
-    return value
+        return variables.value(name)
+    except ValueError as error:
+        raise ImproperlyConfigured(str(error)) from None
 
 
-def env_bool(name: str, default: bool) -> bool:
-    text = os.environ.get(name, "1" if default else "0").strip().lower()
-    if text in {"1", "true", "yes", "on"}:
-        return True
-    if text in {"0", "false", "no", "off", ""}:
-        return False
-    raise ImproperlyConfigured(f"{name}={text!r}: expected 1/0, true/false, yes/no or on/off")
-
-
-def env_list(name: str, default: list[str]) -> list[str]:
-    if name not in os.environ:
-        return default
-    return [item.strip() for item in os.environ[name].split(",") if item.strip()]
-
-
-DATA_DIR = Path(env("FIELDGATE_WEB_DATA_DIR", "/var/lib/fieldgate-web"))
+DATA_DIR = Path(setting("FIELDGATE_WEB_DATA_DIR"))
 
 
 # A key made for this run when the data dir would not keep one: the worker processes this one
@@ -61,8 +39,8 @@ def _secret_key() -> str:
     """FIELDGATE_WEB_SECRET_KEY, else one made on first start and kept in the data dir; never
     empty. A full or read-only data dir does not stop the site: the key of this run is kept in
     memory, and an error says what to free."""
-    if os.environ.get("FIELDGATE_WEB_SECRET_KEY"):
-        return os.environ["FIELDGATE_WEB_SECRET_KEY"]
+    if setting("FIELDGATE_WEB_SECRET_KEY"):
+        return setting("FIELDGATE_WEB_SECRET_KEY")
     path = DATA_DIR / "secret_key"
     try:
         return _read_key(path) or _save_new_key(path)
@@ -129,13 +107,14 @@ def _log_error(event: str, **fields: str) -> None:
 
 
 SECRET_KEY = _secret_key()
-DEBUG = env_bool("FIELDGATE_WEB_DEBUG", False)
+DEBUG = setting("FIELDGATE_WEB_DEBUG")
 _host = socket.gethostname()
 # The viewer sockets check Origin against these hosts, so "*" would turn that check off.
-ALLOWED_HOSTS = env_list(
-    "FIELDGATE_WEB_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", _host, f"{_host}.local"]
+ALLOWED_HOSTS = list(
+    setting("FIELDGATE_WEB_ALLOWED_HOSTS")
+    or ["localhost", "127.0.0.1", "[::1]", _host, f"{_host}.local"]
 )
-CSRF_TRUSTED_ORIGINS = env_list("FIELDGATE_WEB_CSRF_TRUSTED_ORIGINS", [])
+CSRF_TRUSTED_ORIGINS = list(setting("FIELDGATE_WEB_CSRF_TRUSTED_ORIGINS"))
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -184,9 +163,9 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # The login form counts failures per client address and per account name (web/security/):
 # over either limit it answers 429, whatever the password, until the window has passed.
-LOGIN_FAILURES_PER_CLIENT = env_int("FIELDGATE_WEB_LOGIN_FAILURES_PER_CLIENT", 10)
-LOGIN_FAILURES_PER_ACCOUNT = env_int("FIELDGATE_WEB_LOGIN_FAILURES_PER_ACCOUNT", 30)
-LOGIN_FAILURE_WINDOW_SECONDS = env_int("FIELDGATE_WEB_LOGIN_FAILURE_WINDOW_SECONDS", 900)
+LOGIN_FAILURES_PER_CLIENT = setting("FIELDGATE_WEB_LOGIN_FAILURES_PER_CLIENT")
+LOGIN_FAILURES_PER_ACCOUNT = setting("FIELDGATE_WEB_LOGIN_FAILURES_PER_ACCOUNT")
+LOGIN_FAILURE_WINDOW_SECONDS = setting("FIELDGATE_WEB_LOGIN_FAILURE_WINDOW_SECONDS")
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "fleet:overview"
@@ -216,7 +195,7 @@ LOGGING = {
     "formatters": {"logfmt": {"()": "gateway.logs.LogfmtFormatter", "with_time": True}},
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "logfmt"}},
     "loggers": {
-        "web": {"handlers": ["stderr"], "level": env("FIELDGATE_WEB_LOG_LEVEL", "info").upper()},
+        "web": {"handlers": ["stderr"], "level": setting("FIELDGATE_WEB_LOG_LEVEL").upper()},
         # Every server error (a 500) with its traceback: without this Django logs them nowhere
         # unless DEBUG is on.
         "django.request": {"handlers": ["stderr"], "level": "ERROR", "propagate": False},
@@ -226,43 +205,43 @@ LOGGING = {
 # The live stream (docs/stream-protocol.md).
 FIELDGATE = {
     # Largest ingest message; bigger ones close the socket with 4413 (and are counted).
-    "MAX_MESSAGE_BYTES": env_int("FIELDGATE_WEB_MAX_MESSAGE_BYTES", 256 * 1024),
+    "MAX_MESSAGE_BYTES": setting("FIELDGATE_WEB_MAX_MESSAGE_BYTES"),
     # Messages a viewer may have unacknowledged before the server holds back (flow control).
-    "VIEWER_WINDOW": env_int("FIELDGATE_WEB_VIEWER_WINDOW", 64),
+    "VIEWER_WINDOW": setting("FIELDGATE_WEB_VIEWER_WINDOW"),
     # Newest frames kept for a viewer that is held back; older ones are dropped and counted.
-    "VIEWER_PENDING": env_int("FIELDGATE_WEB_VIEWER_PENDING", 8),
+    "VIEWER_PENDING": setting("FIELDGATE_WEB_VIEWER_PENDING"),
     # A viewer acknowledges every this many messages.
-    "VIEWER_ACK_EVERY": env_int("FIELDGATE_WEB_VIEWER_ACK_EVERY", 8),
+    "VIEWER_ACK_EVERY": setting("FIELDGATE_WEB_VIEWER_ACK_EVERY"),
     # A gateway with no message for this long shows as offline.
-    "OFFLINE_AFTER_SECONDS": env_int("FIELDGATE_WEB_OFFLINE_AFTER_SECONDS", 20),
+    "OFFLINE_AFTER_SECONDS": setting("FIELDGATE_WEB_OFFLINE_AFTER_SECONDS"),
     # An open ingest socket checks this often that its token is still valid (revoked or
     # rotated: it closes with 4410 or 4403). The central profile also closes them at once.
-    "TOKEN_CHECK_SECONDS": env_int("FIELDGATE_WEB_TOKEN_CHECK_SECONDS", 3),
+    "TOKEN_CHECK_SECONDS": setting("FIELDGATE_WEB_TOKEN_CHECK_SECONDS"),
     # The GATEWAY_DATA_DIR of the gateway this site runs on: its batches are the live view's
     # history and the CSV export (web/live/history.py). Empty: neither is served.
-    "GATEWAY_DATA_DIR": env("FIELDGATE_WEB_GATEWAY_DATA_DIR", ""),
+    "GATEWAY_DATA_DIR": setting("FIELDGATE_WEB_GATEWAY_DATA_DIR"),
     # The bucket the gateways' uploaders write to (their GATEWAY_S3_*): the central site's CSV
     # export reads their batches there (web/live/s3batches.py). Empty: no export from S3.
-    "S3_BUCKET": env("FIELDGATE_WEB_S3_BUCKET", ""),
-    "S3_PREFIX": env("FIELDGATE_WEB_S3_PREFIX", ""),
-    "S3_ENDPOINT_URL": env("FIELDGATE_WEB_S3_ENDPOINT_URL", ""),
+    "S3_BUCKET": setting("FIELDGATE_WEB_S3_BUCKET"),
+    "S3_PREFIX": setting("FIELDGATE_WEB_S3_PREFIX"),
+    "S3_ENDPOINT_URL": setting("FIELDGATE_WEB_S3_ENDPOINT_URL"),
 }
 
 # -- Behind TLS (the central profile; docs/web.md, "TLS") -------------------------------------
 # FIELDGATE_WEB_HTTPS=1: the site is only reached over https (directly or through a proxy):
 # cookies only over TLS, http redirected to https. HSTS is separate and off by default: a
 # browser that saw it refuses plain http for that long, so an operator turns it on knowingly.
-HTTPS = env_bool("FIELDGATE_WEB_HTTPS", False)
+HTTPS = setting("FIELDGATE_WEB_HTTPS")
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = HTTPS
 # Probes and scrapers reach a worker directly over http (a load balancer's health check,
 # Prometheus on 127.0.0.1): a redirect to https would fail them.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
-SECURE_HSTS_SECONDS = env_int("FIELDGATE_WEB_HSTS_SECONDS", 0, minimum=0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("FIELDGATE_WEB_HSTS_INCLUDE_SUBDOMAINS", False)
-SECURE_HSTS_PRELOAD = env_bool("FIELDGATE_WEB_HSTS_PRELOAD", False)
+SECURE_HSTS_SECONDS = setting("FIELDGATE_WEB_HSTS_SECONDS")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = setting("FIELDGATE_WEB_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = setting("FIELDGATE_WEB_HSTS_PRELOAD")
 # FIELDGATE_WEB_TLS_PROXY=1: a proxy terminates TLS and says so in X-Forwarded-Proto (it must
 # set or strip that header on every request, or a client could claim https itself).
-TLS_PROXY = env_bool("FIELDGATE_WEB_TLS_PROXY", False)
+TLS_PROXY = setting("FIELDGATE_WEB_TLS_PROXY")
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TLS_PROXY else None
 # Every page says where its scripts, styles, images and sockets may come from: this site only
 # (the chart library is vendored; no inline script or style). 'self' covers ws:/wss: to the
@@ -275,8 +254,8 @@ CONTENT_SECURITY_POLICY = (
 
 # Rate limits' counters (web/security/limits.py): the cache "limits", shared by every worker in
 # the central profile (Redis), in memory in the gateway profile. Each profile sets CACHES.
-INGEST_FAILURES_PER_CLIENT = env_int("FIELDGATE_WEB_INGEST_FAILURES_PER_CLIENT", 20)
-INGEST_FAILURE_WINDOW_SECONDS = env_int("FIELDGATE_WEB_INGEST_FAILURE_WINDOW_SECONDS", 60)
+INGEST_FAILURES_PER_CLIENT = setting("FIELDGATE_WEB_INGEST_FAILURES_PER_CLIENT")
+INGEST_FAILURE_WINDOW_SECONDS = setting("FIELDGATE_WEB_INGEST_FAILURE_WINDOW_SECONDS")
 
 # /metrics: with a token, only requests bearing it; without, only this host's (not proxied).
-FIELDGATE_METRICS_TOKEN = env("FIELDGATE_WEB_METRICS_TOKEN", "")
+FIELDGATE_METRICS_TOKEN = setting("FIELDGATE_WEB_METRICS_TOKEN")

@@ -2,16 +2,16 @@
 worker processes (each started like the gateway profile's one, behind a proxy or on ports)."""
 
 from web.settings.base import *  # noqa: F403
-from web.settings.base import env, env_int
+from web.settings.base import setting
 
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.postgresql",
-        "NAME": env("FIELDGATE_WEB_DB_NAME", "fieldgate"),
-        "USER": env("FIELDGATE_WEB_DB_USER", "fieldgate"),
-        "PASSWORD": env("FIELDGATE_WEB_DB_PASSWORD", ""),
-        "HOST": env("FIELDGATE_WEB_DB_HOST", "127.0.0.1"),
-        "PORT": env("FIELDGATE_WEB_DB_PORT", "5432"),
+        "NAME": setting("FIELDGATE_WEB_DB_NAME"),
+        "USER": setting("FIELDGATE_WEB_DB_USER"),
+        "PASSWORD": setting("FIELDGATE_WEB_DB_PASSWORD"),
+        "HOST": setting("FIELDGATE_WEB_DB_HOST"),
+        "PORT": setting("FIELDGATE_WEB_DB_PORT"),
         "CONN_MAX_AGE": 60,
         "CONN_HEALTH_CHECKS": True,
         # A server that does not answer fails /healthz (and requests) in seconds.
@@ -19,7 +19,7 @@ DATABASES = {
     }
 }
 
-REDIS_URL = env("FIELDGATE_WEB_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = setting("FIELDGATE_WEB_REDIS_URL")
 
 CHANNEL_LAYERS = {
     "default": {
@@ -30,7 +30,7 @@ CHANNEL_LAYERS = {
             # timed out and killed its consumer (no disconnect(), the socket dropped) every
             # few seconds. A longer timeout still ends reads from a hung Redis.
             "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
-            "capacity": env_int("FIELDGATE_WEB_LAYER_CAPACITY", 200),
+            "capacity": setting("FIELDGATE_WEB_LAYER_CAPACITY"),
             "expiry": 10,
         },
     }

@@ -1,14 +1,14 @@
 """The embedded default: one process on the gateway, SQLite, the in-memory channel layer."""
 
 from web.settings.base import *  # noqa: F403
-from web.settings.base import DATA_DIR, env
+from web.settings.base import DATA_DIR, setting
 
 DATA_DIR.mkdir(parents=True, exist_ok=True)  # SQLite creates its file, not the folder
 
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": env("FIELDGATE_WEB_SQLITE_PATH", str(DATA_DIR / "web.sqlite3")),
+        "NAME": setting("FIELDGATE_WEB_SQLITE_PATH") or str(DATA_DIR / "web.sqlite3"),
         # WAL: the ingest socket writes status while pages read.
         "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 10},
     }

@@ -1,6 +1,6 @@
-import os
-
 from django.core.management.base import BaseCommand, CommandError
+
+from web.settings import variables
 
 
 class Command(BaseCommand):
@@ -10,11 +10,15 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--host", default=os.environ.get("FIELDGATE_WEB_HOST", "127.0.0.1"))
-        parser.add_argument(
-            "--port", type=int, default=int(os.environ.get("FIELDGATE_WEB_PORT", "8000"))
-        )
-        parser.add_argument("--workers", type=int, default=1)
+        try:
+            host, port, workers = (
+                variables.value(f"FIELDGATE_WEB_{name}") for name in ("HOST", "PORT", "WORKERS")
+            )
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        parser.add_argument("--host", default=host)
+        parser.add_argument("--port", type=int, default=port)
+        parser.add_argument("--workers", type=int, default=workers)
 
     def handle(self, host, port, workers, **options):
         import uvicorn
