@@ -43,7 +43,7 @@ FIELDGATE_WEB_USER=fieldboot
 FIELDGATE_WEB_PASSWORD=boot-password-123
 NOT_A_SETTING=1
 """
-ADMIN_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAbc0123456789abcdefghijklmnopqrstuvwxyzAB admin@lab"
+ADMIN_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAbc0123456789abcdefghijklmnopqrstuvwx admin@lab"
 READER = "gateway-reader.service"
 UPLOADER = "gateway-uploader.service"
 
