@@ -18,8 +18,8 @@ DEBS += mmdebstrap systemd-container qemu-user-static dosfstools mtools e2fsprog
 DEBS += fuse3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup debs demo demo-fleet test unit integration lint bench clean image hil soak crash powercut \
-	constraints
+.PHONY: setup debs demo demo-fleet test unit integration lint bench clean image image-test hil soak \
+	crash powercut constraints
 
 setup: debs $(STAMP)
 
@@ -76,6 +76,20 @@ lint: setup
 # A flashable arm64 Raspberry Pi image (docs/deploy.md): build/fieldgate-rpi-arm64.img.
 image: setup
 	image/build-image build/fieldgate-rpi-arm64
+
+build/fieldgate-rpi-arm64.img:
+	$(MAKE) image
+
+# The built image booted as two cards under qemu-system-aarch64 and checked over SSH
+# (docs/deploy.md, "The image under emulation"). Not part of `make test`: building the image
+# takes most of an hour here, booting each card a few minutes.
+IMAGE_TEST_DEBS := qemu-system-arm openssh-client socat
+image-test: setup build/fieldgate-rpi-arm64.img
+	@missing=$$(for p in $(IMAGE_TEST_DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+	$(BIN)/python image/test-image build/fieldgate-rpi-arm64.img
 
 bench: setup $(NODE_STAMP)
 	$(BIN)/python -m bench

@@ -34,6 +34,11 @@ READER_COUNTERS = (
     ("fieldgate_device_counter_resets", "counter_resets", "Times the device counter went back."),
     ("fieldgate_port_reconnects", "reconnects", "Times the serial port was opened again."),
     ("fieldgate_port_outages", "port_outages", "Times the serial port was lost."),
+    (
+        "fieldgate_port_open_failures",
+        "port_open_failures",
+        "Attempts to open the serial port that failed.",
+    ),
     ("fieldgate_overflow_bytes", "overflow_bytes", "Bytes dropped because storing fell behind."),
     ("fieldgate_batches_sealed", "batches_sealed", "Batches sealed by the running reader."),
     ("fieldgate_store_errors", "store_errors", "Writes the disk refused."),
@@ -132,6 +137,13 @@ class GatewayCollector(Collector):
             family(gauge, "fieldgate_port_open", "1 while the serial port is open.").add_metric(
                 [gw], 1.0 if reader.get("port_open") else 0.0
             )
+            port_error = reader.get("port_error")
+            family(
+                gauge,
+                "fieldgate_port_unavailable",
+                "1 while the serial port cannot be opened, labelled with why (errno).",
+                ("errno",),
+            ).add_metric([gw, (port_error or {}).get("errno") or ""], 1.0 if port_error else 0.0)
             family(gauge, "fieldgate_storing", "1 while the reader stores rows.").add_metric(
                 [gw], 1.0 if reader.get("storing", True) else 0.0
             )

@@ -89,6 +89,13 @@ def _reader_lines(reader: dict) -> list[str]:
         lines.append(f"    format: {reader['format']}")
     if reader.get("columns"):
         lines.append(f"    columns: {', '.join(reader['columns'])}")
+    port_error = reader.get("port_error")
+    if reader.get("state") == "running" and port_error:
+        lines.append(
+            f"    PORT NOT OPEN ({port_error['errno'] or 'error'} since "
+            f"{_clock(port_error['since'])}, {port_error['attempts']} attempts: "
+            f"{port_error['error']}): {port_error['hint']}"
+        )
     state = reader.get("storage_state")
     if reader.get("state") == "running" and state not in (None, "STORING", "NOT_STORING"):
         fault = reader.get("storage_fault")

@@ -102,6 +102,7 @@ def reader_status(
     counted["batches_sealed"] = store.sealed_total if store else 0
     counted["overflow_bytes"] = handoff.overflow_bytes
     counted["overflow_events"] = handoff.overflow_events
+    counted["port_open_failures"] = port_reader.open_failures if port_reader is not None else 0
     return {
         "service": "reader",
         "pid": os.getpid(),
@@ -113,6 +114,8 @@ def reader_status(
         "mode": settings.mode,
         "port": settings.port,
         "port_open": port_reader.is_open if port_reader is not None else False,
+        # Why the port cannot be opened, while it cannot (None otherwise).
+        "port_error": port_reader.open_error_status() if port_reader is not None else None,
         "format": settings.line_format,
         "format_detected": {
             "format": detected.format,

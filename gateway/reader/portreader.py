@@ -11,6 +11,7 @@ pipe even while this process is busy storing; this thread reads that pipe.
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 import time
@@ -35,6 +36,27 @@ FLOOD_HAND_OFF_SECONDS = 0.005
 # When the writer is GATEWAY_QUEUE_BYTES behind, wait this long for it before dropping.
 FULL_WAIT_SECONDS = 0.05
 READ_TIMEOUT = 0.2  # how often the thread looks at its stop flag while the port is silent
+# While the port stays unavailable, the warning is said again this often, with the attempts.
+UNAVAILABLE_REPEAT_SECONDS = 300.0
+
+# What to do when opening the port fails, by errno (the log, `gateway status` and metrics).
+OPEN_HINTS = {
+    errno.EPERM: "the reader's device policy refuses this device: DeviceAllow=char-ttyUSB/"
+    "char-ttyACM admits only the drivers loaded when the reader started, so an adapter whose "
+    "driver loaded later is refused; load the driver at boot (/etc/modules-load.d/"
+    "fieldgate-serial.conf, the role's gateway_serial_modules) and restart the reader, or allow "
+    "the device (gateway_reader_device_allow)",
+    errno.EACCES: "permission denied: the device must be group dialout, mode 0660 (the udev "
+    "rule 90-fieldgate-monitor.rules does it); the reader runs as gateway, in group dialout",
+    errno.ENOENT: "no such device: is the monitor plugged in? /dev/monitor exists only while "
+    "udev links an adapter (90-fieldgate-monitor.rules); or set GATEWAY_PORT to its "
+    "/dev/serial/by-id/ name",
+    errno.EBUSY: "another process holds the port",
+    errno.ENODEV: "the device went away (unplugged?)",
+    errno.ENXIO: "the device went away (unplugged?)",
+}
+# Refusals that retrying will not cure: said as errors, not warnings.
+REFUSED = (errno.EPERM, errno.EACCES)
 
 
 class PortReader(threading.Thread):
@@ -58,6 +80,9 @@ class PortReader(threading.Thread):
         self.bytes_read = 0
         self.hand_offs = 0  # chunks handed over: bytes_read / hand_offs is the mean read size
         self.is_open = False
+        self.open_failures = 0  # attempts to open the port that failed, this run
+        # While the port cannot be opened: why, since when, and what to do (None when open).
+        self.open_error: dict | None = None
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -71,26 +96,16 @@ class PortReader(threading.Thread):
     def run(self) -> None:
         backoff = Backoff(self._first_backoff, self._max_backoff, Jitter.NONE)
         failures = 0
-        missing_logged = False
         while not self._stop_event.is_set():
             try:
                 port = self._open_port()
             except (serial.SerialException, OSError, ValueError) as error:
-                if not missing_logged:
-                    log_event(
-                        log,
-                        logging.WARNING,
-                        "port_unavailable",
-                        port=self._port_name,
-                        error=str(error),
-                        retry_max_s=self._max_backoff,
-                    )
-                    missing_logged = True
                 failures += 1
+                self._open_failed(error, failures)
                 self._stop_event.wait(backoff.delay(failures, 0.0))
                 continue
             failures = 0
-            missing_logged = False
+            self.open_error = None
             self._port = port
             self.is_open = True
             self._handoff.put_event(PortOpened(time.time(), self._port_name))
@@ -103,6 +118,50 @@ class PortReader(threading.Thread):
                     port.close()
                 except Exception:  # closing a vanished device may fail; the fd is gone anyway
                     pass
+
+    def _open_failed(self, error: Exception, attempts: int) -> None:
+        """Count the failed open; say why when the reason is new, and again now and then."""
+        self.open_failures += 1
+        code = getattr(error, "errno", None)
+        now = time.time()
+        previous = self.open_error
+        same = previous is not None and previous["code"] == code
+        if same and now - previous["said_at"] < UNAVAILABLE_REPEAT_SECONDS:
+            previous["attempts"] = attempts
+            return
+        self.open_error = {
+            "error": str(error),
+            "code": code,
+            "hint": OPEN_HINTS.get(code, "the port cannot be opened; retrying"),
+            "since": previous["since"] if same else round(now, 3),
+            "attempts": attempts,
+            "said_at": now,
+        }
+        log_event(
+            log,
+            logging.ERROR if code in REFUSED else logging.WARNING,
+            "port_unavailable",
+            port=self._port_name,
+            error=str(error),
+            errno=errno.errorcode.get(code, "") if code else "",
+            attempts=attempts,
+            retry_max_s=self._max_backoff,
+            hint=self.open_error["hint"],
+        )
+
+    def open_error_status(self) -> dict | None:
+        """What the status shows while the port cannot be opened (None while it is open)."""
+        error = self.open_error
+        if error is None:
+            return None
+        code = error["code"]
+        return {
+            "error": error["error"],
+            "errno": errno.errorcode.get(code) if code else None,
+            "hint": error["hint"],
+            "since": error["since"],
+            "attempts": error["attempts"],
+        }
 
     def _read_until_lost(self, port: serial.SerialBase) -> None:
         stop = self._stop_event

@@ -723,9 +723,11 @@ class ReaderService:
             status["running"] = False
         self.sink.publish_status(status)
         c = self.counters
+        port_error = status.get("port_error")
+        port_note = f"PORT NOT OPEN ({port_error['errno'] or 'error'}), " if port_error else ""
         self.notifier.status(
-            f"{self._not_storing_note()}seq {self.next_seq}, {c.rows_accepted} accepted, "
-            f"{c.rows_rejected} rejected, {c.reconnects} reconnects"
+            f"{port_note}{self._not_storing_note()}seq {self.next_seq}, {c.rows_accepted} "
+            f"accepted, {c.rows_rejected} rejected, {c.reconnects} reconnects"
         )
         if self.stores_files:
             publish_status(self.data_dir, "reader", status)

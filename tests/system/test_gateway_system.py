@@ -43,6 +43,7 @@ FIELDGATE_WEB_USER=fieldboot
 FIELDGATE_WEB_PASSWORD=boot-password-123
 NOT_A_SETTING=1
 """
+ADMIN_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAbc0123456789abcdefghijklmnopqrstuvwx admin@lab"
 READER = "gateway-reader.service"
 UPLOADER = "gateway-uploader.service"
 
@@ -167,10 +168,14 @@ def gateway(tmp_path_factory, firmware_sim_module):
         # Settings on the boot partition, as a user writes them after flashing the image.
         (rootfs / "boot/firmware").mkdir(parents=True, exist_ok=True)
         (rootfs / "boot/firmware/fieldgate.env").write_text(BOOT_SETTINGS)
+        (rootfs / "boot/firmware/authorized_keys").write_text(ADMIN_KEY + "\n")
+        # What a card must own alone is made on its first boot, never while provisioning.
+        made_before_boot = sorted(p.name for p in (rootfs / "var/lib/fieldgate-web").iterdir())
         box = ct.Container(rootfs, logs / "nspawn.log", binds=[(str(pty), "/dev/ttyFG0")])
         box.wait_booted()
         gw = Gateway(rootfs, box, moto, web_port, logs)
         gw.recaps = recaps
+        gw.made_before_boot = made_before_boot
         gw.sim = sim
         gw.s3 = s3
         yield gw
@@ -307,6 +312,28 @@ def test_first_boot_applies_the_boot_partitions_settings(gateway):
     assert result.stdout.strip().splitlines()[-1] == "True"
 
 
+def test_the_sites_database_and_key_are_made_on_first_boot_not_provisioning(gateway):
+    assert gateway.made_before_boot == [], "provisioning made per-card files"
+    web = gateway.rootfs / "var/lib/fieldgate-web"
+    wait_for(lambda: (web / "secret_key").exists(), 60, "the site's key, made on boot")
+    assert (web / "web.sqlite3").exists()
+    assert not (gateway.rootfs / "etc/fieldgate/web-provision.json").exists()
+
+
+def test_first_boot_adds_the_boot_partitions_ssh_key_for_root(gateway):
+    keys = gateway.rootfs / "root/.ssh/authorized_keys"
+    assert keys.read_text().splitlines() == [ADMIN_KEY]
+    assert oct(keys.stat().st_mode & 0o777) == "0o600"
+    assert not (gateway.rootfs / "boot/firmware/authorized_keys").exists()
+
+
+def test_serial_drivers_load_at_boot_and_monitor_rule_exists(gateway):
+    modules = (gateway.rootfs / "etc/modules-load.d/fieldgate-serial.conf").read_text()
+    assert {"usbserial", "ftdi_sio", "cdc_acm"} <= set(modules.split())
+    rules = (gateway.rootfs / "etc/udev/rules.d/90-fieldgate-monitor.rules").read_text()
+    assert 'KERNEL=="ttyUSB[0-9]*|ttyACM[0-9]*"' in rules and 'SYMLINK+="monitor"' in rules
+
+
 # -- services -------------------------------------------------------------------------------------
 
 
@@ -410,7 +437,10 @@ def test_reader_streams_to_the_local_site(gateway):
 
 
 def test_cleanup_timer_and_service(gateway):
-    assert gateway.box.show("gateway-cleanup.timer", "ActiveState")["ActiveState"] == "active"
+    timer = gateway.box.show("gateway-cleanup.timer", "ActiveState", "TimersMonotonic")
+    assert timer["ActiveState"] == "active"
+    # The schedule drop-in's empty OnCalendar= resets OnBootSec= too: it must set it again.
+    assert "OnBootUSec=2min" in timer["TimersMonotonic"], timer
     gateway.box.systemctl("start", "gateway-cleanup.service")
     assert gateway.box.show("gateway-cleanup.service", "Result")["Result"] == "success", (
         gateway.box.journal("gateway-cleanup.service")
