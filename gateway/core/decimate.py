@@ -103,24 +103,26 @@ class Decimator:
         time_index, first_channel = self.drawing.time_index, self.drawing.first_value
         drawable = self.drawing.drawable
         scale = self.points_per_second
+        isfinite, floor = math.isfinite, math.floor
         frame = self._frames[-1] if self._frames and not self._new_frame else None
         self._new_frame = False
         if frame is not None and frame.last_seq + 1 != first_seq:
             frame = None
-        for offset, record in enumerate(records):
-            seq = first_seq + offset
-            self.samples_in += 1
+        channels = frame.channels if frame is not None else 0
+        bucket_of_frame = self._bucket
+        self.samples_in += len(records)
+        for seq, record in enumerate(records, first_seq):
             fields = record.split(b",")
             try:
                 t = received_at if time_index is None else float(fields[time_index])
-                values = [float(text) for text in fields[first_channel:]] if drawable else []
+                values = list(map(float, fields[first_channel:])) if drawable else []
             except (ValueError, IndexError):
                 values = []
             if (
                 not values
                 or len(values) > MAX_CHANNELS
-                or not math.isfinite(t)
-                or not all(map(math.isfinite, values))
+                or not isfinite(t)
+                or not all(map(isfinite, values))
             ):
                 self.unparsed += 1
                 if frame is None and not drawable:
@@ -128,30 +130,32 @@ class Decimator:
                     # says which seq reached the site, so the viewer sees no false gap.
                     frame = Frame(seq, seq, received_at)
                     self._frames.append(frame)
+                    channels = 0
                 if frame is not None:
                     frame.last_seq = seq
                 continue
-            if frame is None or len(values) != frame.channels:
+            if frame is None or len(values) != channels:
                 frame = Frame(seq, seq, received_at, mins=[[] for _ in values])
                 frame.maxs = [[] for _ in values]
                 self._frames.append(frame)
-                self._bucket = None
+                channels = len(values)
+                bucket_of_frame = None
             frame.last_seq = seq
             frame.samples += 1
-            bucket = math.floor(t * scale)
-            if bucket == self._bucket:
-                for channel, value in enumerate(values):
-                    low, high = frame.mins[channel], frame.maxs[channel]
+            bucket = floor(t * scale)
+            if bucket == bucket_of_frame:
+                for low, high, value in zip(frame.mins, frame.maxs, values, strict=True):
                     if value < low[-1]:
                         low[-1] = value
                     elif value > high[-1]:
                         high[-1] = value
             else:
-                self._bucket = bucket
+                bucket_of_frame = bucket
                 frame.times.append(t)
-                for channel, value in enumerate(values):
-                    frame.mins[channel].append(value)
-                    frame.maxs[channel].append(value)
+                for low, high, value in zip(frame.mins, frame.maxs, values, strict=True):
+                    low.append(value)
+                    high.append(value)
+        self._bucket = bucket_of_frame
 
     def take_frames(self) -> list[Frame]:
         """Everything added since the last call, as frames (possibly none)."""
