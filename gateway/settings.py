@@ -502,7 +502,7 @@ class Settings:
         "GATEWAY_STREAM_FRAME_RATE",
         NUMBER,
         25.0,
-        "Live frames sent per second.",
+        "Live frames sent per second at most (one as soon as rows come).",
         bounds=POSITIVE,
     )
     stream_points_per_second: float = setting(

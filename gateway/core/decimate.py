@@ -185,13 +185,16 @@ class Decimator:
         time_index, first_channel = self.drawing.time_index, self.drawing.first_value
         drawable = self.drawing.drawable
         scale = self.points_per_second
+        isfinite, floor = math.isfinite, math.floor
         frame = self._frames[-1] if self._frames and not self._new_frame else None
         self._new_frame = False
         if frame is not None and frame.last_seq + 1 != first_seq:
             frame = None
+        channels = frame.channels if frame is not None else 0
+        bucket_of_frame = self._bucket
+        self.samples_in += len(records)
         for offset, record in enumerate(records):
             seq = first_seq + offset
-            self.samples_in += 1
             if breaks and offset in breaks:
                 self._held_break(Break(breaks[offset]))
             if self._break is not None:
@@ -199,14 +202,14 @@ class Decimator:
             fields = record.split(b",")
             try:
                 t = received_at if time_index is None else float(fields[time_index])
-                values = [float(text) for text in fields[first_channel:]] if drawable else []
+                values = list(map(float, fields[first_channel:])) if drawable else []
             except (ValueError, IndexError):
                 values = []
             if (
                 not values
                 or len(values) > MAX_CHANNELS
-                or not math.isfinite(t)
-                or not all(map(math.isfinite, values))
+                or not isfinite(t)
+                or not all(map(isfinite, values))
             ):
                 self.unparsed += 1
                 if frame is None and not drawable:
@@ -214,34 +217,36 @@ class Decimator:
                     # says which seq reached the site); each type's numbers go in its series.
                     frame = Frame(seq, seq, received_at, gap=self._take_break())
                     self._frames.append(frame)
+                    channels = 0
                 if frame is not None:
                     frame.last_seq = seq
                     if not drawable and self._add_typed(frame, record, received_at):
                         self.unparsed -= 1
                         frame.samples += 1
                 continue
-            if frame is None or len(values) != frame.channels:
+            if frame is None or len(values) != channels:
                 frame = Frame(seq, seq, received_at, mins=[[] for _ in values])
                 frame.maxs = [[] for _ in values]
                 frame.gap = self._take_break()
                 self._frames.append(frame)
-                self._bucket = None
+                channels = len(values)
+                bucket_of_frame = None
             frame.last_seq = seq
             frame.samples += 1
-            bucket = math.floor(t * scale)
-            if bucket == self._bucket:
-                for channel, value in enumerate(values):
-                    low, high = frame.mins[channel], frame.maxs[channel]
+            bucket = floor(t * scale)
+            if bucket == bucket_of_frame:
+                for low, high, value in zip(frame.mins, frame.maxs, values, strict=True):
                     if value < low[-1]:
                         low[-1] = value
                     elif value > high[-1]:
                         high[-1] = value
             else:
-                self._bucket = bucket
+                bucket_of_frame = bucket
                 frame.times.append(t)
-                for channel, value in enumerate(values):
-                    frame.mins[channel].append(value)
-                    frame.maxs[channel].append(value)
+                for low, high, value in zip(frame.mins, frame.maxs, values, strict=True):
+                    low.append(value)
+                    high.append(value)
+        self._bucket = bucket_of_frame
 
     def _add_typed(self, frame: Frame, record: bytes, t: float) -> bool:
         """Bucket a record with a record type (``TYPE,"f1,f2,..."`` or ``TYPE,f1,f2``) in its

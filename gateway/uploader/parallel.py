@@ -12,11 +12,24 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import dask
+import dask.local
+import dask.multiprocessing
+import dask.threaded
 
 from gateway.settings import Settings
+
+# Dask's schedulers as functions, not names: given a name, dask.compute first imports
+# dask.distributed where it is installed (the dev venv, the cluster extra), to look for a
+# client: 21 MiB and half a second at the uploader's first chunk, for a scheduler we name.
+SCHEDULERS = {
+    "threads": dask.threaded.get,
+    "processes": dask.multiprocessing.get,
+    "sync": dask.local.get_sync,
+}
 
 
 class DaskMapper:
@@ -43,13 +56,18 @@ class DaskMapper:
                 # forkserver: the uploader has threads (s3transfer), so plain fork is unsafe.
                 context = multiprocessing.get_context("forkserver")
                 self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
-            return list(dask.compute(*tasks, scheduler="processes", pool=self._pool))
+            return list(dask.compute(*tasks, scheduler=SCHEDULERS["processes"], pool=self._pool))
         if self.mode == "sync":
-            return list(dask.compute(*tasks, scheduler="sync"))
-        return list(dask.compute(*tasks, scheduler="threads", pool=self._threads))
+            return list(dask.compute(*tasks, scheduler=SCHEDULERS["sync"]))
+        return list(dask.compute(*tasks, scheduler=SCHEDULERS["threads"], pool=self._threads))
 
     def _distributed(self):
         if self._client is None:
+            from gateway.uploader.main import OPTIONAL_IMPORTS_SKIPPED_WITHOUT_CLUSTER
+
+            for name in OPTIONAL_IMPORTS_SKIPPED_WITHOUT_CLUSTER:  # a reload added a cluster
+                if name in sys.modules and sys.modules[name] is None:
+                    del sys.modules[name]
             try:
                 from distributed import Client
             except ImportError:

