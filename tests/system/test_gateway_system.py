@@ -24,6 +24,7 @@ from gateway.supervise import Supervisor, free_port
 from gateway.supervise.chain import LocalS3
 from tests.support import container as ct
 from tests.support.s3 import BUCKET, CREDENTIALS
+from tests.support.web import login_cookie
 
 pytestmark = [
     pytest.mark.timeout(900),
@@ -394,6 +395,34 @@ def test_site_answers(gateway):
     assert status == 200 and "uPlot" in chart
     status, health = get("/healthz")
     assert status == 200 and json.loads(health)["status"] == "ok"
+
+
+def test_the_site_serves_the_readers_batches_as_history_and_csv(gateway):
+    """The site's unit (its own user, PrivateUsers=) reads the reader's data dir through the
+    gateway group the web role gives it: history and export answer from the batches."""
+    wait_for(gateway.sealed, 90, "a sealed batch")
+    base = f"http://127.0.0.1:{gateway.web_port}"
+    cookie = wait_for(lambda: _login(base), 60, "a login at the site")
+
+    def get(path):
+        request = urllib.request.Request(base + path, headers={"Cookie": cookie})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+
+    status, body = get(f"/gateways/{GATEWAY_ID}/history.json?seconds=60")
+    assert status == 200 and json.loads(body)["frames"], body[:300]
+    now = time.time()
+    status, rows = get(f"/gateways/{GATEWAY_ID}/export.csv?from={now - 600:.0f}&to={now + 5:.0f}")
+    header, first = rows.decode().splitlines()[:2]
+    assert status == 200 and header.startswith("seq,received_at,"), rows[:300]
+    assert first.split(",")[0].isdigit()
+
+
+def _login(base):
+    try:
+        return login_cookie(base, "lab", "systest-password")
+    except OSError:
+        return None
 
 
 def test_the_reader_asks_timedated_for_the_clock_since_protectclock_refuses_adjtimex(gateway):

@@ -103,6 +103,19 @@ def test_without_the_gateway_s_data_dir_the_site_says_where_history_is_served():
     assert "FIELDGATE_WEB_GATEWAY_DATA_DIR" in response.json()["error"]
 
 
+def test_a_data_dir_the_site_cannot_read_is_a_503_that_says_why(tmp_path, caplog):
+    Gateway.objects.create(name="gw1", token_hash="x")
+    not_a_dir = tmp_path / "data"
+    not_a_dir.write_text("")  # reading state/identity.json below it fails as EACCES would
+    with override_settings(FIELDGATE={**_fieldgate(), "GATEWAY_DATA_DIR": str(not_a_dir)}):
+        response = client().get("/gateways/gw1/history.json")
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error.startswith(f"cannot read FIELDGATE_WEB_GATEWAY_DATA_DIR={not_a_dir} (Not a dir")
+    (logged,) = [r for r in caplog.records if r.getMessage() == "history_refused"]
+    assert logged.levelname == "WARNING" and logged.fields["status"] == 503
+
+
 def test_another_gateway_s_batches_are_not_served_as_this_one_s(data_dir):
     Gateway.objects.create(name="gw2", token_hash="x")
     response = client().get("/gateways/gw2/history.json")

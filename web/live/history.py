@@ -47,7 +47,15 @@ def _source(name: str) -> tuple[DataDir, str]:
     if not configured:
         raise Refused(404, NOT_HERE)
     data_dir = DataDir(Path(configured))
-    identity = read_identity(data_dir)
+    try:
+        identity = read_identity(data_dir)
+    except OSError as error:
+        raise Refused(
+            503,
+            f"cannot read FIELDGATE_WEB_GATEWAY_DATA_DIR={configured} ({error.strerror}): the "
+            "site's user must be able to read the gateway's data dir (on a Pi the web role "
+            "puts it in the reader's group; docs/web.md)",
+        ) from None
     if identity is None or identity.gateway_id != name:
         here = identity.gateway_id if identity else "nothing yet"
         raise Refused(404, f"this site holds the batches of {here}, not {name}; {NOT_HERE}")
