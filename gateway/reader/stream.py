@@ -3,20 +3,28 @@
 ``publish`` runs in the reader's writing loop: it appends to a bounded queue under a lock and
 returns (when the queue holds more than ``GATEWAY_STREAM_QUEUE_ROWS`` rows the oldest publish
 is dropped and counted). Everything else (parsing floats, min/max decimation, JSON, the
-network) happens in this module's own thread, on its own event loop, so a slow or absent site
-never slows serial reading.
+network) happens in this module's own threads, so a slow or absent site never slows serial
+reading:
 
-The thread builds frames as soon as the reader publishes rows, at most
-``GATEWAY_STREAM_FRAME_RATE`` times a second, whether or not the site is reachable (a frame
-waits for no timer, and a quiet stream wakes nobody); frames wait in a second bounded queue
-(drop-oldest, counted) and go out as soon as a connection is up. Connecting retries forever
-with jittered exponential backoff; a refusal that needs an operator (wrong or revoked token,
-unknown gateway) waits the longest delay. The protocol is docs/stream-protocol.md.
+* the *stream* thread builds frames as soon as the reader publishes rows, at most
+  ``GATEWAY_STREAM_FRAME_RATE`` times a second, whether or not the site is reachable (a frame
+  waits for no timer, and a quiet stream wakes nobody); frames wait in a second bounded queue
+  (drop-oldest, counted) and this thread sends them, with the status every
+  ``GATEWAY_STREAM_HEARTBEAT_SECONDS``, while a connection is up;
+* the *stream-connect* thread connects (retrying forever with jittered exponential backoff; a
+  refusal that needs an operator, such as a wrong or revoked token, waits the longest delay),
+  says hello, hands the connection to the stream thread and reads it until it closes, so a
+  close from the site is noticed and logged at once, with its code.
+
+Both are plain threads on websockets' synchronous client: no event loop turns three times per
+frame. StreamClient alone at 8 channels x 1 kHz, against a plain websockets server: 1.8-2.1 %
+of a core this way, 2.6-2.7 % on an asyncio loop in its own thread (as before); and the reader
+no longer imports asyncio (1.5 MiB).
+The protocol is docs/stream-protocol.md.
 """
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import json
 import logging
@@ -27,7 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import websockets
-from websockets.asyncio.client import connect
+from websockets.sync.client import connect
 
 from gateway.core.backoff import Backoff, Jitter
 from gateway.core.codec import Shape
@@ -40,6 +48,7 @@ log = logging.getLogger("gateway.stream")
 
 INVENTORY_SECONDS = 30.0  # walking the batch dir for the upload backlog is not free on a Pi
 STABLE_SECONDS = 30.0  # a connection that lasted this long resets the backoff
+CLOSE_SECONDS = 1.0  # at stop: how long the site gets to answer the close
 
 
 def _json(message: dict) -> str:
@@ -60,19 +69,20 @@ class StreamClient:
         self._shape: Shape | None = None  # of the rows streamed last (the channels' names)
         self._pending_rows = 0
         self._armed = False  # the stream thread waits for rows: publish() must wake it
-        self._published: asyncio.Event | None = None
+        self._wake = threading.Event()  # rows came (when armed), a connection came, or stop
+        self._stopping = threading.Event()
         self._reader_status: dict | None = None
         self._decimator = Decimator(Drawing(1, 2), settings.stream_points_per_second)
         self._frames: collections.deque = collections.deque()
         self._stats = collections.Counter()
+        self._socket = None  # the open connection, once hello went out (stream-connect's)
         self._connected = False
         self._last_error = ""
         self._last_close_code: int | None = None
         self._thread = threading.Thread(target=self._run, name="stream", daemon=True)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
-        self._wake: asyncio.Event | None = None
-        self._started = threading.Event()
+        self._connector = threading.Thread(
+            target=self._connection_loop, name="stream-connect", daemon=True
+        )
         self._status_due = True
         self._heartbeat_rate: tuple[float, int] | None = None
         self._backlog: dict | None = None
@@ -110,22 +120,15 @@ class StreamClient:
                     entry = self._pending[following]
                     self._pending[following] = (*entry[:4], [(0, lost), *entry[4]], None)
             wake, self._armed = self._armed, False
-        if wake:  # at most once per frame: a write to the loop's wake-up pipe, never a wait
-            self._signal_rows()
+        if wake:  # at most once per frame, never a wait
+            self._wake.set()
 
     def port_outage(self, seconds: float) -> None:
         with self._lock:
             self._pending.append((0, (), 0.0, None, (), seconds))
             wake, self._armed = self._armed, False
         if wake:  # the outage is drawn as soon as it is known, like rows
-            self._signal_rows()
-
-    def _signal_rows(self) -> None:
-        """Wake the stream thread's tick loop (it waits for rows when there were none)."""
-        try:
-            self._loop.call_soon_threadsafe(self._published.set)
-        except RuntimeError:
-            pass  # the loop already ended
+            self._wake.set()
 
     def publish_status(self, status: dict) -> None:
         self._reader_status = status  # replaced, never queued
@@ -151,70 +154,74 @@ class StreamClient:
 
     def start(self) -> StreamClient:
         self._thread.start()
-        self._started.wait(10)
+        self._connector.start()
         return self
 
     def close(self, timeout: float = 3.0) -> None:
-        """Send what is ready (briefly), close the socket, end the thread."""
-        if self._loop is not None and self._stopping is not None:
-            try:
-                self._loop.call_soon_threadsafe(self._stopping.set)
-            except RuntimeError:
-                pass  # the loop already ended
+        """Send what is ready (briefly), close the socket, end the threads."""
+        self._stopping.set()
+        self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        if self._connector.is_alive():  # it may be in the middle of a connect: not for long
+            self._connector.join(CLOSE_SECONDS)
 
-    # -- the stream thread ------------------------------------------------------------------
+    # -- the stream thread: frames and heartbeats --------------------------------------------
 
     def _run(self) -> None:
-        # The standard library's loop: at 25 messages a second uvloop saves no CPU that could be
-        # measured here (StreamClient alone, 8 ch x 1 kHz: 2.20-2.40 % of a core with it,
-        # 2.40-2.49 % without), and costs the reader 2.3 MiB.
-        with asyncio.Runner() as runner:
-            runner.run(self._main())
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
-        self._wake = asyncio.Event()
-        self._published = asyncio.Event()
-        self._started.set()
-        ticker = asyncio.create_task(self._tick_loop())
-        heartbeat = asyncio.create_task(self._heartbeat_loop())
-        connection = asyncio.create_task(self._connection_loop())
-        await self._stopping.wait()
-        ticker.cancel()
-        heartbeat.cancel()
-        self._build_frames()  # what the reader published last
-        self._wake.set()
-        try:
-            await asyncio.wait_for(connection, timeout=1.5)
-        except (TimeoutError, asyncio.CancelledError):
-            pass
-        except Exception as error:  # the thread must end quietly whatever happened
-            log_event(log, logging.WARNING, "stream_stop_error", error=repr(error))
-
-    async def _tick_loop(self) -> None:
         """Frames as soon as rows come, at most ``stream_frame_rate`` a second, rather than on
         a timer that a read then waited for (up to a frame period). Read to viewer at 8
         channels x 1 kHz (bench/web's serial_to_viewer, 2 runs): p99 44-46 ms, max 47-56,
         against 48, 72-80 on the timer."""
         period = 1.0 / self.settings.stream_frame_rate
+        heartbeat = self.settings.stream_heartbeat_seconds
+        next_status = 0.0
         while True:
+            self._wake.clear()
             with self._lock:
                 wait = self._armed = not self._pending
-            if wait:
-                await self._published.wait()
-                self._published.clear()
+            stopping = self._stopping.is_set()
+            if wait and not stopping:
+                socket = self._socket
+                if socket is None or self._status_due:
+                    timeout = None if socket is None else 0.0
+                else:
+                    timeout = max(0.0, next_status - time.monotonic())
+                self._wake.wait(timeout)
+                stopping = self._stopping.is_set()
             self._build_frames()
-            self._wake.set()
-            await asyncio.sleep(period)
+            socket = self._socket
+            if socket is not None:
+                now = time.monotonic()
+                if self._status_due or stopping or now >= next_status:
+                    self._status_due = False
+                    next_status = now + heartbeat
+                    self._send(socket, self._status_message())
+                    self._stats["status_sent"] += 1
+                while self._frames and self._socket is socket:
+                    frame = self._frames[0]
+                    if not self._send(socket, frame.as_message(time.time())):
+                        break  # kept for the next connection
+                    self._frames.popleft()
+                    self._stats["frames_sent"] += 1
+            if stopping:
+                if socket is not None:
+                    socket.close()  # stream-connect's read ends; it sees the stop and returns
+                return
+            self._stopping.wait(period)
 
-    async def _heartbeat_loop(self) -> None:
-        while True:
-            self._status_due = True
-            self._wake.set()
-            await asyncio.sleep(self.settings.stream_heartbeat_seconds)
+    def _send(self, socket, message: dict) -> bool:
+        """Send on ``socket``; False if it closed (stream-connect notices and reconnects)."""
+        text = _json(message)
+        try:
+            socket.send(text)
+        except websockets.ConnectionClosed:
+            with self._lock:
+                if self._socket is socket:
+                    self._socket = None
+            return False
+        self._stats["bytes_sent"] += len(text)
+        return True
 
     def _build_frames(self) -> None:
         with self._lock:
@@ -237,7 +244,9 @@ class StreamClient:
                 self._stats["frames_dropped"] += 1
             self._frames.append(frame)
 
-    async def _connection_loop(self) -> None:
+    # -- the stream-connect thread ---------------------------------------------------------
+
+    def _connection_loop(self) -> None:
         settings = self.settings
         delays = None
         headers = {
@@ -248,20 +257,21 @@ class StreamClient:
             started = time.monotonic()
             close_code = None
             try:
-                async with connect(
+                with connect(
                     self.url,
                     additional_headers=headers,
                     open_timeout=10,
                     ping_interval=10,
                     ping_timeout=10,
-                    close_timeout=1,
+                    close_timeout=CLOSE_SECONDS,
                     max_size=1 << 20,
                     user_agent_header="fieldgate-gateway",
                     proxy=None,
                 ) as socket:
-                    await self._session(socket)
-                    return  # stopping
+                    self._session(socket)
             except websockets.ConnectionClosed as closed:
+                if self._stopping.is_set():
+                    return  # the stream thread closed it at stop
                 close_code = closed.rcvd.code if closed.rcvd else None
                 reason = closed.rcvd.reason if closed.rcvd else ""
                 self._note_failure(f"closed {close_code} {reason}".strip(), close_code)
@@ -271,6 +281,8 @@ class StreamClient:
                 self._note_failure(f"unexpected {error!r}", None)
                 log.exception("stream_session_failed")
             finally:
+                with self._lock:
+                    self._socket = None
                 self._connected = False
             if self._stopping.is_set():
                 return
@@ -280,10 +292,7 @@ class StreamClient:
             delay = next(delays)
             if close_code in CLOSE_CODES_NEEDING_AN_OPERATOR:
                 delay = settings.stream_reconnect_max_seconds * (0.5 + self.rng.random() / 2)
-            try:
-                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
-            except TimeoutError:
-                pass
+            self._stopping.wait(delay)
 
     def _note_failure(self, error: str, close_code: int | None) -> None:
         self._stats["connect_failures"] += 1
@@ -292,47 +301,24 @@ class StreamClient:
             log_event(log, logging.WARNING, "stream_unavailable", url=self.url, error=error)
         self._last_error = error
 
-    async def _session(self, socket) -> None:
+    def _session(self, socket) -> None:
+        """Say hello, hand the socket to the stream thread, read until it closes (raising the
+        ConnectionClosed that ended it, with the site's code)."""
+        if self._stopping.is_set():
+            return  # connected after the stop: nobody would send on it
         self._connected = True
         self._stats["connects"] += 1
         log_event(log, logging.INFO, "stream_connected", url=self.url)
         self._last_error = ""
-        await self._send(socket, self._hello())
-        self._status_due = True
-        incoming = asyncio.create_task(self._read_incoming(socket))
-        # The socket closing wakes the loop as a new frame does: one waiter, not a new task
-        # and an asyncio.wait per frame (a third of this thread's time at 25 frames a second).
-        incoming.add_done_callback(lambda _: self._wake.set())
-        try:
-            while True:
-                self._wake.clear()
-                stopping = self._stopping.is_set()
-                if self._status_due or stopping:
-                    self._status_due = False
-                    await self._send(socket, await self._status_message())
-                    self._stats["status_sent"] += 1
-                while self._frames:
-                    frame = self._frames.popleft()
-                    await self._send(socket, frame.as_message(time.time()))
-                    self._stats["frames_sent"] += 1
-                if stopping:
-                    await socket.close()
-                    return
-                if incoming.done():
-                    incoming.result()  # raises the ConnectionClosed that ended it
-                await self._wake.wait()
-        finally:
-            incoming.cancel()
-
-    async def _send(self, socket, message: dict) -> None:
-        text = _json(message)
+        text = _json(self._hello())
+        socket.send(text)
         self._stats["bytes_sent"] += len(text)
-        await socket.send(text)
-
-    async def _read_incoming(self, socket) -> None:
-        """Read until the socket closes; ends by raising its ConnectionClosed (with the code)."""
+        self._status_due = True
+        with self._lock:
+            self._socket = socket
+        self._wake.set()
         while True:
-            text = await socket.recv()  # the site's welcome; nothing else is expected
+            text = socket.recv()  # the site's welcome; nothing else is expected
             log_event(log, logging.DEBUG, "stream_message", text=str(text)[:200])
 
     def _hello(self) -> dict:
@@ -346,7 +332,7 @@ class StreamClient:
             "points_per_second": self.settings.stream_points_per_second,
         }
 
-    async def _status_message(self) -> dict:
+    def _status_message(self) -> dict:
         settings = self.settings
         now = time.monotonic()
         samples = self._decimator.samples_in
@@ -367,7 +353,7 @@ class StreamClient:
             "uploader": None,
         }
         if settings.mode == "full":
-            status.update(await asyncio.to_thread(self._disk_and_uploads, now))
+            status.update(self._disk_and_uploads(now))
         return {"type": "status", "at": round(time.time(), 3), "status": status}
 
     def _channel_names(self) -> list[str] | None:
