@@ -154,6 +154,10 @@ class RelayedReader(ChunkReader):
             raise
         os.close(data_w)
         os.close(stop_r)
+        # Reads land here and are copied out at their size: a fresh 256 KiB bytes object per
+        # read would be an mmap, an mremap and an munmap (glibc maps allocations that large)
+        # 33 times a second at a trickle.
+        self._buffer = bytearray(PIPE_READ_SIZE)
         self._data = data_r
         self._stop = stop_w
         self.pid = self._process.pid
@@ -162,9 +166,9 @@ class RelayedReader(ChunkReader):
         ready, _, _ = select.select([self._data], [], [], timeout)
         if not ready:
             return b""
-        data = os.read(self._data, PIPE_READ_SIZE)
-        if data:
-            return data
+        size = os.readv(self._data, [self._buffer])
+        if size:
+            return bytes(memoryview(self._buffer)[:size])
         # The relay ended by itself: the device is gone; it said why on stderr.
         self._process.wait()
         reason = self._process.stderr.read().decode(errors="replace").strip()
