@@ -1,7 +1,9 @@
 """Where accepted records go besides the batch files: the live stream.
 
 The reader calls ``publish`` from its writing loop, so an implementation must return at once
-(queue and drop, never wait on the network). Until the web stream lands the default does nothing.
+(queue and drop, never wait on the network). :class:`gateway.reader.stream.StreamClient` streams
+to the site (modes full and demo with ``GATEWAY_STREAM_URL`` set); otherwise the reader's sink
+is a :class:`NullSink`.
 """
 
 from __future__ import annotations
