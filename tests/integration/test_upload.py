@@ -16,10 +16,11 @@ from gateway.supervise.chain import GATEWAY, MOTO_SERVER, read_status
 from tests.support.s3 import (  # noqa: F401 (fixtures: moto, uploader_env)
     BUCKET,
     CREDENTIALS,
-    CorruptingProxy,
     Relay,
+    StoreProxy,
     all_versions,
     client,
+    is_probe_key,
     moto_fixture,
     uploader_env_fixture,
 )
@@ -193,7 +194,7 @@ def test_bytes_corrupted_on_the_way_are_refused_by_verify_and_never_marked(
     moto, uploader_env, strip_checksum
 ):
     """moto keeps whatever arrives; a proxy flips a byte of each object body on the way in."""
-    proxy = CorruptingProxy(moto.port, strip_checksum=strip_checksum)
+    proxy = StoreProxy(moto.port, corrupt="objects", request_checksums=not strip_checksum)
     try:
         env = uploader_env(proxy.url, upload_once_attempts=2)
         data_dir = Path(env["GATEWAY_DATA_DIR"])
@@ -204,7 +205,7 @@ def test_bytes_corrupted_on_the_way_are_refused_by_verify_and_never_marked(
     assert status == 1, log
     # Each batch's object, on each attempt (and the store probe's, which therefore finds that
     # the checksums moto keeps unchecked do not describe the bytes it holds).
-    assert len({path for path in proxy.corrupted if "/probe/" not in path}) == 4
+    assert len({key for key in proxy.corrupted if not is_probe_key(key)}) == 4
     assert touched_marks(data_dir) == {} and all(p.exists() for p in paths)
     published = read_status(data_dir, "uploader")
     assert published["counters"]["uploaded"] == 0 and published["counters"]["failed"] == 4

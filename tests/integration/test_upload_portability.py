@@ -2,7 +2,7 @@
 once, byte for byte, marked only once verified, by whatever the store offers.
 
 The stores: SeaweedFS (a second implementation of the S3 API, started by the test), and moto
-or SeaweedFS behind :class:`OlderStoreProxy`, which makes them look like an older store (no
+or SeaweedFS behind :func:`older_store_proxy`, which makes them look like an older store (no
 checksums, ``If-None-Match`` ignored) or one whose ETags are no MD5s (SSE-KMS and the like).
 """
 
@@ -23,11 +23,11 @@ from gateway.supervise.chain import GATEWAY, read_status
 from tests.support.s3 import (  # noqa: F401 (fixtures: moto, seaweedfs..., uploader_env)
     BUCKET,
     CREDENTIALS,
-    OlderStoreProxy,
     all_versions,
     client,
     is_probe_key,
     moto_fixture,
+    older_store_proxy,
     seaweedfs_fixture,
     seaweedfs_unsigned_fixture,
     uploader_env_fixture,
@@ -98,7 +98,7 @@ def store(request):
     server = request.getfixturevalue(server_name)
     proxy = None
     if request.param != "seaweedfs":
-        proxy = OlderStoreProxy(server.port, **proxy_options)
+        proxy = older_store_proxy(server.port, **proxy_options)
     yield server, (proxy.url if proxy else server.url), proxy, (single, multipart, checks_first)
     if proxy:
         proxy.close()
@@ -170,7 +170,7 @@ def test_without_conditional_writes_an_object_already_there_is_adopted_or_never_
     moto, uploader_env
 ):
     """moto's bucket is versioned, so any overwrite would show as a second version."""
-    proxy = OlderStoreProxy(moto.port)
+    proxy = older_store_proxy(moto.port)
     try:
         env = uploader_env(proxy.url, upload_once_attempts=2)
         data_dir = Path(env["GATEWAY_DATA_DIR"])
@@ -202,7 +202,7 @@ def test_bytes_corrupted_on_the_way_are_caught_by_the_fallback_verification(
     moto, uploader_env, opaque_etags
 ):
     """No checksums reach the uploader; a byte of each batch object flips on the way in."""
-    proxy = OlderStoreProxy(moto.port, opaque_etags=opaque_etags, corrupt=True)
+    proxy = older_store_proxy(moto.port, opaque_etags=opaque_etags, corrupt=True)
     try:
         env = uploader_env(proxy.url, upload_once_attempts=2)
         data_dir = Path(env["GATEWAY_DATA_DIR"])
@@ -268,7 +268,7 @@ def test_s3_check_against_moto_relies_on_checksums_etags_and_conditional_writes(
     ids=["no-bucket", "checksum-required"],
 )
 def test_s3_check_fails_with_one_line_that_says_why(moto, uploader_env, changes, error):
-    proxy = OlderStoreProxy(moto.port) if changes.pop("proxy", False) else None
+    proxy = older_store_proxy(moto.port) if changes.pop("proxy", False) else None
     try:
         shown = s3_check(uploader_env(proxy.url if proxy else moto.url, **changes))
     finally:

@@ -3,10 +3,10 @@
 API (:class:`LocalSeaweedFS`), both reached over HTTP.
 
 Also network devices placed between the uploader and a server: a TCP relay that can be cut
-and restored on the same port (an outage while the server keeps its objects), an HTTP proxy
-that corrupts object bodies on the way in (moto stores whatever arrives), and one that makes
-a store look older (:class:`OlderStoreProxy`: no checksums, If-None-Match ignored, ETags that
-are not MD5s).
+and restored on the same port (an outage while the server keeps its objects), and an HTTP proxy
+(:class:`StoreProxy`) that corrupts object bodies on the way in (moto stores whatever arrives)
+or makes a store look older (:func:`older_store_proxy`: no checksums, If-None-Match ignored,
+ETags that are not MD5s).
 """
 
 from __future__ import annotations
@@ -140,81 +140,23 @@ class Relay:
         self.cut()
 
 
-class CorruptingProxy:
-    """An HTTP proxy to ``target_port`` that flips one byte in the body of every object PUT.
+class StoreProxy:
+    """An HTTP proxy to the S3 endpoint on ``target_port`` that changes what passes, to make the
+    store behind it look like another (each option off by default):
 
-    ``strip_checksum``: also drop the ``x-amz-checksum-*`` value, so the server computes the
-    checksum from the bytes it got, as S3 does (moto otherwise just keeps the client's).
-    """
-
-    def __init__(self, target_port: int, *, strip_checksum: bool) -> None:
-        self.corrupted: list[str] = []
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _forward(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "expect"}
-                path = self.path.split("?", 1)[0]
-                is_object = path.strip("/").count("/") >= 1
-                if self.command == "PUT" and is_object and len(body) > 16:
-                    middle = len(body) // 2
-                    body = body[:middle] + bytes([body[middle] ^ 0xFF]) + body[middle + 1 :]
-                    proxy.corrupted.append(path)
-                    if strip_checksum:
-                        headers = {
-                            k: v
-                            for k, v in headers.items()
-                            if not k.lower().startswith("x-amz-checksum-")
-                        }
-                connection = http.client.HTTPConnection("127.0.0.1", target_port, timeout=30)
-                connection.request(self.command, self.path, body=body, headers=headers)
-                response = connection.getresponse()
-                data = response.read()
-                self.send_response(response.status, response.reason)
-                for key, value in response.getheaders():
-                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(key, value)
-                length = response.getheader("Content-Length") if self.command == "HEAD" else None
-                self.send_header("Content-Length", length or str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-                connection.close()
-
-            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class OlderStoreProxy:
-    """An HTTP proxy to ``target_port`` that makes the store behind it look like an older
-    S3-compatible one:
-
-    - no checksums: ``x-amz-checksum-*`` headers are dropped from requests and responses, and
-      ``<ChecksumSHA256>`` from response bodies;
-    - ``If-None-Match`` is ignored: the header is dropped, so the store writes over an existing
-      object and never answers 412;
-    - ``opaque_etags``: every ETag is replaced by one that is not an MD5 (as SSE-KMS or a store
-      of its own design gives), and translated back where the client sends one
-      (CompleteMultipartUpload);
-    - ``corrupt``: one byte of every batch object's body is flipped on the way in (the keys
-      in ``corrupted``), which only verification can notice.
+    - ``corrupt``: flip one byte in the middle of the body of every object PUT on the way in:
+      ``"objects"`` every object, ``"batches"`` batch objects only (the keys land in
+      ``corrupted``); only verification can notice;
+    - ``request_checksums=False``: drop the checksum values the client computed
+      (``x-amz-checksum-sha256`` and the like) but keep the algorithm it asked for, so the
+      server computes the checksum from the bytes it got, as S3 does (moto otherwise keeps the
+      client's value unchecked);
+    - ``response_checksums=False``: a store without checksums: none asked for or sent in
+      requests, none in answers (headers and ``<Checksum...>`` elements);
+    - ``conditional_writes=False``: drop ``If-None-Match``, so the store writes over an existing
+      object and never answers 412 (counted in ``dropped_if_none_match``);
+    - ``opaque_etags``: every ETag becomes one that is not an MD5 (as SSE-KMS or a store of its
+      own design gives), translated back where the client sends one (CompleteMultipartUpload).
     """
 
     _ETAG_XML = re.compile(rb"<ETag>(.*?)</ETag>")
@@ -222,12 +164,37 @@ class OlderStoreProxy:
         rb"<Checksum(?:SHA256|SHA1|CRC32|CRC32C|CRC64NVME|Type)>[^<]*</Checksum\w*>"
     )
 
-    def __init__(self, target_port: int, *, opaque_etags: bool = False, corrupt: bool = False):
+    def __init__(
+        self,
+        target_port: int,
+        *,
+        corrupt: str | None = None,
+        request_checksums: bool = True,
+        response_checksums: bool = True,
+        conditional_writes: bool = True,
+        opaque_etags: bool = False,
+    ) -> None:
+        if corrupt not in (None, "objects", "batches"):
+            raise ValueError(f"corrupt: None, 'objects' or 'batches', not {corrupt!r}")
         self.corrupted: list[str] = []
         self.dropped_if_none_match = 0
         self._real_etags: dict[str, str] = {}  # opaque -> the store's
         self._lock = threading.Lock()
         proxy = self
+
+        def dropped(lowered: str) -> bool:
+            if lowered == "expect":
+                return True
+            if lowered == "if-none-match" and not conditional_writes:
+                with proxy._lock:
+                    proxy.dropped_if_none_match += 1
+                return True
+            if not _is_checksum_header(lowered):
+                return False
+            if not response_checksums:  # a store without checksums: none asked for, none sent
+                return True
+            # The values the client computed go; the algorithm it asked for stays.
+            return not request_checksums and lowered not in CHECKSUM_REQUESTS
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -238,18 +205,15 @@ class OlderStoreProxy:
             def _forward(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                headers = {}
-                for name, value in self.headers.items():
-                    lowered = name.lower()
-                    if lowered in ("expect", "if-none-match") or _is_checksum_header(lowered):
-                        if lowered == "if-none-match":
-                            with proxy._lock:
-                                proxy.dropped_if_none_match += 1
-                        continue
-                    headers[name] = value
+                headers = {k: v for k, v in self.headers.items() if not dropped(k.lower())}
                 path, _, query = self.path.partition("?")
                 key = unquote(path.strip("/").partition("/")[2])
-                if self.command == "PUT" and corrupt and is_batch_key(key) and len(body) > 16:
+                if (
+                    self.command == "PUT"
+                    and key
+                    and len(body) > 16
+                    and (corrupt == "objects" or (corrupt == "batches" and is_batch_key(key)))
+                ):
                     middle = len(body) // 2
                     body = body[:middle] + bytes([body[middle] ^ 0xFF]) + body[middle + 1 :]
                     with proxy._lock:
@@ -262,7 +226,8 @@ class OlderStoreProxy:
                 response = connection.getresponse()
                 data = response.read()
                 connection.close()
-                data = proxy._CHECKSUM_XML.sub(b"", data)
+                if not response_checksums:
+                    data = proxy._CHECKSUM_XML.sub(b"", data)
                 if opaque_etags:
                     data = proxy._ETAG_XML.sub(proxy._opaque_etag_xml, data)
                 self.send_response(response.status, response.reason)
@@ -270,7 +235,7 @@ class OlderStoreProxy:
                     lowered = name.lower()
                     if lowered in ("transfer-encoding", "connection", "content-length"):
                         continue
-                    if _is_checksum_header(lowered):
+                    if not response_checksums and _is_checksum_header(lowered):
                         continue
                     if lowered == "etag" and opaque_etags:
                         value = proxy._opaque(value)
@@ -310,6 +275,30 @@ class OlderStoreProxy:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def older_store_proxy(
+    target_port: int, *, opaque_etags: bool = False, corrupt: bool = False
+) -> StoreProxy:
+    """A :class:`StoreProxy` that makes the store behind it look like an older S3-compatible
+    one: no checksums either way, ``If-None-Match`` ignored; optionally opaque ETags and
+    corrupted batch bodies."""
+    return StoreProxy(
+        target_port,
+        corrupt="batches" if corrupt else None,
+        request_checksums=False,
+        response_checksums=False,
+        conditional_writes=False,
+        opaque_etags=opaque_etags,
+    )
+
+
+# Checksum headers that ask for a checksum rather than carry one.
+CHECKSUM_REQUESTS = (
+    "x-amz-checksum-mode",
+    "x-amz-checksum-algorithm",
+    "x-amz-sdk-checksum-algorithm",
+)
 
 
 def _is_checksum_header(lowered: str) -> bool:
