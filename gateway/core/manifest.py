@@ -264,5 +264,56 @@ def object_digest(
     return ObjectDigest(size, len(part_sha256), _b64(composite), etag, whole_sha256.hex())
 
 
+class ObjectHasher:
+    """The :class:`ObjectDigest` of bytes fed in pieces of any size, as they are written: the
+    whole SHA-256 and each part's SHA-256 and MD5 (parts of ``part_bytes``, as
+    :func:`part_sizes` cuts them), in one pass and without holding the object."""
+
+    def __init__(self, part_bytes: int) -> None:
+        self.part_bytes = part_bytes
+        self.size = 0
+        self._whole = hashlib.sha256()
+        self._part_sha, self._part_md5, self._part_left = (
+            hashlib.sha256(),
+            hashlib.md5(),
+            part_bytes,
+        )
+        self._sha: list[bytes] = []
+        self._md5: list[bytes] = []
+
+    def update(self, data: bytes) -> None:
+        self._whole.update(data)
+        self.size += len(data)
+        view = memoryview(data)
+        while len(view) > 0:
+            piece, view = view[: self._part_left], view[self._part_left :]
+            self._part_sha.update(piece)
+            self._part_md5.update(piece)
+            self._part_left -= len(piece)
+            if self._part_left == 0:
+                self._end_part()
+
+    def _end_part(self) -> None:
+        self._sha.append(self._part_sha.digest())
+        self._md5.append(self._part_md5.digest())
+        self._part_sha, self._part_md5, self._part_left = (
+            hashlib.sha256(),
+            hashlib.md5(),
+            self.part_bytes,
+        )
+
+    def digest(self) -> ObjectDigest:
+        """What S3 should report once every byte was fed."""
+        if self._part_left < self.part_bytes or not self._sha:  # a last, shorter part
+            self._end_part()
+        return object_digest(
+            self.size,
+            self._sha,
+            self._md5,
+            self._whole.digest(),
+            multipart=self.size >= self.part_bytes,
+        )
+
+
 def _b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode()

@@ -155,9 +155,19 @@ class Uploads:
             self._managers.clear()
 
 
-def start_upload(uploads: Uploads, bucket, key, path, part_bytes, metadata, content_type):
-    """Start one conditional-create upload; ``.result()`` on the returned future waits."""
+def start_upload(
+    uploads: Uploads, bucket, key, path, part_bytes, metadata, content_type, checksum_sha256=None
+):
+    """Start one conditional-create upload; ``.result()`` on the returned future waits.
+
+    ``checksum_sha256`` (base64, of the whole file; only for an object that goes up in one
+    PUT): the checksum Process already computed, sent as it is, so botocore does not read and
+    hash the file again; the store still checks the bytes it receives against it. Without it
+    botocore computes the checksum of each request's body.
+    """
     extra = {"ChecksumAlgorithm": "SHA256", "Metadata": metadata, "ContentType": content_type}
+    if checksum_sha256:
+        extra["ChecksumSHA256"] = checksum_sha256
     return uploads.manager(part_bytes).upload(str(path), bucket, key, extra_args=extra)
 
 

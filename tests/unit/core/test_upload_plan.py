@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from gateway.core.batchfile import check_batch
 from gateway.core.keys import BatchName
 from gateway.core.manifest import (
+    ObjectHasher,
     _plain_decimals,
     build_manifest,
     check_against_name,
@@ -382,3 +383,18 @@ def test_a_lone_row_with_an_empty_received_at_is_refused_not_parsed():
     data = b"seq,received_at,f0\n0,,x\n"
     assert quick_check(data, 0) is None
     assert check_batch(data, 0).problem == "row 1 has no valid seq and received_at"
+
+
+@given(st.binary(max_size=200), st.integers(1, 40), st.lists(st.integers(1, 50), max_size=20))
+def test_object_hasher_fed_in_any_pieces_gives_the_digest_of_the_parts(body, part_bytes, cuts):
+    hasher = ObjectHasher(part_bytes)
+    position = 0
+    for cut in [*cuts, len(body)]:
+        hasher.update(body[position : position + cut])
+        position += cut
+    hasher.update(body[position:])
+    sizes = part_sizes(len(body), part_bytes)
+    offsets = [sum(sizes[:i]) for i in range(len(sizes))]
+    parts = [body[o : o + n] for o, n in zip(offsets, sizes, strict=True)]
+    multipart = len(body) >= part_bytes
+    assert hasher.digest() == object_digest(len(body), *_digests(parts), multipart=multipart)
