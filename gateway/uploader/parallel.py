@@ -10,6 +10,7 @@ the data dir at the same path. docs/uploader.md has the measurements.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import sys
@@ -59,7 +60,10 @@ class DaskMapper:
             client = self._distributed()
             return client.gather(client.map(func, items, pure=False))
         groups = self.groups(items)
-        tasks = [dask.delayed(_map_group, pure=False)(func, group) for group in groups]
+        # Each group is bound into the task's function, not passed as an argument: Dask walks
+        # arguments (lists, dataclasses, their fields) looking for its own collections.
+        calls = (functools.partial(_map_group, func, group) for group in groups)
+        tasks = [dask.delayed(call, pure=False)() for call in calls]
         return [result for results in self._compute(tasks) for result in results]
 
     def groups(self, items: list) -> list[list]:
