@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import gc
 import hashlib
-import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from itertools import repeat
@@ -20,8 +19,6 @@ from itertools import repeat
 from gateway.core.batchfile import FIXED_COLUMNS, MAX_SEQ_DIGITS, BatchCheck, header_columns
 from gateway.core.csvfields import QUOTED_FIELD_RE
 from gateway.core.keys import BatchName, day_of
-
-_TIMES_RE = re.compile(rb"\d+(?:\.\d+)?(?:,\d+(?:\.\d+)?)*")
 
 
 @dataclass(frozen=True)
@@ -134,30 +131,54 @@ def _quick_check(blocks: Iterable[bytes], expected_first_seq: int) -> BatchCheck
 
 
 def _quick_rows(block: bytes, first: int, rest_commas: int) -> tuple[int, float, float] | None:
-    """(rows, earliest, latest) of rows ``first, first + 1, ...`` or None."""
+    """(rows, earliest, latest) of rows ``first, first + 1, ...`` or None.
+
+    Each test is one C-level pass over the whole block, never Python code per row: the commas
+    of every row at once (``translate``), the seq column against the text it must be, the
+    received_at column by its characters; only received_at is parsed per row (map(float)).
+    """
     if b'"' in block:
         block = QUOTED_FIELD_RE.sub(b"", block)
         if b'"' in block:
             return None
+    count = block.count(b"\n") + 1
+    last = first + count - 1
+    if last >= _SEQ_LIMIT:
+        return None
+    # Every row holds seq, received_at and exactly the header's other fields.
+    commas = b"," * (rest_commas + 2) + b"\n"
+    if block.translate(None, _NOT_COMMA_OR_NEWLINE) != (commas * count)[:-1]:
+        return None
     rows = block.split(b"\n")
-    count = len(rows)
     split = map(bytes.split, rows, repeat(b",", count), repeat(2, count))
-    try:
-        seq_texts, time_texts, rests = zip(*split, strict=True)
-    except (ValueError, TypeError):  # a row with fewer than two commas
+    seq_texts, time_texts, _ = zip(*split, strict=True)
+    # Row i's seq is first + i written plainly (leading zeros go the slow way: check_batch).
+    if b",".join(seq_texts) != (("%d," * count)[:-1] % tuple(range(first, last + 1))).encode():
         return None
-    if set(map(bytes.count, rests, repeat(b",", count))) != {rest_commas}:
-        return None
-    if not all(seq_texts) or not b"".join(seq_texts).isdigit():
-        return None
-    if max(map(len, seq_texts)) > MAX_SEQ_DIGITS:
-        return None
-    if not _TIMES_RE.fullmatch(b",".join(time_texts)):
-        return None
-    if list(map(int, seq_texts)) != list(range(first, first + count)):
+    if not _plain_decimals(b",".join(time_texts)):
         return None
     times = list(map(float, time_texts))
     return count, min(times), max(times)
+
+
+_SEQ_LIMIT = 10**MAX_SEQ_DIGITS  # a seq has at most MAX_SEQ_DIGITS digits
+_NOT_COMMA_OR_NEWLINE = bytes(b for b in range(256) if b not in b",\n")
+_DIGITS = b"0123456789"
+
+
+def _plain_decimals(joined: bytes) -> bool:
+    """Whether every comma-separated field of ``joined`` is digits with at most one decimal
+    point between digits (``\\d+(?:\\.\\d+)?``), checked with whole-buffer scans."""
+    return (
+        joined != b""
+        and joined.translate(None, _DIGITS + b".,") == b""  # only digits, points and commas
+        and b".." not in joined.translate(None, _DIGITS)  # at most one point per field
+        and not joined.startswith((b",", b"."))
+        and not joined.endswith((b",", b"."))
+        and b",," not in joined  # no empty field
+        and b",." not in joined  # a point between digits
+        and b".," not in joined
+    )
 
 
 def check_against_name(name: BatchName, check: BatchCheck, size: int) -> str | None:
@@ -241,6 +262,57 @@ def object_digest(
     composite = hashlib.sha256(b"".join(part_sha256)).digest()
     etag = hashlib.md5(b"".join(part_md5)).hexdigest() + f"-{len(part_md5)}"
     return ObjectDigest(size, len(part_sha256), _b64(composite), etag, whole_sha256.hex())
+
+
+class ObjectHasher:
+    """The :class:`ObjectDigest` of bytes fed in pieces of any size, as they are written: the
+    whole SHA-256 and each part's SHA-256 and MD5 (parts of ``part_bytes``, as
+    :func:`part_sizes` cuts them), in one pass and without holding the object."""
+
+    def __init__(self, part_bytes: int) -> None:
+        self.part_bytes = part_bytes
+        self.size = 0
+        self._whole = hashlib.sha256()
+        self._part_sha, self._part_md5, self._part_left = (
+            hashlib.sha256(),
+            hashlib.md5(),
+            part_bytes,
+        )
+        self._sha: list[bytes] = []
+        self._md5: list[bytes] = []
+
+    def update(self, data: bytes) -> None:
+        self._whole.update(data)
+        self.size += len(data)
+        view = memoryview(data)
+        while len(view) > 0:
+            piece, view = view[: self._part_left], view[self._part_left :]
+            self._part_sha.update(piece)
+            self._part_md5.update(piece)
+            self._part_left -= len(piece)
+            if self._part_left == 0:
+                self._end_part()
+
+    def _end_part(self) -> None:
+        self._sha.append(self._part_sha.digest())
+        self._md5.append(self._part_md5.digest())
+        self._part_sha, self._part_md5, self._part_left = (
+            hashlib.sha256(),
+            hashlib.md5(),
+            self.part_bytes,
+        )
+
+    def digest(self) -> ObjectDigest:
+        """What S3 should report once every byte was fed."""
+        if self._part_left < self.part_bytes or not self._sha:  # a last, shorter part
+            self._end_part()
+        return object_digest(
+            self.size,
+            self._sha,
+            self._md5,
+            self._whole.digest(),
+            multipart=self.size >= self.part_bytes,
+        )
 
 
 def _b64(digest: bytes) -> str:

@@ -10,6 +10,7 @@ the data dir at the same path. docs/uploader.md has the measurements.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import sys
@@ -32,6 +33,14 @@ SCHEDULERS = {
 }
 
 
+#: Groups of items per Dask worker in one map (see :meth:`DaskMapper.groups`).
+GROUPS_PER_WORKER = 4
+
+
+def _map_group(func, items: list) -> list:
+    return [func(item) for item in items]
+
+
 class DaskMapper:
     def __init__(self, settings: Settings) -> None:
         self.mode = settings.dask_mode
@@ -50,7 +59,21 @@ class DaskMapper:
         if self.address:
             client = self._distributed()
             return client.gather(client.map(func, items, pure=False))
-        tasks = [dask.delayed(func, pure=False)(item) for item in items]
+        groups = self.groups(items)
+        # Each group is bound into the task's function, not passed as an argument: Dask walks
+        # arguments (lists, dataclasses, their fields) looking for its own collections.
+        calls = (functools.partial(_map_group, func, group) for group in groups)
+        tasks = [dask.delayed(call, pure=False)() for call in calls]
+        return [result for results in self._compute(tasks) for result in results]
+
+    def groups(self, items: list) -> list[list]:
+        """``items`` in at most :data:`GROUPS_PER_WORKER` groups per worker, in order: Dask's
+        cost is per task (a graph node, a queue round trip, about as much as the work on a
+        small batch), and a few groups per worker still balance uneven batches."""
+        size = max(1, -(-len(items) // (self.workers * GROUPS_PER_WORKER)))
+        return [items[i : i + size] for i in range(0, len(items), size)]
+
+    def _compute(self, tasks: list) -> list:
         if self.mode == "processes":
             if self._pool is None:
                 # forkserver: the uploader has threads (s3transfer), so plain fork is unsafe.

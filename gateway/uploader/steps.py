@@ -28,11 +28,10 @@ from gateway.core.keys import BadName, object_key, parse_relative_path, quaranti
 from gateway.core.manifest import (
     Manifest,
     ObjectDigest,
+    ObjectHasher,
     build_manifest,
     check_against_name,
-    object_digest,
     object_metadata,
-    part_sizes,
     quick_check_blocks,
 )
 from gateway.core.verification import Proven, Refused
@@ -145,9 +144,10 @@ def _make_object(
     valid = validated.status is BatchStatus.VALID
     gzipped = valid and destination.compression == "gzip"
     if gzipped:
-        csv_sha256 = _gzip_file(source, compressed, destination.gzip_level)
+        csv_sha256, digest = _gzip_file(
+            source, compressed, destination.gzip_level, destination.part_bytes
+        )
         upload_path = compressed
-        digest = _digest_file(compressed, destination.part_bytes)
     else:
         upload_path = source
         digest = _digest_file(source, destination.part_bytes)
@@ -182,40 +182,33 @@ def _clock_of(data_dir: str, manifest: Manifest) -> str:
 
 def _digest_file(path: Path, part_bytes: int) -> ObjectDigest:
     """Per-part SHA-256 and MD5 plus the whole SHA-256 of a file, read block by block."""
-    size = path.stat().st_size
-    sizes = part_sizes(size, part_bytes)
-    whole = hashlib.sha256()
-    sha, md5 = [], []
+    hasher = ObjectHasher(part_bytes)
     with open(path, "rb") as file:
-        for part in sizes:
-            part_sha, part_md5, left = hashlib.sha256(), hashlib.md5(), part
-            while left:
-                block = file.read(min(READ_BLOCK, left))
-                if not block:
-                    raise OSError(f"{path} shrank while being read")
-                part_sha.update(block)
-                part_md5.update(block)
-                whole.update(block)
-                left -= len(block)
-            sha.append(part_sha.digest())
-            md5.append(part_md5.digest())
-    return object_digest(size, sha, md5, whole.digest(), multipart=size >= part_bytes)
+        while block := file.read(READ_BLOCK):
+            hasher.update(block)
+    return hasher.digest()
 
 
-def _gzip_file(source: Path, target: Path, level: int) -> str:
+def _gzip_file(source: Path, target: Path, level: int, part_bytes: int) -> tuple[str, ObjectDigest]:
     """gzip ``source`` into ``target`` (no name, time 0: the same bytes every time); return
-    the SHA-256 of ``source``."""
+    the SHA-256 of ``source`` and the digest of ``target``, both hashed on the way through
+    (one read of the batch, no read of the copy)."""
     csv_sha256 = hashlib.sha256()
+    hasher = ObjectHasher(part_bytes)
     compressor = zlib.compressobj(level, zlib.DEFLATED, 31)  # 31: a gzip wrapper
     make_dirs(target.parent)
     part = target.with_name(target.name + ".part")
     with open(source, "rb") as file, open(part, "wb") as out:
         while block := file.read(READ_BLOCK):
             csv_sha256.update(block)
-            out.write(compressor.compress(block))
-        out.write(compressor.flush())
+            compressed = compressor.compress(block)
+            hasher.update(compressed)
+            out.write(compressed)
+        compressed = compressor.flush()
+        hasher.update(compressed)
+        out.write(compressed)
     os.replace(part, target)  # not fsynced: see forget_after_reboot
-    return csv_sha256.hexdigest()
+    return csv_sha256.hexdigest(), hasher.digest()
 
 
 def _ascii(text: str, limit: int = 1024) -> str:
@@ -264,6 +257,8 @@ def upload(runtime: TaskRuntime, data_dir: str, processed: list[Processed]) -> l
             entry.part_bytes,
             entry.metadata,
             entry.content_type,
+            # one PUT: the checksum made in Process goes as it is (the store checks it)
+            checksum_sha256=entry.digest.checksum_sha256 if entry.digest.parts == 0 else None,
         )
         running.append((entry, future))
     for entry, future in running:

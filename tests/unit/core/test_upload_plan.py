@@ -5,6 +5,7 @@ What a store's answers prove about an object: tests/unit/core/test_verification.
 import base64
 import datetime as dt
 import hashlib
+import re
 
 import pytest
 from hypothesis import given
@@ -13,6 +14,8 @@ from hypothesis import strategies as st
 from gateway.core.batchfile import check_batch
 from gateway.core.keys import BatchName
 from gateway.core.manifest import (
+    ObjectHasher,
+    _plain_decimals,
     build_manifest,
     check_against_name,
     object_digest,
@@ -301,3 +304,97 @@ def test_a_seq_too_long_for_a_machine_integer_is_no_crash():
     data = b"seq,received_at,f0\n" + b"1" * 5000 + b",1700000000.5,x\n"
     assert quick_check(data, 0) is None
     assert check_batch(data, 0).problem == "row 1 has no valid seq and received_at"
+
+
+# -- the whole-block checks refuse exactly what the per-row loop refuses --------------------
+
+PLAIN_DECIMAL_RE = re.compile(rb"\d+(?:\.\d+)?")
+
+
+@given(st.lists(st.text("0123456789.,-e x", max_size=8).map(str.encode), min_size=1, max_size=6))
+def test_plain_decimals_agree_with_the_per_field_regex(fields):
+    joined = b",".join(fields)
+    per_field = all(PLAIN_DECIMAL_RE.fullmatch(field) for field in joined.split(b","))
+    assert _plain_decimals(joined) == per_field
+
+
+GOOD = b"seq,received_at,f0,f1\n7,1700000000.5,a,b\n8,1700000001,c,d\n9,1700000002.25,e,f\n"
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (GOOD.replace(b"\n8,", b"\n10,"), "row 2 has seq 10, expected 8"),  # a gap
+        (GOOD.replace(b"\n9,", b"\n8,"), "row 3 has seq 8, expected 9"),  # a duplicate
+        (GOOD.replace(b",c,d\n", b",c\n"), "row 2 has 3 fields, header has 4"),  # a short row
+        (GOOD.replace(b",c,d\n", b",c,d,x\n"), "row 2 has 5 fields, header has 4"),
+        (GOOD.replace(b"1700000001,", b"17000.0.1,"), "row 2 has no valid seq and received_at"),
+        (GOOD.replace(b"1700000001,", b"1e9,"), "row 2 has no valid seq and received_at"),
+        (GOOD.replace(b"1700000001,", b".5,"), "row 2 has no valid seq and received_at"),
+        (GOOD.replace(b"1700000001,", b"5.,"), "row 2 has no valid seq and received_at"),
+        (GOOD.replace(b"1700000001,", b","), "row 2 has no valid seq and received_at"),
+        (GOOD.replace(b"\n8,", b"\n+8,"), "row 2 has no valid seq and received_at"),
+        (GOOD[:-1], "row 3 is incomplete (19 bytes, no newline)"),  # no trailing newline
+    ],
+)
+def test_quick_check_refuses_each_damage_and_check_batch_words_it(data, problem):
+    assert quick_check(data, 7) is None
+    assert check_batch(data, 7).problem == problem
+
+
+def test_a_seq_with_leading_zeros_takes_the_per_row_path_which_accepts_it():
+    data = GOOD.replace(b"\n8,", b"\n08,")
+    assert quick_check(data, 7) is None  # not the plain text of 8: the slow path decides
+    assert check_batch(data, 7).ok and check_batch(data, 7).rows == 3
+
+
+@given(
+    st.integers(0, 10**6),
+    rows_strategy,
+    st.integers(0, 39),
+    st.sampled_from(["gap", "duplicate", "swap", "drop_field", "add_field", "bad_time"]),
+)
+def test_quick_check_refuses_every_damaged_row_check_batch_refuses(first, rows, which, damage):
+    lines = batch_text(first, rows).decode().splitlines(keepends=True)
+    index = 1 + which % (len(lines) - 1)
+    seq, time_text, rest = lines[index].split(",", 2)
+    if damage == "gap":
+        lines[index] = f"{int(seq) + 1},{time_text},{rest}"
+    elif damage == "duplicate":
+        lines[index] = f"{int(seq) - 1},{time_text},{rest}"
+    elif damage == "swap" and index + 1 < len(lines):
+        lines[index], lines[index + 1] = lines[index + 1], lines[index]
+    elif damage == "drop_field":
+        lines[index] = f"{seq},{time_text}\n"
+    elif damage == "add_field":
+        lines[index] = f"{seq},{time_text},x,{rest}"
+    elif damage == "bad_time":
+        lines[index] = f"{seq},{time_text}.1,{rest}"
+    data = "".join(lines).encode()
+    expected = check_batch(data, first)
+    quick = quick_check(data, first)
+    if expected.ok and expected.good_bytes == len(data):
+        assert quick == expected
+    else:
+        assert quick is None
+
+
+def test_a_lone_row_with_an_empty_received_at_is_refused_not_parsed():
+    data = b"seq,received_at,f0\n0,,x\n"
+    assert quick_check(data, 0) is None
+    assert check_batch(data, 0).problem == "row 1 has no valid seq and received_at"
+
+
+@given(st.binary(max_size=200), st.integers(1, 40), st.lists(st.integers(1, 50), max_size=20))
+def test_object_hasher_fed_in_any_pieces_gives_the_digest_of_the_parts(body, part_bytes, cuts):
+    hasher = ObjectHasher(part_bytes)
+    position = 0
+    for cut in [*cuts, len(body)]:
+        hasher.update(body[position : position + cut])
+        position += cut
+    hasher.update(body[position:])
+    sizes = part_sizes(len(body), part_bytes)
+    offsets = [sum(sizes[:i]) for i in range(len(sizes))]
+    parts = [body[o : o + n] for o, n in zip(offsets, sizes, strict=True)]
+    multipart = len(body) >= part_bytes
+    assert hasher.digest() == object_digest(len(body), *_digests(parts), multipart=multipart)
