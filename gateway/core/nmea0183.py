@@ -50,7 +50,7 @@ _HEX2_RE = re.compile(rb"[0-9A-Fa-f]{2}")
 _NOT_PRINTABLE_RE = re.compile(rb"[^\x20-\x7e]")
 # A whole read of checksummed sentences whose fields need no quote doubling (no '"') but do
 # need quotes: they hold a comma (so the record is ADDRESS,"FIELDS" for every line).
-_FIELD = rb"[\x20\x21\x23-\x29\x2b\x2d-\x7e]*+"
+_FIELD = rb"[\x20\x21\x23-\x29\x2b\x2d-\x7e]*+"  # the first field: no comma either
 _FIELDS = rb"[\x20\x21\x23-\x29\x2b-\x7e]*+"
 _SENTENCE = rb"[$!]" + ADDRESS + rb"+," + _FIELD + rb"," + _FIELDS + rb"\*[0-9A-Fa-f]{2}"
 
