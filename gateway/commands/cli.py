@@ -15,9 +15,14 @@ from gateway.settings import SETTINGS, Settings, SettingsError, load_env_file
 
 def _reader(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.reader.service import ReaderService
-    from gateway.reader.stream import make_sink
+    from gateway.reader.sink import streams
 
-    return ReaderService(settings, sink=make_sink(settings)).run()
+    sink = None
+    if streams(settings.mode, settings.stream_url):  # else 6 MiB of modules it does not need
+        from gateway.reader.stream import make_sink
+
+        sink = make_sink(settings)
+    return ReaderService(settings, sink=sink).run()
 
 
 def _uploader(args: argparse.Namespace, settings: Settings) -> int:

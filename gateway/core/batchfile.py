@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 from gateway.core.csvfields import join_fields, split_row
 
@@ -74,6 +75,13 @@ def format_rows(first_seq: int, received_at: bytes, records: Sequence[bytes]) ->
         b"%d%s%s\n" % (seq, middle, record)
         for seq, record in zip(range(first_seq, first_seq + len(records)), records, strict=True)
     ]
+
+
+def format_block(first_seq: int, received_at: bytes, records: Sequence[bytes]) -> bytes:
+    """``b"".join(format_rows(...))`` in one formatting call, without an object per row."""
+    row = b"%d," + received_at.replace(b"%", b"%%") + b",%s\n"
+    seqs = range(first_seq, first_seq + len(records))
+    return (row * len(records)) % tuple(chain.from_iterable(zip(seqs, records, strict=True)))
 
 
 @dataclass(frozen=True, slots=True)

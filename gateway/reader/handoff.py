@@ -6,6 +6,12 @@ or network, so ``put_data`` never blocks for long: when the writer has fallen ``
 behind, the chunk is dropped and counted, and whatever is handed over next is preceded by an
 :class:`Overflow` so the writer knows the stream has a hole (its unfinished line is then
 incomplete). Every event carries ``at``, the Unix time it happened.
+
+Memory under a flood: past ``catch_up_bytes`` queued, ``put_data`` first waits (its ``wait``)
+for the writer to take something; only a writer that does not take within it lets the queue
+grow towards ``max_bytes``. On a link with flow control (a PTY, USB CDC) the backlog then waits
+in the kernel and the relay's pipe, not in this process; a stalled writer still has the whole
+``max_bytes`` before a byte is dropped, as before.
 """
 
 from __future__ import annotations
@@ -44,9 +50,15 @@ class Overflow:
 HandoffEvent = Data | PortOpened | PortLost | Overflow
 
 
+#: Queued bytes past which a hand-off first lets the writer catch up (see above). 4 MiB is four
+#: of the writer's takes (``TAKE_MAX_BYTES``): it never runs dry while the port thread waits.
+CATCH_UP_BYTES = 4 << 20
+
+
 class Handoff:
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, catch_up_bytes: int = CATCH_UP_BYTES) -> None:
         self.max_bytes = max_bytes
+        self.catch_up_bytes = min(catch_up_bytes, max_bytes)
         self._events: deque[HandoffEvent] = deque()
         self._bytes = 0
         lock = threading.Lock()
@@ -59,28 +71,31 @@ class Handoff:
         self.high_water_bytes = 0
 
     def put_data(self, at: float, data: bytes, wait: float = 0.0) -> bool:
-        """Hand over a chunk; if the hand-off is full, wait up to ``wait`` s for the writer.
+        """Hand over a chunk; past ``catch_up_bytes`` queued, wait up to ``wait`` s for the
+        writer to take first.
 
         On a link with flow control (USB CDC, a PTY) that short wait slows the device down
-        instead of losing bytes; past it the chunk is dropped and counted.
+        instead of holding (or, when full, losing) bytes; after it the chunk is queued if it
+        fits under ``max_bytes``, else dropped and counted.
         """
+        size = len(data)
         with self._ready:
-            if (
-                self._bytes + len(data) > self.max_bytes
-                and wait > 0
-                and len(data) <= self.max_bytes
-            ):
-                self._room.wait_for(lambda: self._bytes + len(data) <= self.max_bytes, wait)
-            if self._bytes + len(data) > self.max_bytes:
+            if self._bytes + size > self.catch_up_bytes and wait > 0 and size <= self.max_bytes:
+                # Only the writer changes the queue meanwhile, and only by taking: room under
+                # max_bytes seen during the wait is still there after it.
+                self._room.wait_for(
+                    lambda: self._bytes + size <= self.catch_up_bytes or not self._bytes, wait
+                )
+            if self._bytes + size > self.max_bytes:
                 if not self._dropped_bytes:
                     self.overflow_events += 1
-                self._dropped_bytes += len(data)
+                self._dropped_bytes += size
                 self._dropped_chunks += 1
-                self.overflow_bytes += len(data)
+                self.overflow_bytes += size
                 return False
             self._mark_hole(at)
             self._events.append(Data(at, data))
-            self._bytes += len(data)
+            self._bytes += size
             self.high_water_bytes = max(self.high_water_bytes, self._bytes)
             self._ready.notify()
             return True

@@ -14,6 +14,12 @@ from typing import Protocol
 from gateway.core.codec import Shape
 
 
+def streams(mode: str, stream_url: str) -> bool:
+    """Whether a reader in ``mode`` with ``stream_url`` streams (modes full and demo, a URL
+    set). A reader that does not never imports the stream client (websockets, ssl, http)."""
+    return mode in ("full", "demo") and bool(stream_url)
+
+
 class StreamSink(Protocol):
     def publish(
         self,

@@ -42,6 +42,7 @@ from gateway.core.codec import Shape
 from gateway.core.decimate import Decimator, Drawing
 from gateway.core.stream_protocol import CLOSE_CODES_NEEDING_AN_OPERATOR, PROTOCOL_VERSION
 from gateway.logs import log_event
+from gateway.reader.sink import streams
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway.stream")
@@ -421,6 +422,6 @@ def uploader_outcome(document: dict | None, now: float) -> dict | None:
 def make_sink(settings: Settings):
     """The reader's sink: a started :class:`StreamClient` in modes full and demo when
     ``GATEWAY_STREAM_URL`` is set, else ``None`` (the reader's default streams nothing)."""
-    if settings.mode in ("full", "demo") and settings.stream_url:
+    if streams(settings.mode, settings.stream_url):
         return StreamClient(settings).start()
     return None

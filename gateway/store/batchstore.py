@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.core.batchfile import format_rows, header_row, received_at_text
+from gateway.core.batchfile import format_block, format_rows, header_row, received_at_text
 from gateway.core.batching import Batcher, BatchPolicy
 from gateway.core.keys import BatchName, day_folder, day_of, part_name
 from gateway.logs import log_event
@@ -91,9 +91,23 @@ class BatchStore:
             raise RuntimeError("recover() must run before the first append")
         if self.columns is None:
             raise RuntimeError("use_columns() must run before the first append")
-        rows = format_rows(self.next_seq, received_at_text(received_at), records)
-        sizes = list(map(len, rows))
+        stamp = received_at_text(received_at)
         sealed = []
+        batcher = self.batcher
+        if records and self._open is None:
+            self._open_batch(received_at, now)
+        if records and not batcher.full and batcher.rows + len(records) <= batcher.policy.max_rows:
+            # The usual case: all of them go into the open batch; one write, no row list.
+            data = format_block(self.next_seq, stamp, records)
+            if batcher.bytes + len(data) < batcher.policy.max_bytes:
+                self._write(data)
+                self._open.rows += len(records)
+                self.next_seq += len(records)
+                if batcher.add(len(records), len(data), now):
+                    sealed.append(self._seal(now))
+                return [batch for batch in sealed if batch]
+        rows = format_rows(self.next_seq, stamp, records)
+        sizes = list(map(len, rows))
         start = 0
         while start < len(rows):
             if self._open is None:

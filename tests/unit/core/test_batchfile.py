@@ -6,9 +6,11 @@ from gateway.core.batchfile import (
     check_batch,
     column_names,
     device_field,
+    format_block,
     format_rows,
     header_columns,
     header_row,
+    received_at_text,
 )
 from gateway.core.csvfields import join_fields
 
@@ -153,3 +155,15 @@ def _utf8(data: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+@given(
+    st.integers(min_value=0, max_value=2**64),
+    st.floats(min_value=0, max_value=4e9),
+    st.lists(st.binary(max_size=30).filter(lambda b: b"\n" not in b), max_size=30),
+)
+def test_a_block_of_rows_is_the_rows_joined(first_seq, at, records):
+    stamp = received_at_text(at)
+    assert format_block(first_seq, stamp, records) == b"".join(
+        format_rows(first_seq, stamp, records)
+    )

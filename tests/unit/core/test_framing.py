@@ -117,3 +117,35 @@ def test_no_byte_is_lost_or_duplicated_across_reads(stream, cuts):
     lines = feed_all(framer, split_at(stream, cuts))
     rebuilt = b"".join(line + b"\n" for line in lines) + framer.take_pending()
     assert rebuilt == stream
+
+
+def reference_lf_framer(stream: bytes, limit: int) -> tuple[list[bytes], list[int], bytes]:
+    """LF framing with one CR stripped, line by line: lines, overlong lengths, what is pending.
+    (A line's length counts its CR, as the limit is on what the device sent.)"""
+    *complete, pending = stream.split(b"\n")
+    kept = [line for line in complete if len(line) <= limit]
+    stripped = [line[:-1] if line.endswith(b"\r") else line for line in kept]
+    overlong = [len(line) for line in complete if len(line) > limit]
+    return stripped, overlong, pending if len(pending) <= limit else b""
+
+
+CR_LINE = st.lists(st.sampled_from([b"a", b"\r", b",", b"7"]), max_size=14).map(b"".join)
+
+
+@given(
+    st.lists(st.tuples(CR_LINE, st.sampled_from([b"\r\n", b"\n"])), max_size=30),
+    CR_LINE,
+    st.lists(st.integers(min_value=0, max_value=500), max_size=20),
+)
+def test_lf_with_carriage_returns_reads_as_line_by_line_stripping_at_any_chunking(
+    lines, tail, cuts
+):
+    # The whole-read CR LF split must keep the limit counting the CR (limit 10 is hit by the
+    # generated lines, with and without their CR).
+    stream = b"".join(line + end for line, end in lines) + tail
+    framer = LineFramer(b"\n", max_line_bytes=10)
+    got = feed_all(framer, split_at(stream, cuts))
+    expected, overlong, pending = reference_lf_framer(stream, 10)
+    assert got == expected
+    assert [o.length for o in framer.take_overlong()] == overlong
+    assert framer.take_pending() == pending

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.core.nmea0183 import Nmea0183Codec, checksum, checksums
+from gateway.core.nmea0183 import Nmea0183Codec, checksum, checksums, checksums_hold
 from gateway.core.records import Reason, make_codec
 
 
@@ -178,3 +178,155 @@ def test_the_whole_read_path_and_the_line_path_agree(lines):
         rejected += [(r.reason, r.detail) for r in one.rejections]
     assert whole.records == records
     assert [(r.reason, r.detail) for r in whole.rejections] == rejected
+
+
+# -- the whole-read path against a plain reference ----------------------------------------
+
+
+def reference(line: bytes) -> tuple[bytes | None, Reason | None]:
+    """What the codec must make of one line, written plainly from docs/formats.md: the record,
+    or the reason it is refused."""
+    if not line:
+        return None, Reason.EMPTY
+    if line[:1] not in (b"$", b"!"):
+        return None, Reason.MALFORMED
+    if any(byte < 0x20 or byte > 0x7E for byte in line):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            return None, Reason.INVALID_UTF8
+        return None, Reason.MALFORMED
+    body, star, given = line[1:].partition(b"*")
+    if star:
+        if len(given) != 2 or any(chr(c) not in "0123456789abcdefABCDEF" for c in given):
+            return None, Reason.MALFORMED
+        if int(given, 16) != xor(body):
+            return None, Reason.BAD_CHECKSUM
+    address, _, fields = body.partition(b",")
+    if not (
+        1 <= len(address) <= 16
+        and chr(address[0]) in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        and all(chr(c) in "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789" for c in address)
+    ):
+        return None, Reason.MALFORMED
+    if b"," in fields or b'"' in fields:
+        fields = b'"' + fields.replace(b'"', b'""') + b'"'
+    return address + b"," + fields, None
+
+
+def decoded_as_reference(lines: list[bytes]) -> tuple[list[bytes], list[Reason]]:
+    results = [reference(line) for line in lines]
+    return [r for r, _ in results if r is not None], [why for _, why in results if why]
+
+
+# Published sentences (receiver manuals and the gpsd/pynmea2 test captures): a u-blox epoch,
+# a SiRF GSV set, a Garmin proprietary, u-blox PUBX (over 82 bytes), AIS.
+CAPTURE = [
+    b"$GPRMC,083559.00,A,4717.11437,N,00833.91522,E,0.004,77.52,091202,,,A*57",
+    b"$GPVTG,77.52,T,,M,0.004,N,0.008,K,A*06",
+    b"$GPGGA,092725.00,4717.11399,N,00833.91590,E,1,08,1.01,499.6,M,48.0,M,,*5B",
+    b"$GPGSA,A,3,23,29,07,08,09,18,26,28,,,,,1.94,1.18,1.54*0D",
+    b"$GPGSV,3,1,10,23,38,230,44,29,71,156,47,07,29,116,41,08,09,081,36*7F",
+    b"$GPGSV,3,2,10,10,07,189,,05,05,220,,09,34,274,42,18,25,309,44*72",
+    b"$GPGSV,3,3,10,26,82,187,47,28,43,056,46*77",
+    b"$GPGLL,4717.11364,N,00833.91565,E,092321.00,A,A*60",
+    b"$GPZDA,082710.00,16,09,2002,00,00*64",
+    b"$PGRME,15.0,M,45.0,M,25.0,M*1C",
+    b"$PUBX,00,081350.00,4717.113210,N,00833.915187,E,546.589,G3,2.1,2.0,0.007,77.52,"
+    b"0.007,,0.92,1.19,0.77,9,0,0*5F",
+    b"!AIVDM,1,1,,B,177KQJ5000G?tO`K>RA1wUbN0TKH,0*5C",
+]
+
+
+def test_a_published_capture_reads_as_the_reference_says_whole_or_with_faults():
+    codec = make_codec("nmea0183")
+    records, reasons = decoded_as_reference(CAPTURE)
+    assert reasons == [] and len(records) == len(CAPTURE)  # the published checksums are right
+    assert codec.decode(CAPTURE).records == records
+    dollar_only = [line for line in CAPTURE if line[:1] == b"$"]
+    assert codec.decode(dollar_only).records == decoded_as_reference(dollar_only)[0]
+    faulty = [
+        *CAPTURE[:3],
+        CAPTURE[3][:-2] + b"00",  # bad checksum
+        CAPTURE[4][:-3],  # no checksum
+        CAPTURE[5][:-2] + CAPTURE[5][-2:].lower(),  # lower-case hex (digits only: same)
+        b"$GPGGA,092725.00,4717.11399,N*2g",  # not hex
+        b"$gpgga,1,2*55",  # lower-case address (checksum right for the body? no: refused)
+        *CAPTURE[6:],
+    ]
+    whole = codec.decode(faulty)
+    expected_records, expected_reasons = decoded_as_reference(faulty)
+    assert whole.records == expected_records
+    assert [r.reason for r in whole.rejections] == expected_reasons
+    assert Reason.BAD_CHECKSUM in expected_reasons
+
+
+PRINTABLE_NO_STAR = st.characters(min_codepoint=0x20, max_codepoint=0x7E, exclude_characters="*")
+FAST_FIELDS = st.lists(
+    st.text(st.sampled_from("0123456789.NSEWAM-"), max_size=12), min_size=2, max_size=20
+).map(",".join)
+ODD_FIELDS = st.text(PRINTABLE_NO_STAR, max_size=140)  # quotes, '!', '$', long lines, no commas
+SENTENCE_PARTS = st.tuples(
+    st.sampled_from([b"$", b"$", b"$", b"!"]),
+    st.one_of(
+        st.sampled_from(["GPGGA", "GPRMC", "GNGSV", "PUBX", "PGRME", "AIVDM"]),
+        st.from_regex(r"[A-Z][A-Z0-9]{0,16}", fullmatch=True),  # 17 is one too many
+    ),
+    st.one_of(FAST_FIELDS, FAST_FIELDS, ODD_FIELDS),
+    st.sampled_from(["right", "right", "right", "lower", "wrong", "none"]),
+)
+
+
+def build(parts: tuple[bytes, str, str, str]) -> bytes:
+    start, address, fields, checksum_kind = parts
+    body = (address + "," + fields).encode()
+    value = xor(body)
+    match checksum_kind:
+        case "right":
+            return start + body + b"*%02X" % value
+        case "lower":
+            return start + body + b"*%02x" % value
+        case "wrong":
+            return start + body + b"*%02X" % (value ^ 0x10)
+        case _:
+            return start + body
+
+
+@given(
+    st.one_of(
+        st.lists(SENTENCE_PARTS.map(build), min_size=1, max_size=25),
+        st.lists(
+            st.tuples(st.sampled_from([b"$"]), st.just("GPGGA"), FAST_FIELDS, st.just("right")).map(
+                build
+            ),
+            min_size=1,
+            max_size=25,
+        ),
+        st.lists(st.one_of(SENTENCE_PARTS.map(build), st.binary(max_size=40)), max_size=25),
+    )
+)
+def test_any_read_gives_the_reference_rows_and_rejections(lines):
+    lines = [line for line in lines if b"\n" not in line and b"\r" not in line]
+    decoded = make_codec("nmea0183").decode(lines)
+    records, reasons = decoded_as_reference(lines)
+    assert decoded.records == records
+    assert [r.reason for r in decoded.rejections] == reasons
+
+
+@given(
+    st.lists(
+        st.tuples(st.text(PRINTABLE_NO_STAR, min_size=1, max_size=125), st.integers(0, 255)),
+        min_size=1,
+        max_size=30,
+    ),
+    st.booleans(),
+)
+def test_checksums_hold_exactly_when_every_stated_checksum_is_right(bodies, lower):
+    lines, right = [], True
+    for text, stated in bodies:
+        body = text.encode()
+        lines.append(b"$" + body + (b"*%02x" if lower else b"*%02X") % stated)
+        right &= stated == xor(body)
+    assert checksums_hold(lines) is right
+    correct = [b"$" + t.encode() + b"*%02X" % xor(t.encode()) for t, _ in bodies]
+    assert checksums_hold(correct)

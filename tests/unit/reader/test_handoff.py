@@ -95,3 +95,24 @@ def test_wake_never_blocks_even_where_a_signal_handler_finds_the_lock_taken():
     handoff.wake()
     taker.join(2)
     assert result == [[]] and time.monotonic() - started < 1
+
+
+def test_past_the_catch_up_level_a_put_waits_for_the_writer_to_take_first():
+    handoff = Handoff(max_bytes=100, catch_up_bytes=10)
+    assert handoff.put_data(1.0, b"12345678", wait=2.0)  # under the level: no wait
+    taker = threading.Timer(0.05, lambda: handoff.take(0))
+    taker.start()
+    started = time.monotonic()
+    assert handoff.put_data(2.0, b"abcdef", wait=2.0)
+    assert 0.04 < time.monotonic() - started < 1.0
+    assert (handoff.queued_bytes, handoff.high_water_bytes) == (6, 8)
+    taker.join()
+
+
+def test_a_writer_that_does_not_take_still_has_the_whole_bound_before_a_drop():
+    handoff = Handoff(max_bytes=20, catch_up_bytes=10)
+    assert handoff.put_data(1.0, b"12345678", wait=0.01)
+    assert handoff.put_data(2.0, b"abcdefgh", wait=0.01)  # waited, then queued over the level
+    assert not handoff.put_data(3.0, b"ijklmn", wait=0.01)  # over max_bytes: dropped, counted
+    assert (handoff.queued_bytes, handoff.overflow_bytes) == (16, 6)
+    assert Handoff(max_bytes=8).catch_up_bytes == 8  # never above the bound

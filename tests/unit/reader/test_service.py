@@ -2,6 +2,8 @@
 
 import errno
 import logging
+import subprocess
+import sys
 
 import pytest
 
@@ -271,3 +273,32 @@ def test_a_start_on_a_disk_that_refuses_counts_rows_and_recovers_at_the_first_go
     assert (entry.cause, entry.rows, entry.counters) == ("read_only", 2, [[0, 1, 0]])
     (batch,) = sealed(service)
     assert batch.split(b"\n")[1].startswith(b"0,1.200000,2,")
+
+
+LOCAL_READER_IMPORTS = """
+import sys
+from pathlib import Path
+from gateway.commands import cli
+from gateway.reader import service
+from gateway.settings import Settings
+
+service.ReaderService.run = lambda self: 0
+settings = Settings(
+    data_dir=Path(sys.argv[1]), mode=sys.argv[2], port="sim0", stream_url="ws://127.0.0.1:9/x"
+)
+assert cli._reader(None, settings) == 0
+print(sorted({"asyncio", "websockets", "email", "http"} & set(sys.modules)))
+"""
+
+
+@pytest.mark.parametrize(("mode", "streams"), [("local", False), ("demo", True)])
+def test_a_reader_that_does_not_stream_never_imports_the_stream_client(tmp_path, mode, streams):
+    # asyncio, websockets, email, http: about 6 MiB of memory a local reader does without.
+    run = subprocess.run(
+        [sys.executable, "-c", LOCAL_READER_IMPORTS, str(tmp_path), mode],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert (run.stdout.strip() == "[]") is not streams, run.stdout
