@@ -139,9 +139,10 @@ class Uploads:
         # request itself, measured against moto).
         self._puts = ThreadPoolExecutor(self.threads, thread_name_prefix="put")
 
-    def put(self, **request) -> Future:
-        """``client.put_object(**request)`` in one of the upload threads."""
-        return self._puts.submit(_put_file, self.client, request)
+    def put(self, path, **request) -> Future:
+        """``client.put_object(Body=<the file at path>, **request)`` in one of the upload
+        threads."""
+        return self._puts.submit(_put_file, self.client, path, request)
 
     def manager(self, part_bytes: int) -> TransferManager:
         with self._lock:
@@ -179,14 +180,14 @@ def start_upload(
     extra = {"ChecksumAlgorithm": "SHA256", "Metadata": metadata, "ContentType": content_type}
     if checksum_sha256:
         extra["ChecksumSHA256"] = checksum_sha256
-        return uploads.put(Bucket=bucket, Key=key, Body=str(path), **extra)
+        return uploads.put(path, Bucket=bucket, Key=key, **extra)
     return uploads.manager(part_bytes).upload(str(path), bucket, key, extra_args=extra)
 
 
-def _put_file(client, request: dict):
-    """PutObject with the file named by ``Body`` as the body (botocore rewinds it to retry)."""
-    with open(request["Body"], "rb") as body:
-        return client.put_object(**(request | {"Body": body}))
+def _put_file(client, path, request: dict):
+    """PutObject with the file at ``path`` as the body (botocore rewinds it to retry)."""
+    with open(path, "rb") as body:
+        return client.put_object(Body=body, **request)
 
 
 def head(client, bucket: str, key: str) -> dict | None:
