@@ -27,15 +27,20 @@ import time
 
 READ_SIZE = 65536
 # A trickle (a device at 1 kHz) is gathered: after a small read, sleep GATHER_SECONDS and take
-# what came, so it costs 33 wake-ups a second here and in the reader, not 1000 (measured at
-# 8 channels x 1 kHz: 20 ms cost 3.0 % of a core for both processes, 30 ms 2.2 %); the live
-# view's budget is 100 ms. Even at 3 Mbaud only 9 KB wait meanwhile in the kernel's buffers.
+# what came, so it costs 20 wake-ups a second here and in the reader, not 1000. At 8 channels
+# x 1 kHz without the stream: 20 ms cost 3.0 % of a core for both processes, 30 ms 2.2 %. In
+# full mode (bench/gateway, the reader with this relay, alternating runs) 50 ms took it from
+# 2.93, 2.58 % to 2.25, 2.0 %, with the stream thread's frames following the gathers. The
+# live view's budget is 100 ms: serial to viewer (bench/web, from the write to the PTY) p99
+# 51.9 ms with 50 ms, 68.3 ms with 30 ms (frames then waited for the frame rate).
 GATHER_BELOW_BYTES = 1024
-GATHER_SECONDS = 0.03
+GATHER_SECONDS = 0.05
 # A flood is not: waiting would let the kernel's buffer fill and stall the device. A gather
-# that brings FLOOD_BYTES or more starts a flood; it ends when a FLOOD_WINDOW_SECONDS window
-# brings less than FLOOD_BYTES per GATHER_SECONDS (about 136 KB/s).
-FLOOD_BYTES = 4096
+# that brings FLOOD_BYTES or more (about 136 KB/s) starts a flood; it ends when a
+# FLOOD_WINDOW_SECONDS window brings less than that rate. So at most FLOOD_BYTES (6.8 KB) wait
+# in the kernel's buffers during a gather.
+FLOOD_BYTES_PER_SECOND = 136_000
+FLOOD_BYTES = int(FLOOD_BYTES_PER_SECOND * GATHER_SECONDS)
 FLOOD_WINDOW_SECONDS = 0.1
 DEVICE_GONE = 3
 
@@ -85,7 +90,7 @@ def relay(device: int, out: int, stop: int) -> int:
             window_bytes += len(data)
             elapsed = time.monotonic() - window_start
             if elapsed >= FLOOD_WINDOW_SECONDS:
-                flooding = window_bytes >= FLOOD_BYTES * elapsed / GATHER_SECONDS
+                flooding = window_bytes >= FLOOD_BYTES_PER_SECOND * elapsed
                 gathering = not flooding
                 window_start, window_bytes = time.monotonic(), 0
         elif gathering and len(data) >= FLOOD_BYTES:

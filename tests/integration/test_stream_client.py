@@ -232,3 +232,49 @@ def test_in_mode_full_the_status_carries_disk_backlog_age_and_the_uploaders_outc
     assert uploader["failing"] == 2 and 9 < uploader["age_seconds"] < 60
     assert uploader["last_error"] == {"at": error["at"], "error": "403 Forbidden", "attempts": 3}
     assert uploader["last_success_at"] is None
+
+
+
+class CountingEvent(threading.Event):
+    """An Event that counts the waits that could sleep (a timeout above 0)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sleeps = 0
+
+    def wait(self, timeout=None):
+        if timeout is None or timeout > 0:
+            self.sleeps += 1
+        return super().wait(timeout)
+
+
+def test_frames_keep_to_the_frame_rate_and_slower_rows_go_out_without_a_sleep():
+    """Rows faster than the frame rate wait for the rest of a frame period; rows slower than
+    it go out at once, the stream thread woken once for each, not also at a period's end."""
+    port = free_port()
+    site = RecordingSite(port).start()
+    settings = client_settings(port, stream_frame_rate=20.0, stream_heartbeat_seconds=60.0)
+    client = StreamClient(settings)
+    client._stopping = stopping = CountingEvent()  # the stream thread's timed sleeps
+    client.start()
+    try:
+        wait_for(lambda: client.counters()["connected"], 10, message="a connection")
+        started = time.monotonic()
+        for first in range(0, 2000, 10):  # every 5 ms for a second: 200 publishes
+            client.publish(first, records(first, 10), received_at=time.time(), shape=CSV_SEQ)
+            time.sleep(0.005)
+        wait_for(lambda: len(site.seqs()) == 2000, 10, message="frames up to seq 1999")
+        elapsed = time.monotonic() - started
+        assert client.counters()["frames_built"] <= elapsed * 20 + 2
+        assert stopping.sleeps > 0  # the frame rate held rows back
+        time.sleep(0.2)
+        sleeps, sent = stopping.sleeps, client.counters()["frames_sent"]
+        for first in range(2000, 2200, 10):  # every 120 ms: slower than the frame rate
+            client.publish(first, records(first, 10), received_at=time.time(), shape=CSV_SEQ)
+            time.sleep(0.12)
+        wait_for(lambda: len(site.seqs()) == 2200, 10, message="frames up to seq 2199")
+        assert client.counters()["frames_sent"] - sent == 20  # a frame per publish
+        assert stopping.sleeps == sleeps, "slower rows paid for a frame-rate sleep"
+    finally:
+        client.close()
+        site.stop()
