@@ -25,9 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import save
+from bench.common import pty_pair, save
 from gateway.supervise import Supervisor, free_port, listening, wait_for
-from gateway.supervise.chain import GATEWAY, LocalSite, manage, start_simulator
+from gateway.supervise.chain import GATEWAY, LocalSite, manage, read_status
 from tests.support.web import CHROMIUM, CHROMIUM_ARGS, REPO, login_cookie, web_env
 
 WINDOW = 50  # messages the sender may be ahead of the slowest viewer
@@ -204,35 +204,48 @@ def run_fan_out(kind: str, viewer_counts: list[int], seconds: float, work: Path)
 
 
 def serial_to_viewer(seconds: float, work: Path) -> dict:
+    """Each sample from the moment its line is written to the PTY (what a device does) to the
+    moment the frame holding it reaches a logged-in viewer: the relay's gather, the reader, the
+    stream, the site and the viewer's socket, all included. 8 channels x 1 kHz, written as due
+    every half millisecond; a sample's latency is its frame's arrival minus its own write."""
     from tests.support.web import Viewer
 
-    with Supervisor(work) as supervisor:
+    with Supervisor(work) as supervisor, pty_pair(work / "pty") as (device, port_path):
         env = web_env(work / "site")
         manage(env, "demo_setup", *DEMO)
         port = LocalSite(supervisor, env).port
         base = f"http://127.0.0.1:{port}"
         viewer = Viewer(base, "/ws/live/bench/", login_cookie(base, "demo", "bench-pw-1"))
-        link = work / "tty"
         samples = int(seconds * 1000)
-        start_simulator(
-            supervisor,
-            link,
-            *("--rate", "1000", "--channels", "8", "--samples", str(samples), "--waveform", "ecg"),
-        )
         reader_env = {
             "GATEWAY_ID": "bench",
             "GATEWAY_DATA_DIR": str(work / "data"),
+            "GATEWAY_LINE_FORMAT": "csv-seq",
             "GATEWAY_STREAM_URL": f"ws://127.0.0.1:{port}/ws/ingest/",
             "GATEWAY_STREAM_TOKEN": TOKEN,
             "GATEWAY_LOG_LEVEL": "warning",
         }
-        supervisor.start("reader", [GATEWAY, "reader", "--port", str(link)], env=reader_env)
-        deadline = time.monotonic() + seconds + 20
+        reader = supervisor.start(
+            "reader", [GATEWAY, "reader", "--port", str(port_path)], env=reader_env
+        )
+
+        def streaming() -> bool:  # the port open and the stream connected: no line waits
+            status = read_status(work / "data") or {}
+            return status.get("port_state") == "READING" and status["stream"].get("connected")
+
+        wait_for(streaming, 20, "the reader's port and stream", service=reader)
+        written = _write_paced(device, samples, rate=1000)
+        deadline = time.monotonic() + 20
         while time.monotonic() < deadline and (viewer.seqs()[-1:] or [-1])[0] < samples - 1:
             time.sleep(0.1)
         viewer.stop()
         frames = [(at, m) for at, m in viewer.messages if m["type"] == "frame"]
-        latencies = [at - m["received_at"] for at, m in frames]
+        latencies = [
+            at - written[seq]
+            for at, m in frames
+            for seq in range(m["seq"][0], m["seq"][1] + 1)
+            if seq < samples
+        ]
         return {
             "channels": 8,
             "rate_hz": 1000,
@@ -243,6 +256,33 @@ def serial_to_viewer(seconds: float, work: Path) -> dict:
             "p99_ms": round(p99(latencies) * 1000, 1),
             "max_ms": round(max(latencies) * 1000, 1),
         }
+
+
+def _write_paced(device: Path, samples: int, rate: float) -> list[float]:
+    """Write ``samples`` csv-seq lines of 8 channels at ``rate`` lines a second; return the
+    Unix time each line was written at."""
+    written = [0.0] * samples
+    fd = os.open(device, os.O_WRONLY | os.O_NOCTTY)
+    try:
+        start, n = time.perf_counter(), 0
+        while n < samples:
+            due = min(samples, int((time.perf_counter() - start) * rate) + 1)
+            if due > n:
+                block = b"".join(
+                    b"%d,%.3f,%s\n"
+                    % (i, i / rate, b",".join(b"%.3f" % (i % 97 - c) for c in range(8)))
+                    for i in range(n, due)
+                )
+                view = memoryview(block)
+                while view:
+                    view = view[os.write(fd, view) :]
+                now = time.time()
+                written[n:due] = [now] * (due - n)
+                n = due
+            time.sleep(0.0005)
+    finally:
+        os.close(fd)
+    return written
 
 
 # -- the browser's chart ------------------------------------------------------------------------
