@@ -234,7 +234,6 @@ def test_in_mode_full_the_status_carries_disk_backlog_age_and_the_uploaders_outc
     assert uploader["last_success_at"] is None
 
 
-
 class CountingEvent(threading.Event):
     """An Event that counts the waits that could sleep (a timeout above 0)."""
 
