@@ -135,14 +135,15 @@ class RelayedReader(ChunkReader):
     PIPE_BYTES = 1 << 20  # the pipe's capacity (Linux allows up to 1 MiB unprivileged)
     DRAIN_SECONDS = 5.0
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, gather_seconds: float | None = None) -> None:
         data_r, data_w = os.pipe()
         stop_r, stop_w = os.pipe()
         try:
             with contextlib.suppress(OSError):  # a smaller pipe only stalls the relay sooner
                 fcntl.fcntl(data_w, F_SETPIPE_SZ, self.PIPE_BYTES)
             self._process = subprocess.Popen(
-                [sys.executable, "-I", "-S", RELAY_SCRIPT, str(fd), str(data_w), str(stop_r)],
+                [sys.executable, "-I", "-S", RELAY_SCRIPT, str(fd), str(data_w), str(stop_r)]
+                + ([repr(gather_seconds)] if gather_seconds is not None else []),
                 pass_fds=(fd, data_w, stop_r),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -216,8 +217,9 @@ class PolledReader(ChunkReader):
             time.sleep(URL_POLL_SECONDS)
 
 
-def chunk_reader(port: serial.SerialBase) -> ChunkReader:
-    """How to read ``port``: a relay process for a POSIX device, polling for a URL handler."""
+def chunk_reader(port: serial.SerialBase, gather_seconds: float | None = None) -> ChunkReader:
+    """How to read ``port``: a relay process for a POSIX device (gathering a trickle for
+    ``gather_seconds``, else the relay's default), polling for a URL handler."""
     if isinstance(port, serial.Serial) and port.fd is not None:
-        return RelayedReader(port.fd)
+        return RelayedReader(port.fd, gather_seconds)
     return PolledReader(port)

@@ -27,10 +27,8 @@ from gateway.reader.port import chunk_reader
 log = logging.getLogger("gateway.reader.port")
 
 # Ports read by polling (URL handlers; a device gathers in its relay, gateway/reader/relay.py):
-# reads smaller than this wait GATHER_SECONDS for more: 20 ms keeps the live view's latency far
-# below its 100 ms budget, and even at 3 Mbaud only 6 KB gather in the kernel's tty buffer.
+# reads smaller than this wait GATEWAY_GATHER_SECONDS for more, as the relay does.
 GATHER_BELOW_BYTES = 1024
-GATHER_SECONDS = 0.02
 FLOOD_HAND_OFF_BYTES = 256 * 1024
 FLOOD_HAND_OFF_SECONDS = 0.005
 # When the writer is GATEWAY_QUEUE_BYTES behind, wait this long for it before dropping.
@@ -68,6 +66,7 @@ class PortReader(threading.Thread):
         name: str,
         max_backoff: float = 2.0,
         first_backoff: float = 0.05,
+        gather_seconds: float = 0.05,
     ) -> None:
         super().__init__(name="port-reader", daemon=True)
         self._open_port = open_port
@@ -75,6 +74,7 @@ class PortReader(threading.Thread):
         self._port_name = name
         self._max_backoff = max_backoff
         self._first_backoff = first_backoff
+        self._gather_seconds = gather_seconds
         self._stop_event = threading.Event()
         self._port: serial.SerialBase | None = None
         self.bytes_read = 0
@@ -168,7 +168,7 @@ class PortReader(threading.Thread):
         read = None
         pieces: list[bytes] = []  # read from the port, not handed over yet
         try:
-            read = chunk_reader(port)
+            read = chunk_reader(port, self._gather_seconds)
             while not stop.is_set():
                 data = read(READ_TIMEOUT)
                 if not data:
@@ -179,7 +179,7 @@ class PortReader(threading.Thread):
                 elif len(data) < GATHER_BELOW_BYTES:
                     # A trickle: let it gather for a moment rather than wake the writer for
                     # every few bytes (a device at 1 kHz would cost 1000 wake-ups a second).
-                    stop.wait(GATHER_SECONDS)
+                    stop.wait(self._gather_seconds)
                     pieces.append(read(0))
                 else:
                     # A flood: keep reading and hand over in big pieces, a few per

@@ -1,6 +1,6 @@
 """The serial relay: a small process that copies a serial device into a pipe.
 
-    python -I -S relay.py DEVICE_FD PIPE_FD STOP_FD
+    python -I -S relay.py DEVICE_FD PIPE_FD STOP_FD [GATHER_SECONDS]
 
 Why a process: the reader's port thread and its writer share one interpreter lock. While the
 writer validates and stores a large read (milliseconds of Python), the port thread gets the lock
@@ -26,21 +26,21 @@ import sys
 import time
 
 READ_SIZE = 65536
-# A trickle (a device at 1 kHz) is gathered: after a small read, sleep GATHER_SECONDS and take
-# what came, so it costs 20 wake-ups a second here and in the reader, not 1000. At 8 channels
-# x 1 kHz without the stream: 20 ms cost 3.0 % of a core for both processes, 30 ms 2.2 %. In
-# full mode (bench/gateway, the reader with this relay, alternating runs) 50 ms took it from
-# 2.93, 2.58 % to 2.25, 2.0 %, with the stream thread's frames following the gathers. The
-# live view's budget is 100 ms: serial to viewer (bench/web, from the write to the PTY) p99
-# 51.9 ms with 50 ms, 68.3 ms with 30 ms (frames then waited for the frame rate).
+# A trickle (a device at 1 kHz) is gathered: after a small read, sleep GATHER_SECONDS (the
+# reader passes GATEWAY_GATHER_SECONDS) and take what came, so a 1 kHz device costs 20
+# wake-ups a second here and in the reader, not 1000. In full mode at 8 channels x 1 kHz
+# (bench/gateway, the reader with this relay, runs alternating) 30 ms cost 2.93, 2.58 % of a
+# core, 50 ms 2.25, 2.0 % and 80 ms 1.68, 1.81 %, the stream's frames following the gathers.
+# Serial to viewer (bench/web, from the write to the PTY) p99 68.3 ms at 30 ms (frames then
+# waited for the frame rate too), 51.9 ms at 50 ms, 82 ms at 80 ms; the live view's budget
+# is 100 ms.
 GATHER_BELOW_BYTES = 1024
 GATHER_SECONDS = 0.05
 # A flood is not: waiting would let the kernel's buffer fill and stall the device. A gather
-# that brings FLOOD_BYTES or more (about 136 KB/s) starts a flood; it ends when a
-# FLOOD_WINDOW_SECONDS window brings less than that rate. So at most FLOOD_BYTES (6.8 KB) wait
-# in the kernel's buffers during a gather.
+# that brings more than FLOOD_BYTES_PER_SECOND would (136 KB/s) starts a flood; it ends when a
+# FLOOD_WINDOW_SECONDS window brings less than that rate. So at most that rate times the
+# gather (6.8 KB at 50 ms) waits in the kernel's buffers.
 FLOOD_BYTES_PER_SECOND = 136_000
-FLOOD_BYTES = int(FLOOD_BYTES_PER_SECOND * GATHER_SECONDS)
 FLOOD_WINDOW_SECONDS = 0.1
 DEVICE_GONE = 3
 
@@ -58,13 +58,14 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def relay(device: int, out: int, stop: int) -> int:
+def relay(device: int, out: int, stop: int, gather_seconds: float = GATHER_SECONDS) -> int:
+    flood_bytes = FLOOD_BYTES_PER_SECOND * gather_seconds
     flooding = False  # read as fast as the device sends
     gathering = False  # a trickle: sleep GATHER_SECONDS, then take what came (one wake-up)
     window_start, window_bytes = 0.0, 0
     while True:
         if gathering:
-            ready, _, _ = select.select([stop], [], [], GATHER_SECONDS)
+            ready, _, _ = select.select([stop], [], [], gather_seconds)
         else:
             ready, _, _ = select.select([stop, device], [], [])
         if stop in ready:
@@ -93,7 +94,7 @@ def relay(device: int, out: int, stop: int) -> int:
                 flooding = window_bytes >= FLOOD_BYTES_PER_SECOND * elapsed
                 gathering = not flooding
                 window_start, window_bytes = time.monotonic(), 0
-        elif gathering and len(data) >= FLOOD_BYTES:
+        elif gathering and len(data) >= flood_bytes:
             flooding, gathering = True, False
             window_start, window_bytes = time.monotonic(), 0
         else:
@@ -110,7 +111,8 @@ def main(argv: list[str]) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
     device, out, stop = (int(arg) for arg in argv[1:4])
-    return relay(device, out, stop)
+    gather = float(argv[4]) if len(argv) > 4 else GATHER_SECONDS
+    return relay(device, out, stop, gather)
 
 
 if __name__ == "__main__":

@@ -158,6 +158,7 @@ class ReaderService:
             self.handoff,
             name=settings.port,
             max_backoff=settings.reconnect_max_seconds,
+            gather_seconds=settings.gather_seconds,
         )
         self.port_reader = reader
         reader.start()

@@ -1,10 +1,10 @@
 """Bytes the reader has read when the port vanishes are kept (found by the soak campaign).
 
-The port thread lets a trickle gather for 20 ms before handing it over. A device that
-vanished during those 20 ms used to take the bytes already read with it: the last lines before
-an unplug were lost although they had left the kernel. Here a real PTY pair: lines are written
-on the device side, the test waits until the reader has read them (the input queue at the
-gateway end is empty), and closes the device side at once, inside the gather window.
+The port thread lets a trickle gather (then 20 ms; GATEWAY_GATHER_SECONDS now) before handing
+it over. A device that vanished meanwhile used to take the bytes already read with it: the last
+lines before an unplug were lost although they had left the kernel. Here a real PTY pair: lines
+are written on the device side, the test waits until the reader has read them (the input queue
+at the gateway end is empty), and closes the device side at once, inside the gather window.
 """
 
 import os

@@ -73,6 +73,38 @@ def test_a_flood_and_a_trickle_arrive_whole_and_in_order(pty):
         assert reader.close() == b""
 
 
+@pytest.mark.parametrize("gather_seconds, most_reads", [(0.02, None), (0.2, 9)])
+def test_a_trickle_gathers_for_the_configured_time(pty, gather_seconds, most_reads):
+    """GATEWAY_GATHER_SECONDS reaches the relay: a line every 5 ms for 1.2 s comes in one read
+    per gather (about 60 at 20 ms, about 6 at 200 ms), whole and in order."""
+    opened, port = pty
+    reader = RelayedReader(port.fd, gather_seconds)
+    lines = [b"%d,%.3f,1.5\n" % (n, n / 200) for n in range(240)]
+    expected = b"".join(lines)
+
+    def trickle():
+        for line in lines:
+            os.write(opened["master"], line)
+            time.sleep(0.005)
+
+    writer = threading.Thread(target=trickle)
+    try:
+        writer.start()
+        got, reads, deadline = bytearray(), 0, time.monotonic() + 20
+        while len(got) < len(expected) and time.monotonic() < deadline:
+            piece = reader(0.5)
+            reads += bool(piece)
+            got += piece
+        writer.join()
+        assert bytes(got) == expected
+        if most_reads is None:
+            assert reads >= 20, f"{reads} reads: the 20 ms gather waited longer"
+        else:
+            assert reads <= most_reads, f"{reads} reads: the 200 ms gather was not applied"
+    finally:
+        assert reader.close() == b""
+
+
 def test_close_returns_what_was_relayed_and_leaves_the_rest_in_the_kernel(pty):
     opened, port = pty
     reader = RelayedReader(port.fd)
@@ -128,6 +160,30 @@ def test_the_relay_dies_with_the_reader_and_lets_go_of_the_port(tmp_path):
             owner.stdout.close()
         # The port is free again: an exclusive open succeeds.
         open_port(os.ttyname(slave)).close()
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_the_reader_passes_its_gather_setting_to_the_relay(processes, reader_env):
+    master, slave = os.openpty()
+    env = reader_env(gather_seconds=0.2)
+    try:
+        reader = processes.gateway(
+            "reader", "--port", os.ttyname(slave), "--mode", "local", env=env
+        )
+
+        def relay_args() -> list[str] | None:
+            tasks = Path(f"/proc/{reader.pid}/task").iterdir()  # the port thread starts it
+            for child in (c for task in tasks for c in (task / "children").read_text().split()):
+                args = Path(f"/proc/{child}/cmdline").read_bytes().decode().rstrip("\0").split("\0")
+                if any(arg.endswith("relay.py") for arg in args):
+                    return args
+            return None
+
+        wait_for(relay_args, 20, message="the reader to start its relay")
+        assert relay_args()[-1] == "0.2"  # the gather, after DEVICE_FD PIPE_FD STOP_FD
+        assert reader.stop() == 0
     finally:
         os.close(master)
         os.close(slave)
