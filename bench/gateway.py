@@ -2,15 +2,17 @@
 
 The reader (full mode, streaming), its serial relay, the uploader and the site run pinned to one
 core (``taskset``), as on a Pi where they share the little there is; firmware-sim and the S3
-server run on the other core. Measured per process (each with its children) and summed: CPU %
-of one core and RSS (steady and peak). Baselines from the same run:
+server run on the other core. Measured twice: while nobody watches (the site has paused the
+reader's frames: a gateway's usual day), then with one live view open. Per process (each with
+its children) and summed: CPU % of one core and RSS (steady and peak). Baselines from the same
+run:
 
 * ``copy``: ``cat`` copying the same PTY stream into a file on the same core: the least any
   program can spend to keep the bytes;
 * ``interpreter``: the RSS of a bare ``python -c`` that imported nothing: what each of the four
   Python processes costs before fieldgate adds anything.
 
-    python -m bench.gateway [--seconds 60] [--warmup 15]
+    python -m bench.gateway [--seconds 60] [--warmup 15]  (each state: warm-up, then seconds)
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from gateway.supervise.chain import (
     site_env,
     start_simulator,
 )
+from tests.support.web import Viewer, viewer_cookie
 
 CORE = "0"  # the gateway's core; the simulator and S3 get the other one
 SIMULATOR = ("--rate", "1000", "--channels", "8", "--waveform", "ecg", "--seed", "1")
@@ -76,6 +79,21 @@ def measure(pids: dict[str, int], seconds: float) -> dict:
             "peak_rss_mib": round(tree_rss_bytes(pid, peak=True) / 2**20, 1),
         }
     return result
+
+
+def totals(processes: dict) -> dict:
+    return {
+        "cpu_percent_of_one_core": round(
+            sum(p["cpu_percent_of_one_core"] for p in processes.values()), 2
+        ),
+        "rss_mib": round(sum(p["rss_mib"] for p in processes.values()), 1),
+        "peak_rss_mib": round(sum(p["peak_rss_mib"] for p in processes.values()), 1),
+    }
+
+
+def stream(data_dir: Path) -> dict:
+    """The reader's live-stream counters, as it last published them."""
+    return (read_status(data_dir) or {}).get("stream") or {}
 
 
 def copy_baseline(link: Path, work: Path, seconds: float) -> dict:
@@ -144,36 +162,47 @@ def main(argv: list[str] | None = None) -> dict:
             }
             for pid in pids.values():
                 pin(pid, CORE)
+            # Nobody watches (a gateway's usual day): the site pauses the frames after
+            # 3 x FIELDGATE_WEB_WATCH_SECONDS.
+            wait_for(lambda: stream(gateway.data_dir).get("watched") is False, 60, "the pause")
             time.sleep(args.warmup)
-            processes = measure(pids, args.seconds)
+            unwatched = measure(pids, args.seconds)
+            # One live view open: frames at the gather's pace, as before the pause existed.
+            viewer = Viewer(site.base, f"/ws/live/{LOGIN.gateway_id}/", viewer_cookie(site))
+            try:
+                wait_for(viewer.frames, 30, "frames at the viewer")
+                time.sleep(args.warmup)
+                watched = measure(pids, args.seconds)
+                frames = len(viewer.frames())
+            finally:
+                viewer.stop()
             rows = (read_status(gateway.data_dir) or {}).get("next_seq", 0)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    total = {
-        "cpu_percent_of_one_core": round(
-            sum(p["cpu_percent_of_one_core"] for p in processes.values()), 2
-        ),
-        "rss_mib": round(sum(p["rss_mib"] for p in processes.values()), 1),
-        "peak_rss_mib": round(sum(p["peak_rss_mib"] for p in processes.values()), 1),
-    }
     python_rss = interpreter_rss()
     result = {
         "seconds": args.seconds,
         "rows_stored": rows,
-        "processes": processes,  # the reader includes its relay process
-        "total": total,
+        # Nobody watching (frames paused); the reader includes its relay process.
+        "processes": unwatched,
+        "total": totals(unwatched),
+        # One live view open the whole time (it received `frames` frames).
+        "watched": {"processes": watched, "total": totals(watched), "viewer_frames": frames},
         "baseline_copy": copy,
         "baseline_interpreter_rss_mib": python_rss,
         "ratio_cpu_to_copy": round(
-            total["cpu_percent_of_one_core"] / max(copy["cpu_percent_of_one_core"], 0.01), 1
+            totals(unwatched)["cpu_percent_of_one_core"]
+            / max(copy["cpu_percent_of_one_core"], 0.01),
+            1,
         ),
-        "rss_above_bare_interpreters_mib": round(total["rss_mib"] - 3 * python_rss, 1),
+        "rss_above_bare_interpreters_mib": round(totals(unwatched)["rss_mib"] - 3 * python_rss, 1),
         "targets": TARGETS,
     }
-    result["meets_targets"] = (
-        processes["reader"]["cpu_percent_of_one_core"] < TARGETS["reader_cpu_percent_below"]
-        and total["rss_mib"] < TARGETS["total_rss_mib_below"]
-    )
+    for state, found in (("", unwatched), ("_watched", watched)):
+        result[f"meets_targets{state}"] = (
+            found["reader"]["cpu_percent_of_one_core"] < TARGETS["reader_cpu_percent_below"]
+            and totals(found)["rss_mib"] < TARGETS["total_rss_mib_below"]
+        )
     path = save("gateway", result)
     print(json.dumps(result, indent=2))
     print(f"written to {path}", file=sys.stderr)

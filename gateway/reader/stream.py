@@ -77,6 +77,9 @@ class StreamClient:
         self._frames: collections.deque = collections.deque()
         self._stats = collections.Counter()
         self._socket = None  # the open connection, once hello went out (stream-connect's)
+        # Whether anyone watches: the site says so ("watch" messages); one that does not, or
+        # a new connection, counts as watched. Unwatched, publish() only counts the rows.
+        self._watched = True
         self._connected = False
         self._last_error = ""
         self._last_close_code: int | None = None
@@ -99,6 +102,9 @@ class StreamClient:
         shape: Shape,
         gaps: Sequence[tuple[int, int]] = (),
     ) -> None:
+        if not self._watched:  # nobody would see the frames: the rows are in the batches
+            self._stats["rows_unwatched"] += len(records)
+            return
         with self._lock:
             self._pending.append((first_seq, records, received_at, shape, gaps, None))
             self._pending_rows += len(records)
@@ -125,6 +131,8 @@ class StreamClient:
             self._wake.set()
 
     def port_outage(self, seconds: float) -> None:
+        if not self._watched:
+            return
         with self._lock:
             self._pending.append((0, (), 0.0, None, (), seconds))
             wake, self._armed = self._armed, False
@@ -141,7 +149,9 @@ class StreamClient:
             "connected": self._connected,
             "connects": stats["connects"],
             "connect_failures": stats["connect_failures"],
+            "watched": self._watched,
             "rows_in": self._decimator.samples_in,
+            "rows_unwatched": stats["rows_unwatched"],
             "rows_unparsed": self._decimator.unparsed,
             "rows_dropped": stats["rows_dropped"],
             "frames_built": stats["frames_built"],
@@ -328,12 +338,38 @@ class StreamClient:
         socket.send(text)
         self._stats["bytes_sent"] += len(text)
         self._status_due = True
+        self._watched = True  # until this site says otherwise
         with self._lock:
             self._socket = socket
         self._wake.set()
         while True:
-            text = socket.recv()  # the site's welcome; nothing else is expected
+            self._site_message(socket.recv())
+
+    def _site_message(self, text) -> None:
+        """The site's welcome, and "watch" when nobody has watched this gateway for a while
+        (frames pause) or someone starts to (they resume with the next rows)."""
+        try:
+            message = json.loads(text)
+        except (TypeError, ValueError):
+            message = None
+        watched = message.get("watched") if isinstance(message, dict) else None
+        if message is None or message.get("type") != "watch" or type(watched) is not bool:
             log_event(log, logging.DEBUG, "stream_message", text=str(text)[:200])
+            return
+        if watched == self._watched:
+            return
+        self._watched = watched
+        if watched:
+            log_event(log, logging.INFO, "stream_watched", note="a viewer is back: frames resume")
+            self._wake.set()
+        else:
+            log_event(
+                log,
+                logging.INFO,
+                "stream_unwatched",
+                note="no viewer: frames pause until one opens the live view; rows are stored "
+                "and the status heartbeat goes on",
+            )
 
     def _hello(self) -> dict:
         return {
@@ -349,7 +385,7 @@ class StreamClient:
     def _status_message(self) -> dict:
         settings = self.settings
         now = time.monotonic()
-        samples = self._decimator.samples_in
+        samples = self._decimator.samples_in + self._stats["rows_unwatched"]
         rate = None
         if self._heartbeat_rate is not None:
             then, before = self._heartbeat_rate

@@ -22,6 +22,7 @@ class RecordingSite:
         self.messages: list[dict] = []
         self.headers: list[dict] = []
         self.connections = 0
+        self.sockets: list = []
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -43,6 +44,7 @@ class RecordingSite:
         if self.refuse_with is not None:
             await socket.close(self.refuse_with, "wrong token")
             return
+        self.sockets.append(socket)
         await socket.send(json.dumps({"type": "welcome", "max_message_bytes": 262144}))
         async for text in socket:
             self.messages.append(json.loads(text))
@@ -53,6 +55,11 @@ class RecordingSite:
         async with serve(self._handler, "127.0.0.1", self.port):
             self._ready.set()
             await self._stop.wait()
+
+    def say(self, message: dict) -> None:
+        """Send ``message`` to the gateway on its newest connection."""
+        send = self.sockets[-1].send(json.dumps(message))
+        asyncio.run_coroutine_threadsafe(send, self._loop).result(5)
 
     def frames(self) -> list[dict]:
         return [m for m in list(self.messages) if m["type"] == "frame"]
@@ -277,3 +284,41 @@ def test_frames_keep_to_the_frame_rate_and_slower_rows_go_out_without_a_sleep():
     finally:
         client.close()
         site.stop()
+
+
+def test_a_site_that_says_nobody_watches_gets_status_but_no_frames_until_someone_does():
+    port = free_port()
+    site = RecordingSite(port).start()
+    client = StreamClient(client_settings(port)).start()
+    try:
+        wait_for(lambda: client.counters()["connected"], 10, message="a connection")
+        client.publish(0, records(0, 50), received_at=time.time(), shape=CSV_SEQ)
+        wait_for(lambda: len(site.seqs()) == 50, 10, message="the first frame")
+        site.say({"type": "watch", "watched": False})
+        wait_for(lambda: not client.counters()["watched"], 5, message="the pause")
+        for first in range(50, 1050, 50):
+            client.publish(first, records(first, 50), received_at=time.time(), shape=CSV_SEQ)
+            time.sleep(0.02)
+        statuses = len([m for m in site.messages if m["type"] == "status"])
+        wait_for(
+            lambda: len([m for m in site.messages if m["type"] == "status"]) > statuses,
+            5,
+            message="a heartbeat while paused",
+        )
+        assert site.seqs() == list(range(50))  # no frame for the unwatched rows
+        status = [m for m in site.messages if m["type"] == "status"][-1]["status"]
+        assert status["stream"]["watched"] is False
+        assert status["stream"]["rows_unwatched"] > 0
+        assert status["sample_rate"] > 0  # the device still samples: the rate counts them
+        site.say({"type": "watch", "watched": True})
+        wait_for(lambda: client.counters()["watched"], 5, message="the resume")
+        client.publish(1050, records(1050, 50), received_at=time.time(), shape=CSV_SEQ)
+        wait_for(lambda: site.seqs()[-1:] == [1099], 5, message="frames again")
+        site.say({"type": "hello?"})  # anything else from a site is logged and ignored
+        client.publish(1100, records(1100, 50), received_at=time.time(), shape=CSV_SEQ)
+        wait_for(lambda: site.seqs()[-1:] == [1149], 5, message="still streaming")
+    finally:
+        client.close()
+        site.stop()
+    assert client.counters()["rows_unwatched"] == 1000
+    assert site.seqs() == [*range(50), *range(1050, 1150)]

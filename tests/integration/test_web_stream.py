@@ -1,5 +1,6 @@
 """simulator -> reader -> a real ASGI server (uvicorn) -> a websocket viewer, all real processes."""
 
+import time
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,44 @@ def test_a_refused_token_never_stops_the_reader_storing(site, firmware_sim, proc
     assert "event=stream_unavailable url=ws://" in log
     assert 'error="closed 4403 wrong token"' in log
     assert 'event=ingest_refused gateway=test-gw reason="wrong token"' in server.log()
+
+
+def test_frames_pause_while_nobody_watches_and_resume_when_a_viewer_opens(
+    tmp_path, firmware_sim, processes, reader_env
+):
+    """The site tells the reader nobody has watched it for 3 x FIELDGATE_WEB_WATCH_SECONDS:
+    the reader stops building frames (it still stores every row and sends its status) until a
+    live view opens, whose frames then start within a gather or two."""
+    from gateway.supervise.chain import read_status
+
+    with Supervisor(tmp_path / "site") as supervisor:
+        site = start_site(supervisor, tmp_path, FIELDGATE_WEB_WATCH_SECONDS="1")
+        sim = firmware_sim("--rate", "1000", "--channels", "4", "--samples", "12000", "--seed", "3")
+        env = stream_env(reader_env, site.base)
+        data_dir = Path(env["GATEWAY_DATA_DIR"])
+        reader = processes.gateway("reader", "--port", str(sim.port), "--mode", "full", env=env)
+
+        def stream() -> dict:
+            return (read_status(data_dir) or {}).get("stream") or {}
+
+        wait_for(lambda: stream().get("frames_sent", 0) > 0, 20, message="frames while new")
+        wait_for(lambda: stream().get("watched") is False, 20, message="the pause (3 s unwatched)")
+        paused = stream()
+        time.sleep(1.0)
+        still = stream()
+        assert still["frames_built"] <= paused["frames_built"] + 1  # one may have been on its way
+        assert still["rows_unwatched"] > paused["rows_unwatched"] + 500  # rows go on, unframed
+        assert "event=stream_unwatched" in reader.log()
+        viewer = Viewer(site.base, "/ws/live/test-gw/", viewer_cookie(site))
+        try:
+            opened = time.monotonic()
+            wait_for(lambda: viewer.frames(), 10, message="a frame at the new viewer")
+            resumed_in = time.monotonic() - opened
+            wait_for(lambda: stream().get("watched") is True, 5, message="the reader's status")
+        finally:
+            viewer.stop()
+        assert sim.wait(60) == 0, sim.stderr()
+        assert reader.stop() == 0
+    assert resumed_in < 3.0, f"frames took {resumed_in:.2f} s to resume"
+    assert "event=stream_watched" in reader.log()
+    assert seqs(read_rows(data_dir)) == list(range(12000))  # nothing stored was skipped

@@ -28,16 +28,20 @@ def database():
 
 @pytest.fixture(autouse=True)
 def clean_state():
-    """Empty tables, a fresh channel layer (its queues belong to one event loop) and counters."""
+    """Empty tables, a fresh channel layer (its queues belong to one event loop), counters and
+    no viewer left over: a socket the site closed itself (a rejected viewer) is never told of
+    its disconnect by the communicator, as a real server would tell it."""
     from channels.layers import channel_layers
     from django.contrib.auth import get_user_model
 
     from web.fleet.counters import COUNTERS
     from web.fleet.models import Gateway
+    from web.live import local
 
     Gateway.objects.all().delete()
     get_user_model().objects.all().delete()
     channel_layers.backends.clear()
     COUNTERS.clear()
+    local.VIEWERS.clear()
     yield
     channel_layers.backends.clear()

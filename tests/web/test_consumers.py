@@ -7,6 +7,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
+from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.sessions.backends.db import SessionStore
 from django.test import override_settings
@@ -279,15 +280,15 @@ def test_status_reaches_the_fleet_page_and_the_database():
     assert Gateway.objects.get(name="gw1").last_status == status
 
 
-@override_settings(
-    FIELDGATE={
-        "MAX_MESSAGE_BYTES": 256 * 1024,
-        "VIEWER_WINDOW": 16,
-        "VIEWER_PENDING": 4,
-        "VIEWER_ACK_EVERY": 4,
-        "OFFLINE_AFTER_SECONDS": 20,
-    }
-)
+@pytest.fixture
+def small_windows():
+    """Viewer flow control small enough to exercise with a few hundred frames."""
+    small = {"VIEWER_WINDOW": 16, "VIEWER_PENDING": 4, "VIEWER_ACK_EVERY": 4}
+    with override_settings(FIELDGATE={**settings.FIELDGATE, **small}):
+        yield
+
+
+@pytest.mark.usefixtures("small_windows")
 def test_a_viewer_that_stops_reading_costs_a_bounded_queue_and_every_drop_is_counted():
     register()
     cookie = session_cookie()
@@ -356,3 +357,42 @@ def test_a_viewer_that_sends_anything_but_acks_is_closed():
 
     output = asyncio.run(scenario())
     assert (output["code"], output["reason"]) == (4400, 'expected {"type": "ack"}')
+
+
+def test_a_gateway_nobody_watches_is_told_to_pause_and_a_viewer_resumes_it():
+    """No live view renewed its watch for 3 x WATCH_SECONDS: the next message from the gateway
+    is answered with "watch": false; a viewer opening answers "watch": true at once; a view
+    left open keeps renewing (no pause); when it closes the pause comes again."""
+    register()
+    cookie = session_cookie()
+
+    async def next_watch(gateway) -> dict:
+        await gateway.send_json_to(frame(0, 0))
+        return await gateway.receive_json_from(2)
+
+    async def scenario():
+        gateway = await connected_gateway()
+        early = await gateway.receive_nothing(0.1)  # inside the first lease: no message
+        await gateway.send_json_to(frame(0, 0))
+        quiet_at_first = await gateway.receive_nothing(0.1)
+        await asyncio.sleep(0.35)  # the lease (3 x 0.1 s) passes with no viewer
+        paused = await next_watch(gateway)
+        viewer, _ = await connected_viewer(cookie)
+        resumed = await gateway.receive_json_from(2)
+        for _ in range(6):  # 0.6 s: twice the lease, the open view renewing it
+            await asyncio.sleep(0.1)
+            await gateway.send_json_to(frame(0, 0))
+        kept = await gateway.receive_nothing(0.1)
+        await viewer.disconnect()
+        await asyncio.sleep(0.35)
+        paused_again = await next_watch(gateway)
+        await gateway.disconnect()
+        return early, quiet_at_first, paused, resumed, kept, paused_again
+
+    with override_settings(FIELDGATE={**settings.FIELDGATE, "WATCH_SECONDS": 0.1}):
+        early, quiet_at_first, paused, resumed, kept, paused_again = asyncio.run(scenario())
+    assert early and quiet_at_first
+    assert paused == {"type": "watch", "watched": False}
+    assert resumed == {"type": "watch", "watched": True}
+    assert kept
+    assert paused_again == {"type": "watch", "watched": False}

@@ -27,6 +27,8 @@ from web.security.limits import FailureLimiter
 
 log = logging.getLogger("web.ingest")
 
+# A gateway's frames pause when no live view renewed its watch for this many WATCH_SECONDS.
+WATCH_LEASES = 3
 # Tells the viewers apart the frames of two sockets of one gateway (a restart's overlap).
 _connection_ids = itertools.count(1)
 
@@ -155,6 +157,10 @@ class IngestConsumer(StreamConsumer):
         self.hello: dict = {}
         self.max_bytes = settings.FIELDGATE["MAX_MESSAGE_BYTES"]
         self.local_fan_out = local.enabled()
+        # Watched until a lease passes without a viewer renewing it (see ingest_watched): the
+        # viewers open before this socket renew theirs within WATCH_SECONDS.
+        self.watched = True
+        self.watched_until = time.monotonic() + self.watch_lease()
         summary = await database_sync_to_async(fleet.connected)(self.gateway_id, +1)
         self.counted = True
         # Revoking or rotating the token closes this socket: at once through the channel layer
@@ -207,6 +213,8 @@ class IngestConsumer(StreamConsumer):
             await self.reject(protocol.CLOSE_MALFORMED, str(error))
             return
         kind = message["type"]
+        if self.watched and time.monotonic() > self.watched_until:
+            await self.tell_watched(False)
         if kind == "frame":
             self.frame_number += 1
             self.frames_since_status += 1
@@ -243,6 +251,28 @@ class IngestConsumer(StreamConsumer):
                 return
             self.hello = message
             await self.channel_layer.group_send(self.group, {**message, "type": "live.hello"})
+
+    @staticmethod
+    def watch_lease() -> float:
+        return WATCH_LEASES * settings.FIELDGATE["WATCH_SECONDS"]
+
+    async def ingest_watched(self, event: dict) -> None:
+        """A live view of this gateway is open (renewed every WATCH_SECONDS by each one)."""
+        self.watched_until = time.monotonic() + self.watch_lease()
+        if not self.watched and not self.closing:
+            await self.tell_watched(True)
+
+    async def tell_watched(self, watched: bool) -> None:
+        """Tell the gateway whether to send frames: nobody sees them while nobody watches, and
+        on a Pi they are most of the reader's work (on a cellular link most of its traffic)."""
+        self.watched = watched
+        await self.send_json_text({"type": "watch", "watched": watched})
+        log_event(
+            log,
+            logging.INFO,
+            "ingest_watched" if watched else "ingest_unwatched",
+            gateway=self.gateway_name,
+        )
 
     async def _watch_token(self) -> None:
         every = settings.FIELDGATE["TOKEN_CHECK_SECONDS"]

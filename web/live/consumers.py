@@ -139,6 +139,7 @@ class ViewerConsumer(BoundedSender):
     """``/ws/live/<gateway>/``: one gateway's frames and status, for a logged-in person."""
 
     group: str | None = None
+    watching: asyncio.Task | None = None
 
     async def connect(self) -> None:
         await self.accept()
@@ -161,11 +162,28 @@ class ViewerConsumer(BoundedSender):
         self.sent += 1
         await self.send(text_data=self.hello_message(gateway=summary))
         counters.COUNTERS.add(counters.VIEWERS)
+        self.watching = asyncio.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        """Tell the gateway's ingest socket, wherever it is (any worker), that this view is
+        open: now, so paused frames resume at once, and every WATCH_SECONDS after."""
+        group = fleet.ingest_group(self.name)
+        every = settings.FIELDGATE["WATCH_SECONDS"]
+        while True:
+            try:
+                await self.channel_layer.group_send(group, {"type": "ingest.watched"})
+            except Exception as error:  # the layer is away (Redis): /healthz says so
+                log_event(
+                    log, logging.WARNING, "viewer_watch_failed", gateway=self.name, error=str(error)
+                )
+            await asyncio.sleep(every)
 
     async def disconnect(self, code) -> None:
         await self.stop_sender()
         if self.group is None:
             return
+        if self.watching is not None:
+            self.watching.cancel()
         await self.channel_layer.group_discard(self.group, self.channel_name)
         local.VIEWERS[self.name].discard(self)
         log_event(

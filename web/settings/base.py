@@ -217,6 +217,9 @@ FIELDGATE = {
     # An open ingest socket checks this often that its token is still valid (revoked or
     # rotated: it closes with 4410 or 4403). The central profile also closes them at once.
     "TOKEN_CHECK_SECONDS": setting("FIELDGATE_WEB_TOKEN_CHECK_SECONDS"),
+    # An open live view renews its watch of the gateway this often; a gateway nobody has
+    # watched for WATCH_LEASES of these is told to pause its frames (docs/stream-protocol.md).
+    "WATCH_SECONDS": setting("FIELDGATE_WEB_WATCH_SECONDS"),
     # The GATEWAY_DATA_DIR of the gateway this site runs on: its batches are the live view's
     # history and the CSV export (web/live/history.py). Empty: neither is served.
     "GATEWAY_DATA_DIR": setting("FIELDGATE_WEB_GATEWAY_DATA_DIR"),

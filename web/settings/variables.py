@@ -120,6 +120,12 @@ VARIABLES: tuple[Variable, ...] = (
         3,
         "an open gateway socket checks its token this often (revoked: 4410, rotated: 4403)",
     ),
+    _whole(
+        "WATCH_SECONDS",
+        5,
+        "an open live view renews its watch this often; a gateway nobody has watched for 3 times "
+        "this is told to pause its frames (status goes on; a viewer resumes them at once)",
+    ),
     # -- history and export ---------------------------------------------------------------------
     _text(
         "GATEWAY_DATA_DIR",
