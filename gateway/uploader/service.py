@@ -33,6 +33,7 @@ from gateway.store.watch import Watcher
 from gateway.store.workspace import UploadWorkspace, boot_id
 from gateway.uploader import tasks
 from gateway.uploader.events import AlreadyThere, Event, Failed, Quarantined, Sent, Uploaded
+from gateway.uploader.memory import return_freed_memory
 from gateway.uploader.probe import ProbeFailed, StoreReport, probe_store
 from gateway.uploader.progress import Progress
 from gateway.uploader.rejected import RejectedUploadFailed, upload_rejected
@@ -142,6 +143,7 @@ class UploaderService:
 
     def _loop(self) -> int:
         first = True
+        trimmed = True
         while not self.stop.is_set():
             if self._reload.is_set():
                 self._reload.clear()
@@ -164,9 +166,13 @@ class UploaderService:
                 waiting += self._scan_rejected()[1]  # what failed just now waits too
             if due:
                 self._run_cycle(due)
+                trimmed = False
                 continue  # rescan at once: more may have been sealed meanwhile
             if self.once and not waiting:
                 return 1 if self.retries.any_given_up else 0
+            if not trimmed:  # idle until the next batch: the cycle's heap goes back
+                return_freed_memory()
+                trimmed = True
             timeout = self.settings.upload_rescan_seconds
             if waiting:
                 timeout = min(timeout, max(0.05, min(waiting) - time.monotonic()))
