@@ -73,6 +73,8 @@ def counter_line(gateway: LocalGateway) -> str:
         ("uploaded", uploader.get("uploaded", 0)),
         ("frames sent", stream.get("frames_sent", 0)),
     ]
+    if stream.get("watched") is False:
+        shown.append(("live view", "closed (frames paused)"))
     return "  ".join(f"{name} {value}" for name, value in shown)
 
 

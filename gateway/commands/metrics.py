@@ -164,6 +164,11 @@ class GatewayCollector(Collector):
                     gauge, "fieldgate_stream_connected", "1 while the live stream is connected."
                 ).add_metric([gw], 1.0 if stream.get("connected") else 0.0)
                 family(
+                    gauge,
+                    "fieldgate_stream_watched",
+                    "1 while a live view is open (the site pauses frames while none is).",
+                ).add_metric([gw], 0.0 if stream.get("watched") is False else 1.0)
+                family(
                     counter, "fieldgate_stream_frames_sent", "Live frames sent to the site."
                 ).add_metric([gw], stream.get("frames_sent", 0))
                 family(

@@ -7,6 +7,7 @@ import pytest
 
 from gateway.supervise import Supervisor, wait_for
 from tests.support.batches import read_rows, seqs
+from tests.support.processes import run_gateway
 from tests.support.web import TEST_LOGIN, Viewer, start_site, viewer_cookie
 
 
@@ -140,6 +141,8 @@ def test_frames_pause_while_nobody_watches_and_resume_when_a_viewer_opens(
         assert still["frames_built"] <= paused["frames_built"] + 1  # one may have been on its way
         assert still["rows_unwatched"] > paused["rows_unwatched"] + 500  # rows go on, unframed
         assert "event=stream_unwatched" in reader.log()
+        metrics = run_gateway(env, "metrics").stdout
+        assert 'fieldgate_stream_watched{gateway="test-gw"} 0.0' in metrics, metrics[-2000:]
         viewer = Viewer(site.base, "/ws/live/test-gw/", viewer_cookie(site))
         try:
             opened = time.monotonic()
