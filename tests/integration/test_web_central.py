@@ -63,6 +63,7 @@ def central(tmp_path):
                 FIELDGATE_WEB_LOGIN_FAILURES_PER_CLIENT="4",
                 # Long: a revocation must close sockets through Redis, not at this check.
                 FIELDGATE_WEB_TOKEN_CHECK_SECONDS="60",
+                FIELDGATE_WEB_WATCH_SECONDS="1",  # a gateway nobody watches pauses after 3 s
             )
             manage(env, "migrate", "--noinput")
             manage(
@@ -121,6 +122,39 @@ def test_a_viewer_on_one_worker_sees_frames_ingested_on_the_other(
     row = page.split('data-name="remote-gw"', 1)[1].split("</tr>", 1)[0]
     assert re.search(r'<td class="sample_rate">[0-9,]+ /s</td>', row), row
     assert re.search(r'<path d="M[0-9.]+ [0-9.]+ L', row), row
+
+
+def test_a_viewer_on_one_worker_resumes_frames_paused_on_the_other(
+    central, firmware_sim, processes, reader_env
+):
+    """Nobody watches: the ingesting worker pauses the reader's frames. A live view opening on
+    the other worker renews its watch through Redis, and the frames come back to it."""
+    from gateway.supervise.chain import read_status
+
+    viewer_port, ingest_port = central.workers
+    sim = firmware_sim("--rate", "1000", "--channels", "4", "--samples", "12000", "--seed", "4")
+    settings = reader_env(
+        id="remote-gw",
+        stream_url=f"ws://127.0.0.1:{ingest_port}/ws/ingest/",
+        stream_token=TOKEN,
+        stream_heartbeat_seconds=0.5,
+    )
+    reader = processes.gateway("reader", "--port", str(sim.port), "--mode", "full", env=settings)
+
+    def stream() -> dict:
+        return (read_status(Path(settings["GATEWAY_DATA_DIR"])) or {}).get("stream") or {}
+
+    wait_for(lambda: stream().get("watched") is False, 20, message="the pause, nobody watching")
+    base = f"http://127.0.0.1:{viewer_port}"
+    viewer = Viewer(base, "/ws/live/remote-gw/", login_cookie(base, "ann", "pw-123"))
+    try:
+        wait_for(viewer.frames, 5, message="frames at the viewer on the other worker")
+        wait_for(lambda: stream().get("watched") is True, 5, message="the reader resumed")
+    finally:
+        viewer.stop()
+    assert reader.stop() == 0
+    sim.stop()
+    assert stream()["rows_unwatched"] > 0
 
 
 def get(port: int, path: str) -> tuple[int, str]:
