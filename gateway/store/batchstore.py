@@ -2,27 +2,37 @@
 
 The open batch is ``batches/YYYY/MM/DD/<first>.part``. Rows reach the kernel with one
 ``write`` per append (so a killed process loses nothing it appended) and the disk with an
-``fsync`` every ``fsync_seconds``. Sealing fsyncs the file, renames it to
+``fsync`` every ``fsync_seconds``. Sealing fsyncs the file, writes its seal record (what the
+uploader would otherwise parse the rows again to learn: ``gateway/core/seal.py``), renames it to
 ``<first>-<last>.csv`` and fsyncs the folder; then the seq floor in ``state/seq.json`` moves.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.core.batchfile import format_block, format_rows, header_row, received_at_text
+from gateway.core.batchfile import (
+    format_block,
+    format_rows,
+    header_columns,
+    header_row,
+    received_at_text,
+)
 from gateway.core.batching import Batcher, BatchPolicy
 from gateway.core.keys import BatchName, day_folder, day_of, part_name
+from gateway.core.seal import SealRecord
 from gateway.logs import log_event
 from gateway.store.durable import commit, fsync_dir, make_dirs
 from gateway.store.layout import DataDir
 from gateway.store.ledgers import write_seq_floor
 from gateway.store.quarantine import Quarantine, recover_segments
 from gateway.store.recovery import Recovery, SealedBatch, recover
+from gateway.store.seals import write_seal
 
 log = logging.getLogger("gateway.store")
 
@@ -34,8 +44,18 @@ class _OpenBatch:
     first_seq: int
     day: object
     size: int
+    columns: tuple[str, ...]  # the header's
     rows: int = 0
     dirty: bool = False
+    # for the seal record: the bytes written so far, and the rows' received_at range
+    hasher: object = field(default_factory=hashlib.sha256)
+    earliest: float = float("inf")
+    latest: float = float("-inf")
+
+    def received(self, stamp: bytes) -> None:
+        at = float(stamp)  # as the rows read: validation parses the same text
+        self.earliest = min(self.earliest, at)
+        self.latest = max(self.latest, at)
 
 
 class BatchStore:
@@ -101,6 +121,7 @@ class BatchStore:
             data = format_block(self.next_seq, stamp, records)
             if batcher.bytes + len(data) < batcher.policy.max_bytes:
                 self._write(data)
+                self._open.received(stamp)
                 self._open.rows += len(records)
                 self.next_seq += len(records)
                 if batcher.add(len(records), len(data), now):
@@ -116,6 +137,7 @@ class BatchStore:
             end = start + count
             nbytes = sum(sizes[start:end])
             self._write(b"".join(rows[start:end]))
+            self._open.received(stamp)
             self._open.rows += count
             self.next_seq += count
             start = end
@@ -162,9 +184,10 @@ class BatchStore:
         # O_APPEND: after a failed write is cut back, the next write lands at the new end
         # (a plain offset would stay past it and leave a hole of zero bytes).
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
-        self._open = _OpenBatch(path, fd, self.next_seq, day, 0)
+        header = header_row(self.columns)
+        self._open = _OpenBatch(path, fd, self.next_seq, day, 0, header_columns(header[:-1]))
         try:
-            self._write(header_row(self.columns))
+            self._write(header)
             fsync_dir(folder)  # the .part's name survives a power cut too
         except OSError:
             self._discard_open()
@@ -192,6 +215,7 @@ class BatchStore:
                 log.exception("cannot cut %s back to %d bytes", batch.path, batch.size)
             raise
         batch.size += len(data)
+        batch.hasher.update(data)
         batch.dirty = True
 
     def _seal(self, now: float) -> SealedBatch | None:
@@ -204,6 +228,7 @@ class BatchStore:
         os.fsync(batch.fd)
         os.close(batch.fd)
         self._open = None
+        self._write_seal(batch, name, final)
         commit(batch.path, final)
         self.batcher.sealed()
         self.sealed_total += 1
@@ -223,3 +248,28 @@ class BatchStore:
             last_seq=name.last_seq,
         )
         return SealedBatch(name, final, batch.size)
+
+    def _write_seal(self, batch: _OpenBatch, name: BatchName, final: Path) -> None:
+        """The batch's seal record, before the rename that seals it; without one (a full
+        disk) the uploader validates the batch row by row, so a failure only costs time."""
+        record = SealRecord(
+            batch.hasher.hexdigest(),
+            batch.size,
+            batch.rows,
+            name.first_seq,
+            name.last_seq,
+            batch.earliest,
+            batch.latest,
+            batch.columns,
+        )
+        try:
+            write_seal(final, record)
+        except OSError as error:
+            log_event(
+                log,
+                logging.WARNING,
+                "seal_record_not_written",
+                batch=name.relative_path,
+                error=str(error),
+                hint="the uploader validates this batch row by row instead (slower, not unsafe)",
+            )

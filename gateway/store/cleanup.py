@@ -31,6 +31,7 @@ from gateway.store.marks import (
     is_touched,
 )
 from gateway.store.recovery import sealed_batches
+from gateway.store.seals import is_orphan_seal, remove_seal
 
 log = logging.getLogger("gateway.cleanup")
 
@@ -168,6 +169,7 @@ def _delete(deletion: Deletion, result: CleanupResult) -> bool:
         result.errors.append(f"{path}: {error}")
         return False
     batch_mark(path).unlink(missing_ok=True)  # after the data: an orphan mark is harmless
+    remove_seal(path)
     level = logging.ERROR if deletion.loss else logging.INFO
     log_event(
         log,
@@ -200,7 +202,7 @@ def _remove_empty_day_folders(data_dir: DataDir, now: float) -> None:
         if not folder.is_dir() or folder == today:
             continue
         leftovers = [p for p in folder.iterdir() if p.name != FOLDER_MARK]
-        orphans = [p for p in leftovers if is_orphan_mark(p)]
+        orphans = [p for p in leftovers if is_orphan_mark(p) or is_orphan_seal(p)]
         for orphan in orphans:
             orphan.unlink(missing_ok=True)
         if len(leftovers) == len(orphans):

@@ -22,6 +22,7 @@ from gateway.core.upload_plan import days_to_mark, days_to_unmark
 from gateway.logs import log_event
 from gateway.store.durable import PART, fsync_dir, make_dirs, write_atomic
 from gateway.store.layout import DataDir
+from gateway.store.seals import remove_seal
 
 if TYPE_CHECKING:  # recovery keeps upload marks out of its way: it imports this module
     from gateway.store.recovery import SealedBatch
@@ -114,6 +115,7 @@ def quarantine_batch(data_dir: DataDir, relpath: str, record: dict) -> Path:
             raise
     fsync_dir(target.parent)
     fsync_dir(source.parent)
+    remove_seal(source)  # the record went with the batch's bytes: quarantine keeps the reason
     log_event(
         log,
         logging.WARNING,

@@ -96,6 +96,9 @@ class Validated(StepResult):
     status: BatchStatus
     manifest: Manifest | None = None
     problem: str | None = None
+    # The SHA-256 in the batch's seal record, when the manifest is the record's: the batch
+    # must still hash to it (Process checks, as it compresses) or it is validated row by row.
+    sealed_sha256: str | None = None
 
     def __post_init__(self) -> None:
         valid, invalid = self.status is BatchStatus.VALID, self.status is BatchStatus.INVALID

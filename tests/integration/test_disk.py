@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.store.seals import seal_path
 from gateway.supervise import Supervisor, wait_for
 from gateway.supervise.chain import GATEWAY, LocalSite, read_status, site_env
 from tests.support.batches import part_files, read_rows, sealed_files, seqs
@@ -172,6 +173,9 @@ def test_cleanup_dry_run_and_real_run_agree(firmware_sim, processes, reader_env)
     left = sealed_files(Path(env["GATEWAY_DATA_DIR"]))
     assert left == batches[6:]
     assert not any(b.with_name(b.name + ".touched").exists() for b in batches[:6])
+    # the reader's seal records go with their batches, and stay with the rest
+    assert not any(seal_path(b).exists() for b in batches[:6])
+    assert all(seal_path(b).exists() for b in batches[6:])
     assert not real["stop_accepting"]
 
 

@@ -43,6 +43,7 @@ def test_the_json_is_plain_and_readable():
             "status": "invalid",
             "manifest": None,
             "problem": "no rows",
+            "sealed_sha256": None,
         },
         "key": "k",
         "upload_path": "/p",

@@ -2,10 +2,14 @@
 
 import datetime as dt
 import gzip
+import hashlib
 import json
 
+from gateway.core.batching import BatchPolicy
+from gateway.store.batchstore import BatchStore
 from gateway.store.layout import DataDir
 from gateway.store.ledgers import ClockStepRecord, RunRecord, clock_steps, runs
+from gateway.store.seals import read_seal, seal_path
 from gateway.uploader import steps
 from gateway.uploader.results import BatchStatus, Processed
 from tests.support.uploads import write_batches
@@ -94,3 +98,92 @@ def test_an_objects_metadata_says_whether_its_rows_were_stamped_on_a_synchronize
     assert _processed_clock(tmp_path / "f", False, [(60.0, 30.0, False)]) == "unsynced"
     # A step of a day forward: every row of the batch (stamped the day before) came before it.
     assert _processed_clock(tmp_path / "g", False, [(60.0, 86_400.0, True)]) == "unsynced"
+
+
+# -- seal records: the reader's word for the rows, confirmed by the bytes' SHA-256 ------------
+
+T0 = dt.datetime(2024, 5, 1, 1, tzinfo=dt.UTC).timestamp()
+
+
+def events(caplog, name):
+    return [r.fields for r in caplog.records if r.getMessage() == name]
+
+
+def sealed_by_the_reader(data_dir, rows=10):
+    """One batch sealed by the reader's own store (with its seal record), quoted fields too."""
+    store = BatchStore(DataDir(data_dir), BatchPolicy(rows, 1 << 20, 3600))
+    store.recover()
+    store.use_columns(["f0", "note"], 0.0)
+    records = [b'%d,"a, b ""%d"""' % (i, i) for i in range(rows)]
+    (sealed,) = store.append(records[:3], T0 + 5, 0.0) + store.append(records[3:], T0, 0.0)
+    return sealed.path
+
+
+def test_a_batch_with_its_seal_record_is_taken_at_the_records_word_and_matches_a_full_check(
+    tmp_path,
+):
+    path = sealed_by_the_reader(tmp_path)
+    relpath = relpath_of(tmp_path, path)
+    assert read_seal(path) is not None
+    trusted = steps.validate(str(tmp_path), relpath)
+    checked = steps.validate(str(tmp_path), relpath, trust_seal=False)
+    assert trusted.sealed_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert checked.sealed_sha256 is None
+    assert trusted.manifest == checked.manifest and trusted.manifest.earliest == T0
+    processed = steps.process(destination(tmp_path), trusted)
+    assert processed.validated == trusted and processed.csv_sha256 == trusted.sealed_sha256
+
+
+def test_a_batch_changed_after_its_seal_is_validated_row_by_row_and_said_loudly(tmp_path, caplog):
+    path = sealed_by_the_reader(tmp_path)
+    relpath = relpath_of(tmp_path, path)
+    trusted = steps.validate(str(tmp_path), relpath)
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b'"a, b ""9"""', b'"a, b ""8"""'))  # a flipped bit, same size
+    with caplog.at_level("WARNING", logger="gateway.uploader"):
+        processed = steps.process(destination(tmp_path), trusted)
+    (doubt,) = events(caplog, "batch_differs_from_seal")
+    assert "SHA-256" in doubt["found"] and "fsck" in doubt["hint"]
+    assert processed.validated.status is BatchStatus.VALID  # its rows still parse: uploaded
+    assert processed.validated.sealed_sha256 is None
+    assert processed.csv_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    with open(processed.upload_path, "rb") as file:
+        assert gzip.decompress(file.read()) == path.read_bytes()  # the bytes there now
+
+    steps.forget_processed(str(tmp_path), relpath)
+    path.write_bytes(data[:-5])  # cut short: the record's size disagrees before any hashing
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="gateway.uploader"):
+        cut = steps.validate(str(tmp_path), relpath)
+    (doubt,) = events(caplog, "batch_differs_from_seal")
+    assert "5 bytes after the last good row" in doubt["found"]
+    assert cut.status is BatchStatus.INVALID and "incomplete" in cut.problem
+
+
+def test_a_torn_or_foreign_seal_record_only_means_a_row_by_row_check(tmp_path):
+    path = sealed_by_the_reader(tmp_path)
+    relpath = relpath_of(tmp_path, path)
+    expected = steps.validate(str(tmp_path), relpath, trust_seal=False)
+    record = seal_path(path)
+    whole = record.read_bytes()
+    for torn in (whole[: len(whole) // 2], b"", b'{"version": 99}', b"[1]"):
+        record.write_bytes(torn)
+        assert steps.validate(str(tmp_path), relpath) == expected
+    # another batch's record (other seq): its facts disagree with the name
+    record.write_bytes(whole.replace(b'"first_seq": 0', b'"first_seq": 1'))
+    assert steps.validate(str(tmp_path), relpath) == expected
+
+
+def test_the_reader_seals_a_batch_even_when_its_record_cannot_be_written(tmp_path, caplog):
+    store = BatchStore(DataDir(tmp_path), BatchPolicy(2, 1 << 20, 3600))
+    store.recover()
+    store.use_columns(["f0"], 0.0)
+    day = tmp_path / "batches" / "2024" / "05" / "01"
+    day.mkdir(parents=True)
+    (day / "000000000000-000000000001.csv.seal").mkdir()  # where the record would go
+    with caplog.at_level("WARNING", logger="gateway.store"):
+        (sealed,) = store.append([b"1", b"2"], T0, 0.0)
+    (failure,) = events(caplog, "seal_record_not_written")
+    assert sealed.path.exists() and "row by row" in failure["hint"]
+    validated = steps.validate(str(tmp_path), relpath_of(tmp_path, sealed.path))
+    assert validated.status is BatchStatus.VALID and validated.sealed_sha256 is None
