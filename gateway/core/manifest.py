@@ -13,7 +13,7 @@ import base64
 import gc
 import hashlib
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from itertools import repeat
 
 from gateway.core.batchfile import FIXED_COLUMNS, MAX_SEQ_DIGITS, BatchCheck, header_columns
@@ -35,7 +35,7 @@ class Manifest:
     size: int
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return dict(vars(self))  # its fields in order (asdict's deep copy costs 10x)
 
 
 def object_metadata(manifest: dict, csv_sha256: str) -> dict[str, str]:
@@ -243,7 +243,7 @@ class ObjectDigest:
     sha256_hex: str  # of the whole object, for people and tools
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return dict(vars(self))  # its fields in order (asdict's deep copy costs 10x)
 
 
 def object_digest(

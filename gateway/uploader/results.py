@@ -11,6 +11,7 @@ anything else (such as an output an earlier version left), so its step is done a
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, ClassVar, Self
@@ -40,23 +41,32 @@ class MarkResult(enum.Enum):
     QUARANTINED = "quarantined"  # the invalid batch was moved to quarantine/
 
 
+@functools.cache
+def _field_names(kind: type) -> tuple[str, ...]:
+    return tuple(field.name for field in fields(kind))
+
+
+_AS_THEY_ARE = frozenset({str, int, float, bool, type(None), tuple, list})
+
+
 def _json_ready(value: Any) -> Any:
     """``value`` as JSON holds it: enums as their values, records as dicts of their fields."""
+    if type(value) in _AS_THEY_ARE:  # most values: the per-batch results are many
+        return value
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, dict):
         return dict(value)
     if is_dataclass(value):
-        return {field.name: _json_ready(getattr(value, field.name)) for field in fields(value)}
+        return {name: _json_ready(getattr(value, name)) for name in _field_names(type(value))}
     return value
 
 
 def _from_json(kind: type, data: Any, readers: dict[str, Callable[[Any], Any]]):
     """A ``kind`` from a dict of exactly its fields, those in ``readers`` read by them."""
-    names = {field.name for field in fields(kind)}
-    if not isinstance(data, dict) or data.keys() != names:
+    if not isinstance(data, dict) or data.keys() != set(_field_names(kind)):
         found = sorted(data) if isinstance(data, dict) else type(data).__name__
-        raise ValueError(f"not a {kind.__name__}: {found}, expected {sorted(names)}")
+        raise ValueError(f"not a {kind.__name__}: {found}, expected {sorted(_field_names(kind))}")
     return kind(**data | {name: read(data[name]) for name, read in readers.items()})
 
 

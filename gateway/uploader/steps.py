@@ -11,6 +11,7 @@ is marked.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -214,9 +215,27 @@ def _make_object(
 def _clock_of(data_dir: str, manifest: Manifest) -> str:
     """The batch's clock state for its object's metadata, from the reader's ledgers."""
     store = _store(data_dir)
+    versions = (_version(store.runs_file), _version(store.clock_steps_file))
+    history, seen = _clock_ledgers(data_dir, versions)
+    return batch_clock(manifest.first_seq, manifest.earliest, history, seen)
+
+
+def _version(path: Path) -> tuple[int, int, int] | None:
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=4)
+def _clock_ledgers(data_dir: str, versions: tuple) -> tuple[list[RunClock], list[StepSeen]]:
+    """The reader's runs and clock steps, read once per version of the two files (they only
+    grow, and rarely) instead of once per batch."""
+    store = _store(data_dir)
     history = [RunClock(r.at, r.pid, r.first_seq, r.clock_synced) for r in runs(store)]
     seen = [StepSeen(s.at, s.step_seconds, s.synced, s.pid) for s in clock_steps(store)]
-    return batch_clock(manifest.first_seq, manifest.earliest, history, seen)
+    return history, seen
 
 
 def _digest_file(path: Path, part_bytes: int) -> ObjectDigest:

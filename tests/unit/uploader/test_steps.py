@@ -100,6 +100,23 @@ def test_an_objects_metadata_says_whether_its_rows_were_stamped_on_a_synchronize
     assert _processed_clock(tmp_path / "g", False, [(60.0, 86_400.0, True)]) == "unsynced"
 
 
+def test_the_clock_ledgers_are_read_again_once_the_reader_adds_to_them(tmp_path):
+    """They are read once per version, not per batch: a step the reader records between two
+    batches counts for the second."""
+    first, second = write_batches(tmp_path, 2, 10)
+    store = DataDir(tmp_path)
+    start = dt.datetime(2024, 5, 1, tzinfo=dt.UTC).timestamp()
+    runs(store).append(RunRecord(at=start, pid=7, first_seq=0, clock_synced=False))
+
+    def clock(path):
+        validated = steps.validate(str(tmp_path), relpath_of(tmp_path, path))
+        return steps.process(destination(tmp_path), validated).metadata["clock"]
+
+    assert clock(first) == "unsynced"
+    clock_steps(store).append(ClockStepRecord(at=start + 90, step_seconds=30, synced=True, pid=7))
+    assert clock(second) == "synced"
+
+
 # -- seal records: the reader's word for the rows, confirmed by the bytes' SHA-256 ------------
 
 T0 = dt.datetime(2024, 5, 1, 1, tzinfo=dt.UTC).timestamp()
