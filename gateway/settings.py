@@ -635,7 +635,7 @@ class Settings:
         Section.UPLOADER,
         "GATEWAY_UPLOAD_CHUNK_BATCHES",
         WHOLE,
-        32,
+        64,
         "Batches per Luigi task: fewer, bigger tasks keep the scheduler cheap.",
         bounds=POSITIVE,
     )
