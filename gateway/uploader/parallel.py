@@ -36,6 +36,11 @@ SCHEDULERS = {
 #: Groups of items per Dask worker in one map (see :meth:`DaskMapper.groups`).
 GROUPS_PER_WORKER = 4
 
+#: Fewer bytes than this are not split further: a group of small batches is gzipped in one
+#: task, where threads handing them around would cost more than they overlap (on 1,000 x
+#: 64 KiB batches, one Dask thread beat two). About 30 ms of gzip here, 0.3 s on a Pi.
+GROUP_MIN_BYTES = 4 << 20
+
 
 def _map_group(func, items: list) -> list:
     return [func(item) for item in items]
@@ -52,26 +57,40 @@ class DaskMapper:
         self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix="dask")
         self._client = None
 
-    def map(self, func, items: list) -> list:
-        """``[func(item) for item in items]``, computed by Dask."""
+    def map(self, func, items: list, sizes: list[int] | None = None) -> list:
+        """``[func(item) for item in items]``, computed by Dask; ``sizes`` (the bytes each
+        item's work reads) keep small items together (:meth:`groups`)."""
         if not items:
             return []
         if self.address:
             client = self._distributed()
             return client.gather(client.map(func, items, pure=False))
-        groups = self.groups(items)
+        groups = self.groups(items, sizes)
         # Each group is bound into the task's function, not passed as an argument: Dask walks
         # arguments (lists, dataclasses, their fields) looking for its own collections.
         calls = (functools.partial(_map_group, func, group) for group in groups)
         tasks = [dask.delayed(call, pure=False)() for call in calls]
         return [result for results in self._compute(tasks) for result in results]
 
-    def groups(self, items: list) -> list[list]:
+    def groups(self, items: list, sizes: list[int] | None = None) -> list[list]:
         """``items`` in at most :data:`GROUPS_PER_WORKER` groups per worker, in order: Dask's
         cost is per task (a graph node, a queue round trip, about as much as the work on a
-        small batch), and a few groups per worker still balance uneven batches."""
-        size = max(1, -(-len(items) // (self.workers * GROUPS_PER_WORKER)))
-        return [items[i : i + size] for i in range(0, len(items), size)]
+        small batch), and a few groups per worker still balance uneven batches. Given their
+        ``sizes``, groups are cut by bytes instead, none smaller than :data:`GROUP_MIN_BYTES`
+        but the last."""
+        most = self.workers * GROUPS_PER_WORKER
+        if sizes is None:
+            size = max(1, -(-len(items) // most))
+            return [items[i : i + size] for i in range(0, len(items), size)]
+        target = max(GROUP_MIN_BYTES, -(-sum(sizes) // most))
+        groups, group, held = [], [], 0
+        for item, nbytes in zip(items, sizes, strict=True):
+            group.append(item)
+            held += nbytes
+            if held >= target:
+                groups.append(group)
+                group, held = [], 0
+        return groups + [group] if group else groups
 
     def _compute(self, tasks: list) -> list:
         if self.mode == "processes":

@@ -86,6 +86,14 @@ class Destination:
     gzip_level: int = 1
 
 
+def batch_size(data_dir: str, relpath: str) -> int:
+    """The batch's bytes (0 when it is gone): how much work its steps read."""
+    try:
+        return os.stat(_store(data_dir).batch_path(relpath)).st_size
+    except OSError:
+        return 0
+
+
 # -- validate ----------------------------------------------------------------------------
 
 

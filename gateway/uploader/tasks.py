@@ -156,7 +156,9 @@ class Validate(ChunkTask):
     def run(self):
         self.runtime.check_stop()
         validate = functools.partial(steps.validate, self.data_dir)
-        self.write(self.runtime.mapper.map(validate, list(self.batches)))
+        batches = list(self.batches)
+        sizes = [steps.batch_size(self.data_dir, batch) for batch in batches]
+        self.write(self.runtime.mapper.map(validate, batches, sizes))
 
 
 class Process(ChunkTask):
@@ -169,7 +171,9 @@ class Process(ChunkTask):
     def run(self):
         self.runtime.check_stop()
         process = functools.partial(steps.process, self.destination())
-        processed = self.runtime.mapper.map(process, self.requires().read())
+        validated = self.requires().read()
+        sizes = [steps.batch_size(self.data_dir, entry.batch) for entry in validated]
+        processed = self.runtime.mapper.map(process, validated, sizes)
         self.write([entry for entry in processed if entry is not None])  # None: batch gone
 
 
