@@ -66,7 +66,9 @@ def make_batches(data_dir: Path, count: int, size: int, seed: int) -> None:
     rng = random.Random(seed)
     values = [f"{rng.uniform(-9.999, 9.999):.3f}".encode() for _ in range(4096)]
     t0 = dt.datetime(DAY.year, DAY.month, DAY.day, 1, tzinfo=dt.UTC).timestamp()
-    rows = max(1, size // 60)  # a row is about 60 bytes: seq, received_at, 8 values
+    record_bytes = statistics.mean(len(b",".join(rng.choices(values, k=8))) for _ in range(100))
+    row_bytes = len(f"{count * size // 80},{t0:.6f},\n") + record_bytes  # seq, stamp, values
+    rows = max(1, round(size / row_bytes))
     store = BatchStore(DataDir(data_dir), BatchPolicy(rows, 1 << 40, 1e9), fsync_seconds=60)
     store.recover()
     store.use_columns([f"f{i}" for i in range(8)], 0.0)

@@ -5,7 +5,9 @@ import os
 import subprocess
 from pathlib import Path
 
+from gateway.core.batchfile import check_batch
 from gateway.core.keys import object_key, parse_relative_path
+from gateway.store.seals import read_seal
 from gateway.supervise import wait_for
 from gateway.supervise.chain import GATEWAY, read_status
 from tests.support.batches import part_files, sealed_files
@@ -51,6 +53,11 @@ def test_batches_the_reader_seals_become_objects_equal_to_the_files(
         key = object_key("raw", "ward-7", parse_relative_path(relpath), gzip=True)
         assert marks[path]["key"] == key
         assert object_bytes(moto.client, BUCKET, key) == path.read_bytes()
+        # The reader's seal record was the uploader's word for the rows, and its hash held.
+        record = read_seal(path)
+        assert record.sha256 == marks[path]["csv_sha256"]
+        assert record.as_check() == check_batch(path.read_bytes(), record.first_seq)
+    assert "batch_differs_from_seal" not in uploader.log()
     assert all_versions(moto.client, BUCKET) == {m["key"]: 1 for m in marks.values()}
     shown = subprocess.run(
         [GATEWAY, "status", "--json"],
