@@ -272,6 +272,17 @@ def processing_modes(data_dir: Path) -> dict:
     }
 
 
+def rates(runs: list[float], files: int, total: int) -> dict:
+    """The median run's seconds, files/s and MB/s (of CSV bytes), and every run's seconds."""
+    seconds = statistics.median(runs)
+    return {
+        "seconds": round(seconds, 3),
+        "files_per_s": round(files / seconds, 1),
+        "mb_per_s": round(total / seconds / 1e6, 1),
+        "runs_seconds": [round(x, 3) for x in runs],
+    }
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=2)
@@ -313,30 +324,11 @@ def main(argv: list[str] | None = None) -> dict:
                 result["sets"][name] = {
                     "files": len(files),
                     "bytes": total,
-                    "bare_boto3": {
-                        "seconds": round(bare_s, 3),
-                        "files_per_s": round(len(files) / bare_s, 1),
-                        "mb_per_s": round(total / bare_s / 1e6, 1),
-                    },
-                    "bare_same_work": {
-                        "seconds": round(same_s, 3),
-                        "files_per_s": round(len(files) / same_s, 1),
-                        "mb_per_s": round(total / same_s / 1e6, 1),
-                        "runs_seconds": [round(x, 3) for x in same],
-                    },
-                    "uploader": {
-                        "seconds": round(ours_s, 3),
-                        "files_per_s": round(len(files) / ours_s, 1),
-                        "mb_per_s": round(total / ours_s / 1e6, 1),
-                        "peak_rss_mib": round(max(peaks) / 2**20, 1),
-                        "runs_seconds": [round(x, 3) for x in ours],
-                    },
-                    "daemon": {
-                        "seconds": round(daemon_s, 3),
-                        "files_per_s": round(len(files) / daemon_s, 1),
-                        "mb_per_s": round(total / daemon_s / 1e6, 1),
-                        "runs_seconds": [round(x, 3) for x in daemon],
-                    },
+                    "bare_boto3": rates(bare, len(files), total),
+                    "bare_same_work": rates(same, len(files), total),
+                    "uploader": rates(ours, len(files), total)
+                    | {"peak_rss_mib": round(max(peaks) / 2**20, 1)},
+                    "daemon": rates(daemon, len(files), total),
                     "uploader_rows_parsed": {
                         "seconds": round(parsed_s, 3),
                         "runs_seconds": [round(x, 3) for x in parsed],
