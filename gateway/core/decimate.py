@@ -151,6 +151,11 @@ class Decimator:
         self.samples_in = 0
         self.unparsed = 0
         self._frames: list[Frame] = []
+        # Each frame's buckets while records come: one row of every channel's minimum and one
+        # of its maximum per bucket. Starting a bucket is then two appends, not two per
+        # channel; take_frames() turns the rows into the frame's channels (9,000 new buckets a
+        # second at 8 channels x 1 kHz into 500 points: 72 against 100 us per 50 records).
+        self._rows: list[tuple[list[list[float]], list[list[float]]]] = []
         self._bucket: float | None = None  # bucket number of the open frame's last bucket
         self._new_frame = False  # the drawing changed: the next record opens a frame
         self._break: Break | None = None  # for the next record: what is missing before it
@@ -190,7 +195,8 @@ class Decimator:
         self._new_frame = False
         if frame is not None and frame.last_seq + 1 != first_seq:
             frame = None
-        channels = frame.channels if frame is not None else 0
+        lows, highs = self._rows[-1] if frame is not None else ([], [])
+        channels = len(lows[0]) if lows else 0
         bucket_of_frame = self._bucket
         self.samples_in += len(records)
         for offset, record in enumerate(records):
@@ -209,14 +215,14 @@ class Decimator:
                 not values
                 or len(values) > MAX_CHANNELS
                 or not isfinite(t)
-                or not all(map(isfinite, values))
+                # a sum that is not finite holds an inf or a NaN, or overflowed: look closer
+                or not (isfinite(sum(values)) or all(map(isfinite, values)))
             ):
                 self.unparsed += 1
                 if frame is None and not drawable:
                     # Rows with record types (NMEA): the frame's own buckets stay empty (it
                     # says which seq reached the site); each type's numbers go in its series.
-                    frame = Frame(seq, seq, received_at, gap=self._take_break())
-                    self._frames.append(frame)
+                    frame, lows, highs = self._open_frame(seq, received_at)
                     channels = 0
                 if frame is not None:
                     frame.last_seq = seq
@@ -225,28 +231,34 @@ class Decimator:
                         frame.samples += 1
                 continue
             if frame is None or len(values) != channels:
-                frame = Frame(seq, seq, received_at, mins=[[] for _ in values])
-                frame.maxs = [[] for _ in values]
-                frame.gap = self._take_break()
-                self._frames.append(frame)
+                frame, lows, highs = self._open_frame(seq, received_at)
                 channels = len(values)
                 bucket_of_frame = None
             frame.last_seq = seq
             frame.samples += 1
             bucket = floor(t * scale)
             if bucket == bucket_of_frame:
-                for low, high, value in zip(frame.mins, frame.maxs, values, strict=True):
-                    if value < low[-1]:
-                        low[-1] = value
-                    elif value > high[-1]:
-                        high[-1] = value
+                low, high = lows[-1], highs[-1]
+                for index, value in enumerate(values):
+                    if value < low[index]:
+                        low[index] = value
+                    elif value > high[index]:
+                        high[index] = value
             else:
                 bucket_of_frame = bucket
                 frame.times.append(t)
-                for low, high, value in zip(frame.mins, frame.maxs, values, strict=True):
-                    low.append(value)
-                    high.append(value)
+                lows.append(values)
+                highs.append(values.copy())
         self._bucket = bucket_of_frame
+
+    def _open_frame(self, seq: int, received_at: float) -> tuple[Frame, list, list]:
+        """A new frame from ``seq`` on (with the break held for it), and its bucket rows."""
+        frame = Frame(seq, seq, received_at, gap=self._take_break())
+        lows: list[list[float]] = []
+        highs: list[list[float]] = []
+        self._frames.append(frame)
+        self._rows.append((lows, highs))
+        return frame, lows, highs
 
     def _add_typed(self, frame: Frame, record: bytes, t: float) -> bool:
         """Bucket a record with a record type (``TYPE,"f1,f2,..."`` or ``TYPE,f1,f2``) in its
@@ -307,5 +319,9 @@ class Decimator:
     def take_frames(self) -> list[Frame]:
         """Everything added since the last call, as frames (possibly none)."""
         frames, self._frames = self._frames, []
+        rows, self._rows = self._rows, []
+        for frame, (lows, highs) in zip(frames, rows, strict=True):
+            frame.mins = [list(channel) for channel in zip(*lows, strict=True)]
+            frame.maxs = [list(channel) for channel in zip(*highs, strict=True)]
         self._bucket = None
         return frames

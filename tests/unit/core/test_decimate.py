@@ -162,6 +162,70 @@ def test_frames_cover_every_seq_once_and_keep_every_extreme(values, cuts, takes,
         assert len(f.times) <= span + 1
 
 
+_CELLS = st.one_of(
+    st.floats(-1e6, 1e6).map(lambda v: b"%r" % v),
+    st.sampled_from([b"1e308", b"-1e308", b"inf", b"nan", b"", b"x", b" 2.5", b"-0.0"]),
+)
+
+
+@given(
+    rows=st.lists(
+        st.tuples(st.integers(0, 4), st.lists(_CELLS, min_size=0, max_size=4)),
+        min_size=1,
+        max_size=120,
+    ),
+    cuts=st.lists(st.integers(0, 120), max_size=5),
+    points_per_second=st.sampled_from([3, 500, 1000]),
+)
+def test_each_bucket_is_the_min_and_max_of_its_run_of_drawable_records(
+    rows, cuts, points_per_second
+):
+    """The definition, against any records (garbage, inf, NaN, sums that overflow, channel
+    counts that change) cut into any publishes: a frame's buckets are its drawable records
+    grouped where floor(t * points_per_second) stays the same, each the first t and every
+    channel's min and max; a change in channel count starts a frame."""
+    t, records = 0, []
+    for step, cells in rows:
+        t += step
+        records.append(b"%.4f," % (t / 1000) + b",".join(cells))
+    decimator = Decimator(Drawing.of(CSV), points_per_second)
+    bounds = sorted({0, len(records), *(c for c in cuts if c < len(records))})
+    for start, end in zip(bounds, bounds[1:], strict=False):
+        decimator.add(start, records[start:end], received_at=float(start))
+    frames = decimator.take_frames()
+
+    def drawable(record: bytes) -> tuple[float, list[float]] | None:
+        time, *cells = record.split(b",")
+        try:
+            values = [float(cell) for cell in cells]
+        except ValueError:
+            return None
+        finite = values and all(math.isfinite(v) for v in values)
+        return (float(time), values) if finite else None
+
+    expected = []  # (times, mins, maxs) per frame
+    for record in records:
+        found = drawable(record)
+        if found is None:
+            continue
+        time, values = found
+        bucket = math.floor(time * points_per_second)
+        if not expected or len(values) != len(expected[-1][1]):
+            expected.append(([], [[] for _ in values], [[] for _ in values], [None]))
+        times, mins, maxs, last = expected[-1]
+        if bucket == last[0]:
+            for low, high, value in zip(mins, maxs, values, strict=True):
+                low[-1], high[-1] = min(low[-1], value), max(high[-1], value)
+        else:
+            last[0] = bucket
+            times.append(time)
+            for low, high, value in zip(mins, maxs, values, strict=True):
+                low.append(value)
+                high.append(value)
+    assert [(f.times, f.mins, f.maxs) for f in frames] == [e[:3] for e in expected]
+    assert sum(f.samples for f in frames) + decimator.unparsed == len(records)
+
+
 def test_a_device_without_a_time_field_is_drawn_at_the_time_of_its_reads():
     keyvalue = Shape("keyvalue", ("temp", "rh"))
     decimator = Decimator(Drawing.of(keyvalue), points_per_second=100)
