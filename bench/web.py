@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from bench.common import pty_pair, save
+from gateway.core.stream_protocol import viewer_message
 from gateway.supervise import Supervisor, free_port, listening, wait_for
 from gateway.supervise.chain import GATEWAY, LocalSite, manage, read_status
 from tests.support.web import CHROMIUM, CHROMIUM_ARGS, REPO, login_cookie, web_env
@@ -101,7 +102,7 @@ async def fan_out(
     async def view(index: int, socket) -> None:
         received, ack_every = 0, 8
         async for text in socket:
-            message = json.loads(text)
+            message = viewer_message(text)
             received += 1
             if message["type"] == "hello":
                 ack_every = message["ack_every"]

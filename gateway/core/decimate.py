@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from gateway.core.codec import Shape
+from gateway.core.stream_protocol import encode_binary_frame
 
 MAX_CHANNELS = 64
 
@@ -110,21 +111,30 @@ class Frame:
 
     def as_message(self, sent_at: float) -> dict:
         """The ingest protocol's ``frame`` message (docs/stream-protocol.md)."""
-        message = {
+        message = self._head(sent_at)
+        message.update(t=self.times, min=self.mins, max=self.maxs)
+        if self.types:
+            message["types"] = {name: series.as_dict() for name, series in self.types.items()}
+        return message
+
+    def as_binary(self, sent_at: float) -> bytes | None:
+        """The same frame as a binary message, or None for one that has none (record types,
+        or nothing drawn): those go as JSON."""
+        if self.types or not self.times:
+            return None
+        return encode_binary_frame(self._head(sent_at), self.times, self.mins, self.maxs)
+
+    def _head(self, sent_at: float) -> dict:
+        head = {
             "type": "frame",
             "seq": [self.first_seq, self.last_seq],
             "received_at": round(self.received_at, 6),
             "sent_at": round(sent_at, 6),
             "samples": self.samples,
-            "t": self.times,
-            "min": self.mins,
-            "max": self.maxs,
         }
         if self.gap is not None:
-            message["gap"] = self.gap.as_dict()
-        if self.types:
-            message["types"] = {name: series.as_dict() for name, series in self.types.items()}
-        return message
+            head["gap"] = self.gap.as_dict()
+        return head
 
 
 def _number(text: bytes) -> float | None:

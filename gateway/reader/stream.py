@@ -50,6 +50,7 @@ log = logging.getLogger("gateway.stream")
 INVENTORY_SECONDS = 30.0  # walking the batch dir for the upload backlog is not free on a Pi
 STABLE_SECONDS = 30.0  # a connection that lasted this long resets the backoff
 CLOSE_SECONDS = 1.0  # at stop: how long the site gets to answer the close
+WELCOME_SECONDS = 5.0  # after hello: how long frames wait for the site's welcome
 
 
 def _json(message: dict) -> str:
@@ -80,6 +81,9 @@ class StreamClient:
         # Whether anyone watches: the site says so ("watch" messages); one that does not, or
         # a new connection, counts as watched. Unwatched, publish() only counts the rows.
         self._watched = True
+        # Frames as binary messages once this connection's site offers them (its welcome's
+        # "frame_encodings"): the numbers' JSON was the costliest part of a frame.
+        self._binary_frames = False
         self._connected = False
         self._last_error = ""
         self._last_close_code: int | None = None
@@ -150,6 +154,7 @@ class StreamClient:
             "connects": stats["connects"],
             "connect_failures": stats["connect_failures"],
             "watched": self._watched,
+            "frame_encoding": "binary" if self._binary_frames else "json",
             "rows_in": self._decimator.samples_in,
             "rows_unwatched": stats["rows_unwatched"],
             "rows_unparsed": self._decimator.unparsed,
@@ -221,11 +226,12 @@ class StreamClient:
                 if self._status_due or stopping or now >= next_status:
                     self._status_due = False
                     next_status = now + heartbeat
-                    self._send(socket, self._status_message())
+                    self._send(socket, _json(self._status_message()))
                     self._stats["status_sent"] += 1
                 while self._frames and self._socket is socket:
-                    frame = self._frames[0]
-                    if not self._send(socket, frame.as_message(time.time())):
+                    frame, sent_at = self._frames[0], time.time()
+                    payload = self._binary_frames and frame.as_binary(sent_at)
+                    if not self._send(socket, payload or _json(frame.as_message(sent_at))):
                         break  # kept for the next connection
                     self._frames.popleft()
                     self._stats["frames_sent"] += 1
@@ -234,17 +240,17 @@ class StreamClient:
                     socket.close()  # stream-connect's read ends; it sees the stop and returns
                 return
 
-    def _send(self, socket, message: dict) -> bool:
-        """Send on ``socket``; False if it closed (stream-connect notices and reconnects)."""
-        text = _json(message)
+    def _send(self, socket, payload: str | bytes) -> bool:
+        """Send a text (JSON) or binary message on ``socket``; False if it closed
+        (stream-connect notices and reconnects)."""
         try:
-            socket.send(text)
+            socket.send(payload)
         except websockets.ConnectionClosed:
             with self._lock:
                 if self._socket is socket:
                     self._socket = None
             return False
-        self._stats["bytes_sent"] += len(text)
+        self._stats["bytes_sent"] += len(payload)
         return True
 
     def _build_frames(self) -> None:
@@ -339,6 +345,18 @@ class StreamClient:
         self._stats["bytes_sent"] += len(text)
         self._status_due = True
         self._watched = True  # until this site says otherwise
+        self._binary_frames = False  # until its welcome offers them
+        try:  # the welcome says which frame encodings this site reads: frames wait for it
+            self._site_message(socket.recv(timeout=WELCOME_SECONDS))
+        except TimeoutError:
+            log_event(
+                log,
+                logging.WARNING,
+                "stream_no_welcome",
+                url=self.url,
+                seconds=WELCOME_SECONDS,
+                note="the site did not welcome this gateway in time: frames go as JSON",
+            )
         with self._lock:
             self._socket = socket
         self._wake.set()
@@ -346,12 +364,23 @@ class StreamClient:
             self._site_message(socket.recv())
 
     def _site_message(self, text) -> None:
-        """The site's welcome, and "watch" when nobody has watched this gateway for a while
-        (frames pause) or someone starts to (they resume with the next rows)."""
+        """The site's welcome (binary frames if it offers them), and "watch" when nobody has
+        watched this gateway for a while (frames pause) or someone starts to (they resume
+        with the next rows)."""
         try:
             message = json.loads(text)
         except (TypeError, ValueError):
             message = None
+        if isinstance(message, dict) and message.get("type") == "welcome":
+            encodings = message.get("frame_encodings")
+            self._binary_frames = isinstance(encodings, list) and "binary" in encodings
+            log_event(
+                log,
+                logging.INFO,
+                "stream_welcome",
+                frame_encoding="binary" if self._binary_frames else "json",
+            )
+            return
         watched = message.get("watched") if isinstance(message, dict) else None
         if message is None or message.get("type") != "watch" or type(watched) is not bool:
             log_event(log, logging.DEBUG, "stream_message", text=str(text)[:200])

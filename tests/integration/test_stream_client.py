@@ -5,9 +5,12 @@ import json
 import threading
 import time
 
+import pytest
 from websockets.asyncio.server import serve
 
+from gateway.core import stream_protocol as protocol
 from gateway.core.codec import Shape
+from gateway.reader import stream
 from gateway.reader.stream import StreamClient
 from gateway.settings import Settings
 from gateway.supervise import free_port, wait_for
@@ -16,10 +19,15 @@ from gateway.supervise import free_port, wait_for
 class RecordingSite:
     """A websockets server in its own thread: records what gateways send, or refuses them."""
 
-    def __init__(self, port: int, refuse_with: int | None = None) -> None:
+    def __init__(
+        self, port: int, refuse_with: int | None = None, frame_encodings: list | str | None = None
+    ) -> None:
         self.port = port
         self.refuse_with = refuse_with
+        # None: a site from before binary frames; "never": one that sends no welcome at all
+        self.frame_encodings = frame_encodings
         self.messages: list[dict] = []
+        self.binary_messages = 0
         self.headers: list[dict] = []
         self.connections = 0
         self.sockets: list = []
@@ -45,9 +53,18 @@ class RecordingSite:
             await socket.close(self.refuse_with, "wrong token")
             return
         self.sockets.append(socket)
-        await socket.send(json.dumps({"type": "welcome", "max_message_bytes": 262144}))
-        async for text in socket:
-            self.messages.append(json.loads(text))
+        welcome = {"type": "welcome", "max_message_bytes": 262144}
+        if self.frame_encodings is not None:
+            welcome["frame_encodings"] = self.frame_encodings
+        if self.frame_encodings != "never":
+            await socket.send(json.dumps(welcome))
+        async for data in socket:
+            if isinstance(data, bytes):
+                self.binary_messages += 1
+                protocol.check_binary_frame(data)
+                self.messages.append(protocol.decode_binary_frame(data))
+            else:
+                self.messages.append(protocol.parse_message(data))
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -89,9 +106,12 @@ def records(first: int, count: int) -> list[bytes]:
     return [b"%d,%.6f,%d,%d" % (n, n / 1000, n % 7, -n) for n in range(first, first + count)]
 
 
-def test_frames_cover_every_published_seq_and_heartbeats_carry_the_status():
+@pytest.mark.parametrize("encodings", [None, ["json", "binary"], ["json"]])
+def test_frames_cover_every_published_seq_and_heartbeats_carry_the_status(encodings):
+    """Binary frames where the site offers them; JSON frames to a site that does not (one
+    from before them) or offers JSON only: the same frames either way."""
     port = free_port()
-    site = RecordingSite(port).start()
+    site = RecordingSite(port, frame_encodings=encodings).start()
     client = StreamClient(client_settings(port)).start()
     try:
         client.publish_status({"service": "reader", "next_seq": 42})
@@ -124,6 +144,26 @@ def test_frames_cover_every_published_seq_and_heartbeats_carry_the_status():
     counters = client.counters()
     assert counters["frames_built"] == counters["frames_sent"] > 0
     assert counters["rows_dropped"] == counters["frames_dropped"] == 0
+    binary = encodings is not None and "binary" in encodings
+    assert site.binary_messages == (len(site.frames()) if binary else 0)
+    assert counters["frame_encoding"] == ("binary" if binary else "json")
+    assert status["stream"]["frame_encoding"] == counters["frame_encoding"]
+
+
+def test_frames_wait_for_the_welcome_a_while_then_go_as_json(monkeypatch, caplog):
+    monkeypatch.setattr(stream, "WELCOME_SECONDS", 0.5)
+    port = free_port()
+    site = RecordingSite(port, frame_encodings="never").start()
+    client = StreamClient(client_settings(port)).start()
+    try:
+        client.publish(0, records(0, 50), received_at=time.time(), shape=CSV_SEQ)
+        wait_for(lambda: site.seqs() == list(range(50)), 10, message="frames without a welcome")
+    finally:
+        client.close()
+        site.stop()
+    assert site.binary_messages == 0 and site.messages[0]["type"] == "hello"
+    (warning,) = [r for r in caplog.records if r.getMessage() == "stream_no_welcome"]
+    assert warning.levelname == "WARNING"
 
 
 def test_publish_keeps_a_bounded_queue_dropping_the_oldest_rows_counted():

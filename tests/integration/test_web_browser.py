@@ -72,6 +72,9 @@ def test_the_gateway_page_draws_a_live_waveform(site, browser, firmware_sim, pro
     second = stats(page)
     assert second["points"] > first["points"] and second["draws"] > first["draws"]
     assert second["channels"] == 8
+    # The reader's frames come as binary messages (the site offers them) and are drawn as such.
+    messages = page.evaluate("() => window.fieldgate.messages")
+    assert messages["binary"] >= second["frames"] > 0, messages
     assert page.locator("#channels input[type=checkbox]").count() == 8
     assert page.locator("#state").inner_text() == "online"
     assert page.locator("#lagging").is_hidden()

@@ -103,6 +103,7 @@ def test_a_viewer_on_one_worker_sees_frames_ingested_on_the_other(
     finally:
         viewer.stop()
     assert viewer.seqs() == list(range(3000))
+    assert viewer.binary_messages == len(viewer.frames())  # binary frames cross Redis as sent
     # Status went through PostgreSQL and Redis: the viewer's worker never saw the gateway.
     assert status and status[-1]["online"] is True and status[-1]["sample_rate"] > 0
     counts = manage(

@@ -23,6 +23,7 @@ import threading
 import time
 from pathlib import Path
 
+from gateway.core.stream_protocol import viewer_message
 from gateway.supervise import Service, Supervisor
 from gateway.supervise.chain import (
     GATEWAY,
@@ -188,7 +189,7 @@ class StreamWatcher:
             except TimeoutError:
                 continue
             arrived = time.time()
-            message = json.loads(text)
+            message = viewer_message(text)
             received += 1
             kind = message.get("type")
             if kind == "hello":

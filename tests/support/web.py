@@ -12,6 +12,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from gateway.core.stream_protocol import viewer_message
 from gateway.supervise import Supervisor
 from gateway.supervise.chain import (  # noqa: F401 - the tests import them from here
     PG_BIN,
@@ -82,6 +83,7 @@ class Viewer:
         self.url = base_url.replace("http://", "ws://") + path
         self.headers = {"Cookie": cookie, "Origin": base_url}
         self.messages: list[tuple[float, dict]] = []
+        self.binary_messages = 0  # frames that came as binary messages (decoded in messages)
         self.close_code: int | None = None
         self.opened = threading.Event()
         self._stop = threading.Event()
@@ -111,7 +113,8 @@ class Viewer:
                         text = await asyncio.wait_for(socket.recv(), 0.2)
                     except TimeoutError:
                         continue
-                    message = json.loads(text)
+                    message = viewer_message(text)
+                    self.binary_messages += isinstance(text, bytes)
                     self.messages.append((time.time(), message))
                     received += 1
                     if message["type"] == "hello":

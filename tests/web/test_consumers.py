@@ -2,6 +2,9 @@
 
 import asyncio
 import json
+import math
+import struct
+from unittest.mock import patch
 
 import pytest
 from channels.db import database_sync_to_async
@@ -12,6 +15,7 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.sessions.backends.db import SessionStore
 from django.test import override_settings
 
+from gateway.core.stream_protocol import decode_binary_frame, encode_binary_frame
 from web.asgi import application
 from web.fleet.counters import COUNTERS
 from web.fleet.models import Gateway
@@ -79,7 +83,11 @@ async def connected_gateway(name="gw1") -> WebsocketCommunicator:
     connected, _ = await socket.connect()
     assert connected
     welcome = await socket.receive_json_from()
-    assert welcome == {"type": "welcome", "max_message_bytes": 256 * 1024}
+    assert welcome == {
+        "type": "welcome",
+        "max_message_bytes": 256 * 1024,
+        "frame_encodings": ["json", "binary"],
+    }
     return socket
 
 
@@ -181,19 +189,62 @@ def test_a_bad_message_closes_the_socket_with_a_reason_and_is_counted(message, c
     assert COUNTERS[f"ingest_rejected_{kind}"] == 1
 
 
-def test_a_binary_message_is_refused():
+def binary_frame(first: int, last: int, value: float = 1.0) -> bytes:
+    """``frame(first, last, value)`` as a binary message."""
+    message = frame(first, last, value)
+    head = {k: v for k, v in message.items() if k not in ("t", "min", "max")}
+    return encode_binary_frame(head, message["t"], message["min"], message["max"])
+
+
+@pytest.mark.parametrize(
+    ("data", "code", "reason"),
+    [
+        (b"\x00\x01", 4400, "binary frame: 2 bytes is too short"),
+        (b"FGF1" + bytes(12), 4400, "binary frame: header is not JSON"),
+        (
+            binary_frame(0, 9)[:-1],
+            4400,
+            "binary frame: 511 bytes, 10 buckets x 2 channels make 512",
+        ),
+        (binary_frame(0, 1)[:-8] + struct.pack("<d", math.nan), 4400, "binary frame: values must"),
+        (binary_frame(0, 9_999), 4413, "message of 400120 bytes exceeds 262144"),
+    ],
+)
+def test_a_bad_binary_message_is_refused_with_its_reason(data, code, reason):
     register()
 
     async def scenario():
         socket = await connected_gateway()
-        await socket.send_to(bytes_data=b"\x00\x01")
+        await socket.send_to(bytes_data=data)
         return await socket.receive_output(2)
 
     output = asyncio.run(scenario())
-    assert (output["code"], output["reason"]) == (
-        4400,
-        "binary messages are not part of the protocol",
-    )
+    assert output["code"] == code and output["reason"].startswith(reason)
+
+
+def test_binary_frames_reach_viewers_as_sent_beside_json_ones():
+    """In this process (the in-memory layer's direct fan-out) and through the layer (a worker
+    elsewhere): the bytes the gateway sent, in order with its JSON frames."""
+    register()
+    cookie = session_cookie()
+
+    async def scenario():
+        viewer, _ = await connected_viewer(cookie)
+        gateway = await connected_gateway()
+        await gateway.send_to(bytes_data=binary_frame(0, 9))
+        await gateway.send_json_to(frame(10, 19))
+        await gateway.send_to(bytes_data=binary_frame(20, 29, value=2.5))
+        got = [await viewer.receive_output(2) for _ in range(3)]
+        for socket in (viewer, gateway):
+            await socket.disconnect()
+        return got
+
+    for local_fan_out in (True, False):
+        with patch("web.live.local.enabled", return_value=local_fan_out):
+            got = asyncio.run(scenario())
+        assert got[0]["bytes"] == binary_frame(0, 9)
+        assert json.loads(got[1]["text"])["seq"] == [10, 19]
+        assert decode_binary_frame(got[2]["bytes"]) == frame(20, 29, value=2.5)
 
 
 # -- viewers ---------------------------------------------------------------------------------

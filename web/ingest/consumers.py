@@ -1,7 +1,8 @@
 """The gateway's socket: authenticate, check each message, fan frames out to the viewers.
 
-A frame is checked once and passed on as the text it arrived in, numbered per connection so a
-viewer can count what the channel layer dropped on the way (docs/stream-protocol.md).
+A frame is checked once and passed on as the message it arrived in (JSON text, or a binary
+frame where the welcome offered them), numbered per connection so a viewer can count what the
+channel layer dropped on the way (docs/stream-protocol.md).
 """
 
 from __future__ import annotations
@@ -168,7 +169,13 @@ class IngestConsumer(StreamConsumer):
         self.token_group = fleet.ingest_group(self.gateway_name)
         await self.channel_layer.group_add(self.token_group, self.channel_name)
         self.token_watch = asyncio.create_task(self._watch_token())
-        await self.send_json_text({"type": "welcome", "max_message_bytes": self.max_bytes})
+        await self.send_json_text(
+            {
+                "type": "welcome",
+                "max_message_bytes": self.max_bytes,
+                "frame_encodings": list(protocol.FRAME_ENCODINGS),
+            }
+        )
         await self.channel_layer.group_send(fleet.FLEET_GROUP, {"type": "fleet.update", **summary})
         log_event(log, logging.INFO, "ingest_connected", gateway=self.gateway_name)
 
@@ -195,20 +202,18 @@ class IngestConsumer(StreamConsumer):
     async def receive(self, text_data=None, bytes_data=None) -> None:
         if self.gateway_id is None or self.closing:
             return  # refused or rejected: the close is on its way
-        if bytes_data is not None:
+        data = text_data if bytes_data is None else bytes_data
+        size = len(data) if bytes_data is not None else len(data.encode())
+        if size > self.max_bytes:
             await self.reject(
-                protocol.CLOSE_MALFORMED, "binary messages are not part of the protocol"
-            )
-            return
-        size = len(text_data)
-        if size > self.max_bytes or len(text_data.encode()) > self.max_bytes:
-            await self.reject(
-                protocol.CLOSE_TOO_LARGE,
-                f"message of {len(text_data.encode())} bytes exceeds {self.max_bytes}",
+                protocol.CLOSE_TOO_LARGE, f"message of {size} bytes exceeds {self.max_bytes}"
             )
             return
         try:
-            message = protocol.parse_message(text_data)
+            if bytes_data is not None:  # only frames are binary; checked without decoding
+                message = protocol.check_binary_frame(bytes_data)
+            else:
+                message = protocol.parse_message(text_data)
         except protocol.ProtocolError as error:
             await self.reject(protocol.CLOSE_MALFORMED, str(error))
             return
@@ -220,7 +225,7 @@ class IngestConsumer(StreamConsumer):
             self.frames_since_status += 1
             counters.COUNTERS.add(counters.FRAMES)
             if self.local_fan_out:
-                local.deliver(self.gateway_name, self.connection, self.frame_number, text_data)
+                local.deliver(self.gateway_name, self.connection, self.frame_number, data)
             else:
                 await self.channel_layer.group_send(
                     self.group,
@@ -228,7 +233,8 @@ class IngestConsumer(StreamConsumer):
                         "type": "live.frame",
                         "connection": self.connection,
                         "n": self.frame_number,
-                        "text": text_data,
+                        # as ASGI's websocket.send: "text" for JSON, "bytes" for a binary frame
+                        "text" if bytes_data is None else "bytes": data,
                     },
                 )
         elif kind == "status":

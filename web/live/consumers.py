@@ -39,7 +39,10 @@ class BoundedSender(StreamConsumer):
         config = settings.FIELDGATE
         self.window = config["VIEWER_WINDOW"]
         self.ack_every = config["VIEWER_ACK_EVERY"]
-        self.outbox: collections.deque[str] = collections.deque(maxlen=config["VIEWER_PENDING"])
+        # Frames as the gateway sent them: JSON text, or binary (docs/stream-protocol.md).
+        self.outbox: collections.deque[str | bytes] = collections.deque(
+            maxlen=config["VIEWER_PENDING"]
+        )
         self.latest_status: str | None = None  # status is replaced, never queued
         self.sent = 0  # messages sent (frames, status, notices)
         self.acked = 0
@@ -50,7 +53,7 @@ class BoundedSender(StreamConsumer):
         self.wake = asyncio.Event()
         self.sender = asyncio.create_task(self._send_loop())
 
-    def enqueue(self, text: str) -> None:
+    def enqueue(self, text: str | bytes) -> None:
         """Queue a frame; if the outbox is full the oldest waiting one is dropped (counted)."""
         if len(self.outbox) == self.outbox.maxlen:
             self.dropped += 1
@@ -84,7 +87,10 @@ class BoundedSender(StreamConsumer):
                 else:
                     break
                 self.sent += 1
-                await self.send(text_data=text)
+                if isinstance(text, bytes):
+                    await self.send(bytes_data=text)
+                else:
+                    await self.send(text_data=text)
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         # Bounded before parsing: an ack is a few dozen bytes and one level deep.
@@ -198,9 +204,10 @@ class ViewerConsumer(BoundedSender):
 
     async def live_frame(self, event: dict) -> None:
         """A frame through the channel layer (several workers, or a test)."""
-        self.deliver_frame(event["connection"], event["n"], event["text"])
+        frame = event["text"] if "text" in event else event["bytes"]
+        self.deliver_frame(event["connection"], event["n"], frame)
 
-    def deliver_frame(self, connection: str, number: int, text: str) -> None:
+    def deliver_frame(self, connection: str, number: int, text: str | bytes) -> None:
         if connection != self.connection:
             self.connection = connection
         elif number > self.last_number + 1:

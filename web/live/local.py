@@ -21,6 +21,6 @@ def enabled() -> bool:
     return settings.CHANNEL_LAYERS["default"]["BACKEND"].endswith("InMemoryChannelLayer")
 
 
-def deliver(gateway: str, connection: str, number: int, text: str) -> None:
+def deliver(gateway: str, connection: str, number: int, text: str | bytes) -> None:
     for viewer in tuple(VIEWERS.get(gateway, ())):
         viewer.deliver_frame(connection, number, text)

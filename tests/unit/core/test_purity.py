@@ -22,6 +22,7 @@ MODULES = sorted(
 # logging, random (a core function takes its jitter or seed as an argument).
 ALLOWED_IMPORTS = {
     "__future__",
+    "array",  # typed number arrays (binary stream frames); no file or socket use
     "base64",
     "bisect",
     "collections",

@@ -1,11 +1,17 @@
 """The ingest protocol's checks (gateway/core/stream_protocol.py is pure: no Django, no I/O)."""
 
 import json
+import math
+import re
+import struct
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.core import stream_protocol as protocol
-from gateway.core.decimate import Decimator
+from gateway.core.codec import Shape
+from gateway.core.decimate import Decimator, Drawing
 from gateway.core.stream_protocol import ProtocolError, parse_message
 
 
@@ -125,3 +131,103 @@ def test_brackets_inside_strings_do_not_count_as_nesting():
     escaped_quote = '["\\"' + "[" * 40 + '"]'
     assert not protocol.nesting_depth_exceeds(escaped_quote)
     assert protocol.nesting_depth_exceeds('["\\\\"' + ", [" * 40)
+
+
+# -- binary frames ---------------------------------------------------------------------------
+
+
+def binary(head_change: dict | None = None, values: list[float] | None = None) -> bytes:
+    """good_frame() as a binary message, its header or its numbers changed."""
+    message = good_frame()
+    head = {k: v for k, v in message.items() if k not in ("t", "min", "max")}
+    head.update({"buckets": 4, "channels": 2, **(head_change or {})})
+    numbers = values if values is not None else [*message["t"], *sum(message["min"], []),
+                                                 *sum(message["max"], [])]  # fmt: skip
+    text = json.dumps(head).encode()
+    text += b" " * (-len(text) % 8)
+    return (
+        struct.pack("<4sI", b"FGF1", len(text)) + text + struct.pack(f"<{len(numbers)}d", *numbers)
+    )
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.lists(st.floats(-1e300, 1e300), min_size=3, max_size=3)),
+        min_size=1,
+        max_size=60,
+    ),
+    st.sampled_from([7, 500]),
+)
+def test_a_binary_frame_reads_back_as_its_json_message_and_is_accepted(rows, points_per_second):
+    decimator = Decimator(1, points_per_second)
+    t, records = 0, []
+    for n, (step, values) in enumerate(rows):
+        t += step
+        records.append(b"%d,%.4f," % (n, t / 1000) + b",".join(b"%r" % v for v in values))
+    decimator.add(0, records, received_at=5.0)
+    (frame,) = decimator.take_frames()
+    data = frame.as_binary(sent_at=6.0)
+    assert data[:4] == b"FGF1" and (8 + struct.unpack_from("<I", data, 4)[0]) % 8 == 0
+    assert protocol.decode_binary_frame(data) == frame.as_message(sent_at=6.0)
+    head = protocol.check_binary_frame(data)
+    assert (head["seq"], head["buckets"], head["channels"]) == (
+        [0, len(rows) - 1],
+        len(frame.times),
+        3,
+    )
+
+
+def test_frames_without_buckets_of_their_own_have_no_binary_form():
+    decimator = Decimator(
+        Drawing.of(Shape("nmea0183", ("record_type", "fields"), record_type=True)), 1
+    )
+    decimator.add(0, [b'GPGGA,"123519,4807.038"'], received_at=1.0)
+    (frame,) = decimator.take_frames()
+    assert frame.as_binary(2.0) is None and frame.as_message(2.0)["types"]
+
+
+def test_a_gap_travels_in_the_binary_header():
+    decimator = Decimator(1, points_per_second=100)
+    decimator.port_outage(2.25)
+    decimator.add(3, [b"9,0.5,1.0"], 12.0, [(0, 6)])
+    (frame,) = decimator.take_frames()
+    decoded = protocol.decode_binary_frame(frame.as_binary(13.0))
+    assert decoded["gap"] == {"device_lines": 6, "outage_seconds": 2.25}
+    assert decoded == frame.as_message(13.0)
+
+
+def test_finite_values_whose_sum_overflows_are_accepted():
+    data = binary(values=[0.007, 0.008, 0.009, 0.010] + [1e308] * 16)
+    assert protocol.decode_binary_frame(data)["max"][1] == [1e308] * 4
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (b"FGF1", "binary frame: 4 bytes is too short"),
+        (b"FGF2" + binary()[4:], "binary frame: starts with b'FGF2', not b'FGF1'"),
+        (binary()[:4] + struct.pack("<I", 12) + binary()[8:], "binary frame: a header of 12 bytes"),
+        (binary()[:4] + struct.pack("<I", 4096) + binary()[8:], "binary frame: a header of 4096"),
+        (b"FGF1" + struct.pack("<I", 8) + b"[1,2]   ", "binary frame: the header must be a frame"),
+        (b"FGF1" + struct.pack("<I", 8) + b"{nope}  ", "binary frame: header is not JSON"),
+        (
+            b"FGF1" + struct.pack("<I", 8) + b"NaN     ",
+            "not JSON: NaN is not a number the protocol allows",
+        ),
+        (binary({"types": {}}), "binary frame: unknown types"),
+        (binary({"t": []}), "binary frame: unknown t"),
+        (binary({"buckets": 0}), "binary frame: 0 buckets for 33 samples"),
+        (binary({"buckets": 34}), "binary frame: 34 buckets for 33 samples"),
+        (binary({"channels": 0}), "binary frame: 0 channels (1 to 64)"),
+        (binary({"channels": 3}), r"binary frame: (\d+) bytes, 4 buckets x 3 channels make (?!\1)"),
+        (binary()[:-8], r"binary frame: (\d+) bytes, 4 buckets x 2 channels make (?!\1)"),
+        (binary({"samples": 40}), "frame: 40 samples in a seq range of 33"),
+        (binary({"gap": {"lost": 1}}), "frame: gap: missing device_lines"),
+        (binary(values=[0.0] * 19 + [math.inf]), "binary frame: values must be finite numbers"),
+        (binary(values=[math.nan] + [0.0] * 19), "binary frame: values must be finite numbers"),
+    ],
+)
+def test_a_bad_binary_frame_is_refused_with_the_numbers(data, error):
+    with pytest.raises(ProtocolError) as raised:
+        protocol.check_binary_frame(data)
+    assert str(raised.value).startswith(error) or re.match(error, str(raised.value))

@@ -220,7 +220,8 @@
     });
   }
 
-  openViewerSocket("/ws/live/" + encodeURIComponent(name) + "/", onMessage, (s) => {
+  const socket = openViewerSocket("/ws/live/" + encodeURIComponent(name) + "/", onMessage, (s) => {
     if (s !== "open") lagging.hidden = false;
   });
+  window.fieldgate.messages = socket.counts;
 })();
