@@ -320,6 +320,17 @@ class Settings:
         "once whatever this is.",
         bounds=Bounds(0.001, 1.0),
     )
+    gather_unwatched_seconds: float = setting(
+        Section.SERIAL,
+        "GATEWAY_GATHER_UNWATCHED_SECONDS",
+        NUMBER,
+        0.2,
+        "The same while nothing draws the rows at once: no live view open (the site paused the "
+        "frames), local mode, no GATEWAY_STREAM_URL. Rows are stored as always, the reader "
+        "wakes a quarter as often; a view opening brings GATEWAY_GATHER_SECONDS back within "
+        "this time.",
+        bounds=Bounds(0.001, 1.0),
+    )
 
     line_format: str = setting(
         Section.LINES,

@@ -123,6 +123,9 @@ class ChunkReader:
     def __call__(self, timeout: float) -> bytes:
         raise NotImplementedError
 
+    def gather(self, seconds: float) -> None:
+        """Gather a trickle this long from now on (readers that gather themselves)."""
+
     def close(self) -> bytes:
         return b""
 
@@ -174,6 +177,12 @@ class RelayedReader(ChunkReader):
         self._process.wait()
         reason = self._process.stderr.read().decode(errors="replace").strip()
         raise serial.SerialException(reason or f"serial relay exited ({self._process.returncode})")
+
+    def gather(self, seconds: float) -> None:
+        """Tell the relay (on its stop pipe, which it reads to its end to stop)."""
+        if self._stop is not None:
+            with contextlib.suppress(OSError):  # a relay that ended: the next read says why
+                os.write(self._stop, b"%.3f\n" % seconds)
 
     def close(self) -> bytes:
         """Stop the relay between two reads and drain what it relayed; end the process."""

@@ -74,7 +74,7 @@ class PortReader(threading.Thread):
         self._port_name = name
         self._max_backoff = max_backoff
         self._first_backoff = first_backoff
-        self._gather_seconds = gather_seconds
+        self._gather_seconds = gather_seconds  # what the reader wants (gather() changes it)
         self._stop_event = threading.Event()
         self._port: serial.SerialBase | None = None
         self.bytes_read = 0
@@ -83,6 +83,11 @@ class PortReader(threading.Thread):
         self.open_failures = 0  # attempts to open the port that failed, this run
         # While the port cannot be opened: why, since when, and what to do (None when open).
         self.open_error: dict | None = None
+
+    def gather(self, seconds: float) -> None:
+        """Gather a trickle ``seconds`` from the next read on (the writing loop asks for longer
+        while nobody watches the live view); this thread passes it on to the relay."""
+        self._gather_seconds = seconds
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -168,8 +173,12 @@ class PortReader(threading.Thread):
         read = None
         pieces: list[bytes] = []  # read from the port, not handed over yet
         try:
-            read = chunk_reader(port, self._gather_seconds)
+            gather = self._gather_seconds
+            read = chunk_reader(port, gather)
             while not stop.is_set():
+                if gather != self._gather_seconds:
+                    gather = self._gather_seconds
+                    read.gather(gather)
                 data = read(READ_TIMEOUT)
                 if not data:
                     continue
@@ -179,7 +188,7 @@ class PortReader(threading.Thread):
                 elif len(data) < GATHER_BELOW_BYTES:
                     # A trickle: let it gather for a moment rather than wake the writer for
                     # every few bytes (a device at 1 kHz would cost 1000 wake-ups a second).
-                    stop.wait(self._gather_seconds)
+                    stop.wait(gather)
                     pieces.append(read(0))
                 else:
                     # A flood: keep reading and hand over in big pieces, a few per

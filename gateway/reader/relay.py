@@ -9,7 +9,9 @@ the device side stalls: reading and storing take turns instead of overlapping. T
 no other thread. It drains the device into a pipe of up to 1 MiB, which the port thread then
 reads in big pieces. Measured on a PTY flood: 1.4x the throughput of the threaded reader alone.
 
-It stops when STOP_FD becomes readable (the reader closed the other end to stop it, or the
+STOP_FD also carries the reader's word on how long to gather: a line with the seconds
+(``b"0.2\n"``) applies from the next gather on (the reader gathers longer while nobody watches
+its live view). It stops when STOP_FD ends (the reader closed the other end to stop it, or the
 reader died: the kernel closes it then), always between two reads, so no byte taken from the
 device is left unwritten; what the reader has not read yet stays in the pipe for it to drain.
 When the device goes away it writes the reason to stderr and exits with status 3.
@@ -36,10 +38,12 @@ READ_SIZE = 65536
 # is 100 ms.
 GATHER_BELOW_BYTES = 1024
 GATHER_SECONDS = 0.05
+GATHER_RANGE = (0.001, 1.0)  # GATEWAY_GATHER_SECONDS' bounds; a gather asked for is kept in them
 # A flood is not: waiting would let the kernel's buffer fill and stall the device. A gather
 # that brings more than FLOOD_BYTES_PER_SECOND would (136 KB/s) starts a flood; it ends when a
 # FLOOD_WINDOW_SECONDS window brings less than that rate. So at most that rate times the
-# gather (6.8 KB at 50 ms) waits in the kernel's buffers.
+# gather (6.8 KB at 50 ms, 27 KB at the unwatched 200 ms) waits in the kernel's buffers, well
+# within a tty's (4 KiB of line discipline and 64 KiB of flip buffers).
 FLOOD_BYTES_PER_SECOND = 136_000
 FLOOD_WINDOW_SECONDS = 0.1
 DEVICE_GONE = 3
@@ -58,24 +62,47 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+def _gather_asked(words: bytes, current: float) -> float:
+    """The last gather in the reader's ``words`` (lines of seconds), within GATHER_RANGE."""
+    for line in reversed(words.split()):
+        try:
+            return min(max(float(line), GATHER_RANGE[0]), GATHER_RANGE[1])
+        except ValueError:
+            continue
+    return current
+
+
 def relay(device: int, out: int, stop: int, gather_seconds: float = GATHER_SECONDS) -> int:
-    flood_bytes = FLOOD_BYTES_PER_SECOND * gather_seconds
     flooding = False  # read as fast as the device sends
     gathering = False  # a trickle: sleep GATHER_SECONDS, then take what came (one wake-up)
     window_start, window_bytes = 0.0, 0
+    poller = select.poll()
+    poller.register(stop, select.POLLIN)
+    poller.register(device, select.POLLIN)
     while True:
-        if gathering:
-            ready, _, _ = select.select([stop], [], [], gather_seconds)
-        else:
-            ready, _, _ = select.select([stop, device], [], [])
+        # While gathering, the device wakes this loop only when it hangs up (an unplug: poll
+        # always reports POLLHUP and POLLERR), so an outage is timed from when it began, not
+        # from the end of a gather; its data waits in the kernel for the gather's end.
+        poller.modify(device, 0 if gathering else select.POLLIN)
+        ready = [fd for fd, _ in poller.poll(gather_seconds * 1000 if gathering else None)]
         if stop in ready:
-            return 0  # between two reads: what the device sent since stays in the kernel
+            words = os.read(stop, 256)
+            if not words:
+                return 0  # between two reads: what the device sent since stays in the kernel
+            gather_seconds = _gather_asked(words, gather_seconds)
+            continue  # a gather in progress starts again at the new length
+        data = b""
         try:
             data = _read(device)
             if gathering:  # take all that came meanwhile (a tty read returns 4 KiB at most)
                 while data and len(data) < READ_SIZE and (more := _read(device)):
                     data += more
         except OSError as error:  # EIO and the like: the device is gone
+            if data:  # what it sent before it went is the reader's
+                try:
+                    _write_all(out, data)
+                except BrokenPipeError:
+                    pass
             sys.stderr.write(f"{error}\n")
             return DEVICE_GONE
         if not data:
@@ -94,7 +121,7 @@ def relay(device: int, out: int, stop: int, gather_seconds: float = GATHER_SECON
                 flooding = window_bytes >= FLOOD_BYTES_PER_SECOND * elapsed
                 gathering = not flooding
                 window_start, window_bytes = time.monotonic(), 0
-        elif gathering and len(data) >= flood_bytes:
+        elif gathering and len(data) >= FLOOD_BYTES_PER_SECOND * gather_seconds:
             flooding, gathering = True, False
             window_start, window_bytes = time.monotonic(), 0
         else:

@@ -158,7 +158,9 @@ class ReaderService:
             self.handoff,
             name=settings.port,
             max_backoff=settings.reconnect_max_seconds,
-            gather_seconds=settings.gather_seconds,
+            gather_seconds=(
+                settings.gather_seconds if self.sink.watched else settings.gather_unwatched_seconds
+            ),
         )
         self.port_reader = reader
         reader.start()
@@ -305,6 +307,12 @@ class ReaderService:
         self.not_stored.tick(time.time(), writable=not refusing)
         self._publish_status(now)
         self.notifier.watchdog(now)
+        if self.port_reader is not None:  # rows nobody draws at once can gather longer
+            settings = self.settings
+            watched = self.sink.watched
+            self.port_reader.gather(
+                settings.gather_seconds if watched else settings.gather_unwatched_seconds
+            )
 
     def _dispatch(self, event: HandoffEvent) -> None:
         match event:

@@ -36,6 +36,10 @@ class StreamSink(Protocol):
 
     def publish_status(self, status: dict) -> None: ...
 
+    @property
+    def watched(self) -> bool:
+        """Whether someone may be drawing the rows now (the reader gathers them sooner)."""
+
     def counters(self) -> dict: ...
 
     def close(self) -> None: ...
@@ -59,6 +63,8 @@ class NullSink:
 
     def publish_status(self, status: dict) -> None:
         pass
+
+    watched = False  # nothing is drawn
 
     def counters(self) -> dict:
         return {}

@@ -146,6 +146,11 @@ class StreamClient:
     def publish_status(self, status: dict) -> None:
         self._reader_status = status  # replaced, never queued
 
+    @property
+    def watched(self) -> bool:
+        """False once the site said no live view is open (until one opens)."""
+        return self._watched
+
     def counters(self) -> dict:
         stats = self._stats
         return {

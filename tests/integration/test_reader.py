@@ -117,6 +117,13 @@ def test_unplug_and_replug_resume_by_themselves(firmware_sim, processes, reader_
     )
     reader, data_dir = start_reader(processes, reader_env, sim.port)
     assert sim.wait(60) == 0, sim.stderr()
+    # The simulator's exit is noticed within a gather (200 ms in local mode) and reported at
+    # the next status; stopping before then would leave it out.
+    wait_for(
+        lambda: (read_status(data_dir) or {}).get("counters", {}).get("port_outages") == 3,
+        10,
+        message="the simulator's exit as the third outage",
+    )
     assert reader.stop() == 0
     unplugs = [entry for entry in sim.fault_entries() if entry["fault"] == "unplug"]
     assert len(unplugs) == 2

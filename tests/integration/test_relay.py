@@ -105,6 +105,48 @@ def test_a_trickle_gathers_for_the_configured_time(pty, gather_seconds, most_rea
         assert reader.close() == b""
 
 
+def test_the_reader_changes_the_relays_gather_as_it_runs(pty):
+    """Longer while nobody watches, shorter again when a view opens: the relay takes the new
+    gather between two reads, nothing lost or reordered, and still stops at the pipe's end."""
+    opened, port = pty
+    reader = RelayedReader(port.fd, 0.02)
+    counter = iter(range(10_000))
+
+    def reads_in(seconds: float) -> tuple[int, bytes]:
+        """A line every 5 ms for ``seconds``: how many reads brought them, and what came."""
+        sent = b""
+        got, reads = bytearray(), 0
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            line = b"%d,1.5\n" % next(counter)
+            os.write(opened["master"], line)
+            sent += line
+            piece = reader(0.005)
+            reads += bool(piece)
+            got += piece
+        while len(got) < len(sent):
+            piece = reader(0.5)
+            assert piece, f"{len(got)} of {len(sent)} bytes"
+            reads += 1
+            got += piece
+        assert bytes(got) == sent
+        return reads, bytes(got)
+
+    try:
+        fast, _ = reads_in(1.0)
+        reader.gather(0.3)
+        reads_in(0.35)  # the gather under way when the word came may still be a short one
+        slow, _ = reads_in(1.2)
+        reader.gather(0.02)
+        reads_in(0.35)
+        fast_again, _ = reads_in(1.0)
+    finally:
+        assert reader.close() == b""
+    assert fast >= 20 and fast_again >= 20, (fast, fast_again)
+    assert slow <= 7, f"{slow} reads in 1.2 s: the 300 ms gather was not applied"
+    assert not pid_alive(reader.pid)
+
+
 def test_close_returns_what_was_relayed_and_leaves_the_rest_in_the_kernel(pty):
     opened, port = pty
     reader = RelayedReader(port.fd)
@@ -166,8 +208,9 @@ def test_the_relay_dies_with_the_reader_and_lets_go_of_the_port(tmp_path):
 
 
 def test_the_reader_passes_its_gather_setting_to_the_relay(processes, reader_env):
+    """In local mode nothing draws the rows at once: the relay gathers the unwatched time."""
     master, slave = os.openpty()
-    env = reader_env(gather_seconds=0.2)
+    env = reader_env(gather_seconds=0.03, gather_unwatched_seconds=0.3)
     try:
         reader = processes.gateway(
             "reader", "--port", os.ttyname(slave), "--mode", "local", env=env
@@ -182,7 +225,7 @@ def test_the_reader_passes_its_gather_setting_to_the_relay(processes, reader_env
             return None
 
         wait_for(relay_args, 20, message="the reader to start its relay")
-        assert relay_args()[-1] == "0.2"  # the gather, after DEVICE_FD PIPE_FD STOP_FD
+        assert relay_args()[-1] == "0.3"  # the gather, after DEVICE_FD PIPE_FD STOP_FD
         assert reader.stop() == 0
     finally:
         os.close(master)

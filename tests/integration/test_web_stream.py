@@ -120,18 +120,27 @@ def test_frames_pause_while_nobody_watches_and_resume_when_a_viewer_opens(
 ):
     """The site tells the reader nobody has watched it for 3 x FIELDGATE_WEB_WATCH_SECONDS:
     the reader stops building frames (it still stores every row and sends its status) until a
-    live view opens, whose frames then start within a gather or two."""
+    live view opens, whose frames then start within a gather or two. Meanwhile the reader
+    gathers GATEWAY_GATHER_UNWATCHED_SECONDS (0.2 s) instead of 0.05: a quarter of the reads."""
     from gateway.supervise.chain import read_status
 
     with Supervisor(tmp_path / "site") as supervisor:
         site = start_site(supervisor, tmp_path, FIELDGATE_WEB_WATCH_SECONDS="1")
-        sim = firmware_sim("--rate", "1000", "--channels", "4", "--samples", "12000", "--seed", "3")
-        env = stream_env(reader_env, site.base)
+        sim = firmware_sim("--rate", "1000", "--channels", "4", "--samples", "16000", "--seed", "3")
+        env = stream_env(reader_env, site.base, status_seconds=0.2)
         data_dir = Path(env["GATEWAY_DATA_DIR"])
         reader = processes.gateway("reader", "--port", str(sim.port), "--mode", "full", env=env)
 
         def stream() -> dict:
             return (read_status(data_dir) or {}).get("stream") or {}
+
+        def reads_per_second() -> float:
+            """The reader's hand-offs (one per gather at this trickle) over two seconds."""
+            first = read_status(data_dir)
+            time.sleep(2.0)
+            last = read_status(data_dir)
+            reads = last["port_hand_offs"] - first["port_hand_offs"]
+            return reads / (last["updated_at"] - first["updated_at"])
 
         wait_for(lambda: stream().get("frames_sent", 0) > 0, 20, message="frames while new")
         wait_for(lambda: stream().get("watched") is False, 20, message="the pause (3 s unwatched)")
@@ -140,6 +149,7 @@ def test_frames_pause_while_nobody_watches_and_resume_when_a_viewer_opens(
         still = stream()
         assert still["frames_built"] <= paused["frames_built"] + 1  # one may have been on its way
         assert still["rows_unwatched"] > paused["rows_unwatched"] + 500  # rows go on, unframed
+        unwatched_reads = reads_per_second()
         assert "event=stream_unwatched" in reader.log()
         metrics = run_gateway(env, "metrics").stdout
         assert 'fieldgate_stream_watched{gateway="test-gw"} 0.0' in metrics, metrics[-2000:]
@@ -149,10 +159,12 @@ def test_frames_pause_while_nobody_watches_and_resume_when_a_viewer_opens(
             wait_for(lambda: viewer.frames(), 10, message="a frame at the new viewer")
             resumed_in = time.monotonic() - opened
             wait_for(lambda: stream().get("watched") is True, 5, message="the reader's status")
+            watched_reads = reads_per_second()
         finally:
             viewer.stop()
         assert sim.wait(60) == 0, sim.stderr()
         assert reader.stop() == 0
     assert resumed_in < 3.0, f"frames took {resumed_in:.2f} s to resume"
+    assert 3 <= unwatched_reads <= 7 and watched_reads >= 14, (unwatched_reads, watched_reads)
     assert "event=stream_watched" in reader.log()
-    assert seqs(read_rows(data_dir)) == list(range(12000))  # nothing stored was skipped
+    assert seqs(read_rows(data_dir)) == list(range(16000))  # nothing stored was skipped
