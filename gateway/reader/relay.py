@@ -39,11 +39,18 @@ READ_SIZE = 65536
 GATHER_BELOW_BYTES = 1024
 GATHER_SECONDS = 0.05
 GATHER_RANGE = (0.001, 1.0)  # GATEWAY_GATHER_SECONDS' bounds; a gather asked for is kept in them
-# A flood is not: waiting would let the kernel's buffer fill and stall the device. A gather
-# that brings more than FLOOD_BYTES_PER_SECOND would (136 KB/s) starts a flood; it ends when a
+# A gather longer than 50 ms (the reader's, while nobody watches) starts at 50 ms and doubles
+# from gather to gather, and lasts only as long as the device takes to send GATHER_MOST_BYTES
+# at the rate it sent last: what waits in the kernel stays well within a tty's buffers (a PTY
+# holds 18 KiB; a UART's tty 4 KiB of line discipline and 64 KiB of flip buffers), and a
+# flood that begins costs one short gather, not a long one.
+GATHER_MOST_BYTES = 12 * 1024
+# A flood is not gathered: waiting would let the kernel's buffer fill and stall the device. A
+# gather that brings more than FLOOD_BYTES_PER_SECOND would (136 KB/s), or more than
+# FLOOD_GATHER_BYTES (what only a full PTY or a flood brings), starts a flood; it ends when a
 # FLOOD_WINDOW_SECONDS window brings less than that rate. So at most that rate times the
-# gather (6.8 KB at 50 ms, 27 KB at the unwatched 200 ms) waits in the kernel's buffers, well
-# within a tty's (4 KiB of line discipline and 64 KiB of flip buffers).
+# gather (6.8 KB at 50 ms) or FLOOD_GATHER_BYTES waits in the kernel's buffers.
+FLOOD_GATHER_BYTES = 16 * 1024
 FLOOD_BYTES_PER_SECOND = 136_000
 FLOOD_WINDOW_SECONDS = 0.1
 DEVICE_GONE = 3
@@ -76,6 +83,9 @@ def relay(device: int, out: int, stop: int, gather_seconds: float = GATHER_SECON
     flooding = False  # read as fast as the device sends
     gathering = False  # a trickle: sleep GATHER_SECONDS, then take what came (one wake-up)
     window_start, window_bytes = 0.0, 0
+    wait = gather_seconds  # this gather's length
+    rate = 0.0  # bytes per second the device sent before the last read
+    last_read = time.monotonic()
     poller = select.poll()
     poller.register(stop, select.POLLIN)
     poller.register(device, select.POLLIN)
@@ -84,13 +94,14 @@ def relay(device: int, out: int, stop: int, gather_seconds: float = GATHER_SECON
         # always reports POLLHUP and POLLERR), so an outage is timed from when it began, not
         # from the end of a gather; its data waits in the kernel for the gather's end.
         poller.modify(device, 0 if gathering else select.POLLIN)
-        ready = [fd for fd, _ in poller.poll(gather_seconds * 1000 if gathering else None)]
+        ready = [fd for fd, _ in poller.poll(wait * 1000 if gathering else None)]
         if stop in ready:
             words = os.read(stop, 256)
             if not words:
                 return 0  # between two reads: what the device sent since stays in the kernel
             gather_seconds = _gather_asked(words, gather_seconds)
-            continue  # a gather in progress starts again at the new length
+            wait = min(wait, gather_seconds)  # shorter at once; longer a doubling at a time
+            continue  # a gather in progress starts again
         data = b""
         try:
             data = _read(device)
@@ -105,6 +116,8 @@ def relay(device: int, out: int, stop: int, gather_seconds: float = GATHER_SECON
                     pass
             sys.stderr.write(f"{error}\n")
             return DEVICE_GONE
+        now = time.monotonic()
+        rate, last_read = len(data) / max(now - last_read, 0.001), now
         if not data:
             if gathering:  # nothing came (VMIN=0): wait on the device again
                 gathering = False
@@ -120,12 +133,17 @@ def relay(device: int, out: int, stop: int, gather_seconds: float = GATHER_SECON
             if elapsed >= FLOOD_WINDOW_SECONDS:
                 flooding = window_bytes >= FLOOD_BYTES_PER_SECOND * elapsed
                 gathering = not flooding
+                wait = min(GATHER_SECONDS, gather_seconds)
                 window_start, window_bytes = time.monotonic(), 0
-        elif gathering and len(data) >= FLOOD_BYTES_PER_SECOND * gather_seconds:
+        elif gathering and len(data) >= min(FLOOD_BYTES_PER_SECOND * wait, FLOOD_GATHER_BYTES):
             flooding, gathering = True, False
             window_start, window_bytes = time.monotonic(), 0
         else:
+            starts = not gathering
             gathering = len(data) < GATHER_BELOW_BYTES or gathering
+            if gathering:
+                wait = min(GATHER_SECONDS, gather_seconds) if starts else wait * 2
+                wait = min(wait, gather_seconds, GATHER_MOST_BYTES / max(rate, 1.0))
         try:
             _write_all(out, data)
         except BrokenPipeError:  # the reader is gone

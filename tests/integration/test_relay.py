@@ -105,6 +105,27 @@ def test_a_trickle_gathers_for_the_configured_time(pty, gather_seconds, most_rea
         assert reader.close() == b""
 
 
+def test_a_flood_that_starts_during_a_long_gather_is_read_at_once(pty):
+    """Gathering 0.5 s (nobody watching) when a flood begins: the gather that sees it is the
+    short first one (50 ms), and the rate it saw keeps the next ones short: 2 MiB through the
+    18 KiB of a PTY take about 70 ms here, not the 0.5 s gather and more."""
+    opened, port = pty
+    reader = RelayedReader(port.fd, 0.5)
+    try:
+        os.write(opened["master"], b"1,2\n")  # a trickle first: the relay is gathering
+        assert read_exactly(reader, 4) == b"1,2\n"
+        flood = bytes(range(256)) * 8192
+        writer = threading.Thread(target=os.write, args=(opened["master"], flood))
+        start = time.monotonic()
+        writer.start()
+        assert read_exactly(reader, len(flood)) == flood
+        took = time.monotonic() - start
+        writer.join()
+    finally:
+        assert reader.close() == b""
+    assert took < 0.4, f"2 MiB took {took:.2f} s: a long gather held the flood back"
+
+
 def test_the_reader_changes_the_relays_gather_as_it_runs(pty):
     """Longer while nobody watches, shorter again when a view opens: the relay takes the new
     gather between two reads, nothing lost or reordered, and still stops at the pipe's end."""
