@@ -313,11 +313,11 @@ class Settings:
         Section.SERIAL,
         "GATEWAY_GATHER_SECONDS",
         NUMBER,
-        0.05,
-        "How long a trickle from the device gathers before the reader takes it: longer costs "
-        "fewer wake-ups, more latency (8 ch x 1 kHz, full mode: 0.05 s 2.0-2.3 % of a core, "
-        "0.08 s 1.7-1.8 %; serial to viewer p99 about this plus 2-5 ms). A flood is read at "
-        "once whatever this is.",
+        0.07,
+        "How long a trickle from the device gathers before the reader takes it while a live "
+        "view is open: longer costs fewer wake-ups, more latency (8 ch x 1 kHz, the reader with "
+        "its relay: 0.05 s 1.6-1.8 % of a core, 0.07 s 1.2-1.6 %; serial to viewer p99 52 and "
+        "72 ms, the budget 100). A flood is read at once whatever this is.",
         bounds=Bounds(0.001, 1.0),
     )
     gather_unwatched_seconds: float = setting(
@@ -327,7 +327,7 @@ class Settings:
         0.2,
         "The same while nothing draws the rows at once: no live view open (the site paused the "
         "frames), local mode, no GATEWAY_STREAM_URL. Rows are stored as always, the reader "
-        "wakes a quarter as often; a view opening brings GATEWAY_GATHER_SECONDS back within "
+        "wakes a third as often; a view opening brings GATEWAY_GATHER_SECONDS back within "
         "this time.",
         bounds=Bounds(0.001, 1.0),
     )
