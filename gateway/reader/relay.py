@@ -28,14 +28,14 @@ import sys
 import time
 
 READ_SIZE = 65536
-# A trickle (a device at 1 kHz) is gathered: after a small read, sleep GATHER_SECONDS (the
-# reader passes GATEWAY_GATHER_SECONDS) and take what came, so a 1 kHz device costs 20
-# wake-ups a second here and in the reader, not 1000. In full mode at 8 channels x 1 kHz
-# (bench/gateway, the reader with this relay, runs alternating) 30 ms cost 2.93, 2.58 % of a
-# core, 50 ms 2.25, 2.0 % and 80 ms 1.68, 1.81 %, the stream's frames following the gathers.
-# Serial to viewer (bench/web, from the write to the PTY) p99 68.3 ms at 30 ms (frames then
-# waited for the frame rate too), 51.9 ms at 50 ms, 82 ms at 80 ms; the live view's budget
-# is 100 ms.
+# A trickle (a device at 1 kHz) is gathered: after a small read, sleep a gather (the reader
+# passes GATEWAY_GATHER_SECONDS, 70 ms, while a view is open, and 0.2 s while none is) and
+# take what came, so a 1 kHz device costs 14 wake-ups a second here and in the reader, not
+# 1000. In full mode at 8 channels x 1 kHz (bench/gateway, the reader with this relay, runs
+# alternating, 2026-11-30) 30 ms cost 2.93, 2.58 % of a core, 50 ms 2.25, 2.0 % and 80 ms
+# 1.68, 1.81 %, the stream's frames following the gathers. Serial to viewer (bench/web, from
+# the write to the PTY) p99 68.3 ms at 30 ms (frames then waited for the frame rate too),
+# 51.9 ms at 50 ms, 71.8 ms at 70 ms, 82 ms at 80 ms; the live view's budget is 100 ms.
 GATHER_BELOW_BYTES = 1024
 GATHER_SECONDS = 0.05
 GATHER_RANGE = (0.001, 1.0)  # GATEWAY_GATHER_SECONDS' bounds; a gather asked for is kept in them
