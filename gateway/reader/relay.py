@@ -39,11 +39,11 @@ READ_SIZE = 65536
 GATHER_BELOW_BYTES = 1024
 GATHER_SECONDS = 0.05
 GATHER_RANGE = (0.001, 1.0)  # GATEWAY_GATHER_SECONDS' bounds; a gather asked for is kept in them
-# A gather longer than 50 ms (the reader's, while nobody watches) starts at 50 ms and doubles
-# from gather to gather, and lasts only as long as the device takes to send GATHER_MOST_BYTES
-# at the rate it sent last: what waits in the kernel stays well within a tty's buffers (a PTY
-# holds 18 KiB; a UART's tty 4 KiB of line discipline and 64 KiB of flip buffers), and a
-# flood that begins costs one short gather, not a long one.
+# A gather longer than 50 ms (the reader's: 70 ms while a view is open, 0.2 s while none is)
+# starts at 50 ms and doubles from gather to gather, and lasts only as long as the device
+# takes to send GATHER_MOST_BYTES at the rate it sent last: what waits in the kernel stays
+# well within a tty's buffers (a PTY holds 18 KiB; a UART's tty 4 KiB of line discipline and
+# 64 KiB of flip buffers), and a flood that begins costs one short gather, not a long one.
 GATHER_MOST_BYTES = 12 * 1024
 # A flood is not gathered: waiting would let the kernel's buffer fill and stall the device. A
 # gather that brings more than FLOOD_BYTES_PER_SECOND would (136 KB/s), or more than
