@@ -158,9 +158,7 @@ class ReaderService:
             self.handoff,
             name=settings.port,
             max_backoff=settings.reconnect_max_seconds,
-            gather_seconds=(
-                settings.gather_seconds if self.sink.watched else settings.gather_unwatched_seconds
-            ),
+            gather_seconds=self._gather_seconds(),
         )
         self.port_reader = reader
         reader.start()
@@ -307,12 +305,13 @@ class ReaderService:
         self.not_stored.tick(time.time(), writable=not refusing)
         self._publish_status(now)
         self.notifier.watchdog(now)
-        if self.port_reader is not None:  # rows nobody draws at once can gather longer
-            settings = self.settings
-            watched = self.sink.watched
-            self.port_reader.gather(
-                settings.gather_seconds if watched else settings.gather_unwatched_seconds
-            )
+        if self.port_reader is not None:
+            self.port_reader.gather(self._gather_seconds())
+
+    def _gather_seconds(self) -> float:
+        """How long the port gathers a trickle: longer while nobody draws the rows at once."""
+        settings = self.settings
+        return settings.gather_seconds if self.sink.watched else settings.gather_unwatched_seconds
 
     def _dispatch(self, event: HandoffEvent) -> None:
         match event:
