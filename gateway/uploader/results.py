@@ -147,6 +147,9 @@ class UploadOutcome(StepResult):
     result: UploadResult
     adopted: ObjectDigest | None = None  # EXISTS: this very batch in other bytes
     error: str | None = None  # FAILED: why
+    # CREATED by one PUT: what the HEAD the upload thread made right after it reported
+    # (s3.head_facts), for Verify to judge; None: Verify makes its own HEAD.
+    head: dict | None = None
 
     json_readers = {"result": UploadResult, "adopted": _optional(_digest_from_json)}
 

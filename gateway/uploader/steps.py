@@ -348,7 +348,7 @@ def _finish_upload(
     runtime: TaskRuntime, data_dir: str, entry: Processed, future: Future
 ) -> UploadOutcome:
     try:
-        future.result()
+        found = future.result()
     except Exception as error:  # noqa: BLE001 (every failure is reported and retried later)
         if s3.is_precondition_failed(error):
             return _compare_existing(runtime, data_dir, entry)
@@ -356,7 +356,7 @@ def _finish_upload(
             forget_processed(data_dir, entry.batch)
         return _failed(runtime, data_dir, entry, s3.describe(error, runtime.bucket))
     runtime.emit(Sent(data_dir, entry.batch, entry.digest.size))
-    return UploadOutcome(entry.batch, entry.key, UploadResult.CREATED)
+    return UploadOutcome(entry.batch, entry.key, UploadResult.CREATED, head=found)
 
 
 def _compare_existing(
@@ -449,7 +449,10 @@ def verify(
 
     with ThreadPoolExecutor(runtime.uploads.threads) as pool:
         proofs = list(
-            pool.map(lambda outcome: _prove(runtime, outcome.key, expected_of(outcome)), in_store)
+            pool.map(
+                lambda outcome: _prove(runtime, outcome.key, expected_of(outcome), outcome.head),
+                in_store,
+            )
         )
     verified = []
     for outcome, (proof, etag) in zip(in_store, proofs, strict=True):
@@ -463,10 +466,14 @@ def verify(
     return verified
 
 
-def _prove(runtime: TaskRuntime, key: str, expected: ObjectDigest) -> tuple[Proven | str, str]:
-    """(the proof, the object's ETag), or (why the object is refused, "")."""
+def _prove(
+    runtime: TaskRuntime, key: str, expected: ObjectDigest, head_after_put: dict | None = None
+) -> tuple[Proven | str, str]:
+    """(the proof, the object's ETag), or (why the object is refused, ""): judged on
+    ``head_after_put`` (what the upload thread's HEAD reported) when there is one, else on a
+    HEAD made now."""
     try:
-        found = s3.head(runtime.client, runtime.bucket, key)
+        found = head_after_put or s3.head(runtime.client, runtime.bucket, key)
         if found is None:
             return "verify refused: HEAD found no object", ""
         verdict = s3.prove(runtime.client, runtime.bucket, key, expected, runtime.policy, found)

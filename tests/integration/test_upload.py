@@ -13,6 +13,7 @@ import pytest
 from gateway.core.keys import object_key, parse_relative_path
 from gateway.supervise import free_port, wait_for, wait_http
 from gateway.supervise.chain import GATEWAY, MOTO_SERVER, read_status
+from gateway.uploader.s3 import NO_WAIT_BODY_BYTES
 from tests.support.s3 import (  # noqa: F401 (fixtures: moto, uploader_env)
     BUCKET,
     CREDENTIALS,
@@ -20,6 +21,7 @@ from tests.support.s3 import (  # noqa: F401 (fixtures: moto, uploader_env)
     StoreProxy,
     all_versions,
     client,
+    is_batch_key,
     is_probe_key,
     moto_fixture,
     uploader_env_fixture,
@@ -92,6 +94,48 @@ def test_a_backlog_becomes_one_verified_object_per_batch_and_touched_marks(
     assert status == 0, log
     assert read_status(data_dir, "uploader")["counters"]["uploaded"] == 0
     assert_exactly_once(moto.client, data_dir, paths)
+
+
+def test_an_object_goes_up_in_one_round_trip_and_is_judged_on_one_head_right_after(
+    moto, uploader_env
+):
+    """A small object's PUT carries no ``Expect: 100-continue`` (which costs a round trip of
+    its own before the body); a bigger one's does. Each object gets one HEAD: the one its
+    upload thread made right after the PUT, which Verify judges."""
+    proxy = StoreProxy(moto.port)
+    try:
+        env = uploader_env(proxy.url, upload_compression="none")
+        data_dir = Path(env["GATEWAY_DATA_DIR"])
+        small = write_batches(data_dir, 3, 500)
+        big = write_batches(data_dir, 1, 45_000, start_seq=1500)
+        status, log = run_once(env)
+    finally:
+        proxy.close()
+    assert status == 0, log
+    assert big[0].stat().st_size > NO_WAIT_BODY_BYTES > max(p.stat().st_size for p in small)
+    keys = {mark["key"]: path for path, mark in touched_marks(data_dir).items()}
+    assert all(object_bytes(moto.client, BUCKET, key) == p.read_bytes() for key, p in keys.items())
+    batch_requests = [r for r in proxy.requests if is_batch_key(r[1])]
+    puts = {key: expect for method, key, expect in batch_requests if method == "PUT"}
+    heads = [key for method, key, _ in batch_requests if method == "HEAD"]
+    assert len(keys) == 4 and set(puts) == set(keys) and sorted(heads) == sorted(keys)
+    assert puts == {key: path in big for key, path in keys.items()}
+    assert [r for r in batch_requests if r[0] not in ("PUT", "HEAD")] == []
+
+
+def test_a_head_that_fails_right_after_its_put_is_made_again_by_verify(moto, uploader_env):
+    proxy = StoreProxy(moto.port, refuse_first_heads=True)
+    try:
+        env = uploader_env(proxy.url)
+        data_dir = Path(env["GATEWAY_DATA_DIR"])
+        paths = write_batches(data_dir, 3, 200)
+        status, log = run_once(env)
+    finally:
+        proxy.close()
+    assert status == 0, log
+    assert_exactly_once(moto.client, data_dir, paths)
+    heads = [key for method, key, _ in proxy.requests if method == "HEAD" and is_batch_key(key)]
+    assert len(proxy.refused_heads) == 3 and sorted(heads) == sorted([*proxy.refused_heads] * 2)
 
 
 def test_big_objects_go_up_in_parts_with_a_composite_checksum_verify_checks(moto, uploader_env):

@@ -156,7 +156,12 @@ class StoreProxy:
     - ``conditional_writes=False``: drop ``If-None-Match``, so the store writes over an existing
       object and never answers 412 (counted in ``dropped_if_none_match``);
     - ``opaque_etags``: every ETag becomes one that is not an MD5 (as SSE-KMS or a store of its
-      own design gives), translated back where the client sends one (CompleteMultipartUpload).
+      own design gives), translated back where the client sends one (CompleteMultipartUpload);
+    - ``refuse_first_heads``: the first HEAD of each batch object is answered 403 (a HEAD that
+      fails while its PUT went through).
+
+    Every request that reaches it is listed in ``requests``: (method, key, whether it carried
+    ``Expect: 100-continue``).
     """
 
     _ETAG_XML = re.compile(rb"<ETag>(.*?)</ETag>")
@@ -173,10 +178,13 @@ class StoreProxy:
         response_checksums: bool = True,
         conditional_writes: bool = True,
         opaque_etags: bool = False,
+        refuse_first_heads: bool = False,
     ) -> None:
         if corrupt not in (None, "objects", "batches"):
             raise ValueError(f"corrupt: None, 'objects' or 'batches', not {corrupt!r}")
         self.corrupted: list[str] = []
+        self.requests: list[tuple[str, str, bool]] = []
+        self.refused_heads: set[str] = set()
         self.dropped_if_none_match = 0
         self._real_etags: dict[str, str] = {}  # opaque -> the store's
         self._lock = threading.Lock()
@@ -208,6 +216,22 @@ class StoreProxy:
                 headers = {k: v for k, v in self.headers.items() if not dropped(k.lower())}
                 path, _, query = self.path.partition("?")
                 key = unquote(path.strip("/").partition("/")[2])
+                expect = self.headers.get("Expect", "").lower() == "100-continue"
+                with proxy._lock:
+                    proxy.requests.append((self.command, key, expect))
+                    refuse = (
+                        refuse_first_heads
+                        and self.command == "HEAD"
+                        and is_batch_key(key)
+                        and key not in proxy.refused_heads
+                    )
+                    if refuse:
+                        proxy.refused_heads.add(key)
+                if refuse:
+                    self.send_response(403, "Forbidden")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if (
                     self.command == "PUT"
                     and key
