@@ -1,5 +1,5 @@
-"""The uploader's derived files under ``state/uploader/``: compressed copies and records of
-processed batches (``work/``), and the Luigi outputs of each chunk (``chunks/<chunk id>/``).
+"""The uploader's derived files under ``state/uploader/``: compressed copies of batches
+(``work/``), and the Luigi outputs of each chunk (``chunks/<chunk id>/``).
 
 They are written without fsync (a SIGKILL keeps them: they are in the page cache) and are
 dropped after a reboot, when a power cut may have left zeros in them. Touched marks are
@@ -41,10 +41,6 @@ class UploadWorkspace:
     def chunks(self) -> Path:
         return self.root / "chunks"
 
-    def record_path(self, relpath: str) -> Path:
-        """Where the result of processing a batch is kept until it is marked."""
-        return self.work / f"{relpath}.json"
-
     def compressed_path(self, relpath: str) -> Path:
         return self.work / f"{relpath}.gz"
 
@@ -52,8 +48,8 @@ class UploadWorkspace:
         return self.chunks / chunk_id / name
 
     def forget_processed(self, relpath: str) -> None:
-        """Drop a batch's derived files (after its mark, or when the store got other bytes)."""
-        self.record_path(relpath).unlink(missing_ok=True)
+        """Drop a batch's compressed copy (after its mark, or when the store got other bytes).
+        (Up to 2026-12 a ``<batch>.json`` record lay beside it; any left go at the next boot.)"""
         self.compressed_path(relpath).unlink(missing_ok=True)
 
     def forget_chunk(self, chunk_id: str) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
-import json
 import logging
 import os
 import re
@@ -38,7 +37,7 @@ from gateway.core.manifest import (
 )
 from gateway.core.verification import Proven, Refused
 from gateway.logs import log_event
-from gateway.store.durable import make_dirs, write_atomic
+from gateway.store.durable import make_dirs
 from gateway.store.layout import DataDir
 from gateway.store.ledgers import clock_steps, runs
 from gateway.store.marks import mark_touched, quarantine_batch
@@ -136,14 +135,17 @@ def validate(data_dir: str, relpath: str, *, trust_seal: bool = True) -> Validat
 
 
 def process(destination: Destination, validated: Validated) -> Processed | None:
-    """Compress (or not) and checksum a validated batch, or reuse what an earlier run made of
-    it; None when the batch is gone."""
+    """Compress (or not) and checksum a validated batch; None when the batch is gone.
+
+    What it gives is kept in the chunk's ``processed.json``, not per batch: a chunk that
+    crashed before that output exists is processed again, into the same bytes (gzip with no
+    name and time 0), so the retried upload finds its object there already. A record per batch
+    would save that work after a crash only, and cost a file created and removed per batch
+    (measured: 3 % of the daemon's time on 1,000 x 64 KiB batches; creating a file is the
+    dearest thing the uploader does to a disk, on an SD card too)."""
     if validated.status is BatchStatus.MISSING:
         return None
     space = workspace(destination.data_dir)
-    earlier = _processed_before(space, validated.batch)
-    if earlier is not None:
-        return earlier
     source = space.data_dir.batch_path(validated.batch)
     if not source.exists():
         return None
@@ -157,9 +159,6 @@ def process(destination: Destination, validated: Validated) -> Processed | None:
         if revalidated.status is BatchStatus.MISSING:
             return None
         processed = _make_object(destination, revalidated, source, compressed)
-    record_path = space.record_path(validated.batch)
-    make_dirs(record_path.parent)
-    write_atomic(record_path, json.dumps(processed.to_json()).encode(), durable=False)
     return processed
 
 
@@ -173,15 +172,6 @@ def _log_seal_doubt(relpath: str, found: str) -> None:
         hint="its bytes changed after the reader sealed it (a failing SD card?): "
         "validated row by row instead; check the card (fsck, dmesg)",
     )
-
-
-def _processed_before(space: UploadWorkspace, relpath: str) -> Processed | None:
-    """What an earlier run made of the batch, while its upload file is still there."""
-    try:
-        earlier = Processed.from_json(json.loads(space.record_path(relpath).read_text()))
-    except (FileNotFoundError, ValueError):  # none, or written by an earlier version
-        return None
-    return earlier if Path(earlier.upload_path).exists() else None
 
 
 def _make_object(
@@ -282,7 +272,7 @@ def _ascii(text: str, limit: int = 1024) -> str:
 
 
 def forget_processed(data_dir: str, relpath: str) -> None:
-    """Drop a batch's derived files (after its mark, or when the store got other bytes)."""
+    """Drop a batch's compressed copy (after its mark, or when the store got other bytes)."""
     workspace(data_dir).forget_processed(relpath)
 
 

@@ -4,6 +4,7 @@ import datetime as dt
 import gzip
 import hashlib
 import json
+from pathlib import Path
 
 from gateway.core.batching import BatchPolicy
 from gateway.store.batchstore import BatchStore
@@ -60,16 +61,17 @@ def test_a_batch_gone_since_the_scan_is_missing_and_not_processed(tmp_path):
     assert steps.process(destination(tmp_path), missing) is None
 
 
-def test_a_processing_record_an_earlier_version_left_is_made_again(tmp_path):
-    (path,) = write_batches(tmp_path, 1, 10)
-    relpath = relpath_of(tmp_path, path)
-    record = steps.workspace(str(tmp_path)).record_path(relpath)
-    record.parent.mkdir(parents=True)
-    record.write_text(json.dumps({"batch": relpath, "status": "valid", "upload_path": str(path)}))
-    validated = steps.validate(str(tmp_path), relpath)
-    processed = steps.process(destination(tmp_path, compression="none"), validated)
-    assert processed.validated == validated
-    assert Processed.from_json(json.loads(record.read_text())) == processed
+def test_a_batch_processed_again_after_a_crash_becomes_the_same_object(tmp_path):
+    """A chunk that crashed before its processed.json is processed again: the batch must
+    become the very object the first run may have uploaded (its key, bytes and digest)."""
+    (path,) = write_batches(tmp_path, 1, 500)
+    validated = steps.validate(str(tmp_path), relpath_of(tmp_path, path))
+    first = steps.process(destination(tmp_path), validated)
+    sent = Path(first.upload_path).read_bytes()
+    Path(first.upload_path).write_bytes(sent[:100])  # the crash cut the copy short
+    again = steps.process(destination(tmp_path), validated)
+    assert again == first and Path(again.upload_path).read_bytes() == sent
+    assert Processed.from_json(json.loads(json.dumps(again.to_json()))) == again
 
 
 def _processed_clock(data_dir, run_synced, steps_after_start=()):
