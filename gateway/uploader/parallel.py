@@ -57,6 +57,12 @@ class DaskMapper:
         self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix="dask")
         self._client = None
 
+    @property
+    def shares_memory(self) -> bool:
+        """Whether the work runs in this process (threads, or one at a time): what it keeps
+        in memory, the caller can use."""
+        return not self.address and self.mode in ("threads", "sync")
+
     def map(self, func, items: list, sizes: list[int] | None = None) -> list:
         """``[func(item) for item in items]``, computed by Dask; ``sizes`` (the bytes each
         item's work reads) keep small items together (:meth:`groups`)."""

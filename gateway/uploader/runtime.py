@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.core.verification import StoreCapabilities, VerifyMode, VerifyPolicy
 from gateway.settings import Settings
 from gateway.uploader import s3
+from gateway.uploader.copies import CompressedCopies
 from gateway.uploader.events import Event
 from gateway.uploader.parallel import DaskMapper
 
@@ -31,6 +32,8 @@ class TaskRuntime:
     policy: VerifyPolicy  # what the store supports, what Verify trusts (GATEWAY_S3_VERIFY)
     stop: threading.Event  # set: start nothing new
     emit: Callable[[Event], None]  # called from the pipelines' threads
+    # Small batches' compressed copies from Process to Upload (copies.py)
+    copies: CompressedCopies = field(default_factory=CompressedCopies)
 
     @classmethod
     def open(

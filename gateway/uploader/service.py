@@ -345,6 +345,7 @@ class UploaderService:
         self._succeeded = set()
         ok = tasks.run_pipelines(marks, settings.upload_pipelines, settings.luigi_scheduler_url)
         tasks.forget_finished(marks)
+        self.runtime.copies.clear()  # a failed chunk's: it is processed again
         if not ok and not self.stop.is_set():
             # A task error (not an upload failure): back off every batch it left undone.
             for data_dir, batch in attempted - self._succeeded:

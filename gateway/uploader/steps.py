@@ -44,6 +44,7 @@ from gateway.store.marks import mark_touched, quarantine_batch
 from gateway.store.seals import read_seal
 from gateway.store.workspace import UploadWorkspace
 from gateway.uploader import s3
+from gateway.uploader.copies import CompressedCopies
 from gateway.uploader.events import AlreadyThere, Failed, Quarantined, Sent, Uploaded
 from gateway.uploader.results import (
     BatchStatus,
@@ -134,8 +135,13 @@ def validate(data_dir: str, relpath: str, *, trust_seal: bool = True) -> Validat
 # -- process -----------------------------------------------------------------------------
 
 
-def process(destination: Destination, validated: Validated) -> Processed | None:
+def process(
+    destination: Destination, validated: Validated, copies: CompressedCopies | None = None
+) -> Processed | None:
     """Compress (or not) and checksum a validated batch; None when the batch is gone.
+
+    With ``copies`` (Dask's workers share this process's memory), a small batch's compressed
+    copy is kept there for Upload instead of written to the workspace (``copies.py``).
 
     What it gives is kept in the chunk's ``processed.json``, not per batch: a chunk that
     crashed before that output exists is processed again, into the same bytes (gzip with no
@@ -150,7 +156,7 @@ def process(destination: Destination, validated: Validated) -> Processed | None:
     if not source.exists():
         return None
     compressed = space.compressed_path(validated.batch)
-    processed = _make_object(destination, validated, source, compressed)
+    processed = _make_object(destination, validated, source, compressed, copies)
     if validated.sealed_sha256 not in (None, processed.csv_sha256):
         _log_seal_doubt(
             validated.batch, f"SHA-256 {processed.csv_sha256}, sealed as {validated.sealed_sha256}"
@@ -158,7 +164,7 @@ def process(destination: Destination, validated: Validated) -> Processed | None:
         revalidated = validate(destination.data_dir, validated.batch, trust_seal=False)
         if revalidated.status is BatchStatus.MISSING:
             return None
-        processed = _make_object(destination, revalidated, source, compressed)
+        processed = _make_object(destination, revalidated, source, compressed, copies)
     return processed
 
 
@@ -175,7 +181,11 @@ def _log_seal_doubt(relpath: str, found: str) -> None:
 
 
 def _make_object(
-    destination: Destination, validated: Validated, source: Path, compressed: Path
+    destination: Destination,
+    validated: Validated,
+    source: Path,
+    compressed: Path,
+    copies: CompressedCopies | None,
 ) -> Processed:
     """The object a batch becomes: a valid one gzipped if so configured, an invalid one as it
     is under the quarantine prefix, with its key, metadata and digests."""
@@ -183,7 +193,7 @@ def _make_object(
     gzipped = valid and destination.compression == "gzip"
     if gzipped:
         csv_sha256, digest = _gzip_file(
-            source, compressed, destination.gzip_level, destination.part_bytes
+            source, compressed, destination.gzip_level, destination.part_bytes, copies
         )
         upload_path = compressed
     else:
@@ -245,13 +255,24 @@ def _digest_file(path: Path, part_bytes: int) -> ObjectDigest:
     return hasher.digest()
 
 
-def _gzip_file(source: Path, target: Path, level: int, part_bytes: int) -> tuple[str, ObjectDigest]:
+def _gzip_file(
+    source: Path, target: Path, level: int, part_bytes: int, copies: CompressedCopies | None
+) -> tuple[str, ObjectDigest]:
     """gzip ``source`` into ``target`` (no name, time 0: the same bytes every time); return
     the SHA-256 of ``source`` and the digest of ``target``, both hashed on the way through
-    (one read of the batch, no read of the copy)."""
+    (one read of the batch, no read of the copy). A batch no bigger than ``copies`` keeps in
+    memory is compressed in one piece and kept there when they take it."""
     csv_sha256 = hashlib.sha256()
     hasher = ObjectHasher(part_bytes)
     compressor = zlib.compressobj(level, zlib.DEFLATED, 31)  # 31: a gzip wrapper
+    if copies is not None and _size(source) <= copies.most_bytes:
+        data = source.read_bytes()
+        csv_sha256.update(data)
+        body = compressor.compress(data) + compressor.flush()
+        hasher.update(body)
+        if not copies.keep(str(target), body):
+            _write_copy(target, body)
+        return csv_sha256.hexdigest(), hasher.digest()
     make_dirs(target.parent)
     part = target.with_name(target.name + ".part")
     with open(source, "rb") as file, open(part, "wb") as out:
@@ -265,6 +286,20 @@ def _gzip_file(source: Path, target: Path, level: int, part_bytes: int) -> tuple
         out.write(compressed)
     os.replace(part, target)  # not fsynced: see forget_after_reboot
     return csv_sha256.hexdigest(), hasher.digest()
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _write_copy(target: Path, body: bytes) -> None:
+    make_dirs(target.parent)
+    part = target.with_name(target.name + ".part")
+    part.write_bytes(body)
+    os.replace(part, target)  # not fsynced: see forget_after_reboot
 
 
 def _ascii(text: str, limit: int = 1024) -> str:
@@ -297,6 +332,7 @@ def upload(runtime: TaskRuntime, data_dir: str, processed: list[Processed]) -> l
     looked_up = _heads_before_write(runtime, to_send)
     running = []
     for entry in to_send:
+        copy = runtime.copies.take(entry.upload_path)  # taken, so that none is left behind
         if entry.batch in looked_up:
             found, error = looked_up[entry.batch]
             if error:
@@ -309,7 +345,7 @@ def upload(runtime: TaskRuntime, data_dir: str, processed: list[Processed]) -> l
             runtime.uploads,
             runtime.bucket,
             entry.key,
-            entry.upload_path,
+            entry.upload_path if copy is None else copy,
             entry.part_bytes,
             entry.metadata,
             entry.content_type,

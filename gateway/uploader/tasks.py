@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from typing import ClassVar
@@ -168,9 +169,22 @@ class Process(ChunkTask):
     def requires(self):
         return Validate(**self.params())
 
+    def complete(self) -> bool:
+        """Done when the output reads as this version's results and every object it lists
+        can still be sent: its compressed copy is in memory (which a restart loses: the chunk
+        is processed again) or on disk."""
+        try:
+            processed = self.read()
+        except (FileNotFoundError, ValueError):
+            return False
+        copies = self.runtime.copies
+        return all(copies.holds(p.upload_path) or os.path.exists(p.upload_path) for p in processed)
+
     def run(self):
         self.runtime.check_stop()
-        process = functools.partial(steps.process, self.destination())
+        mapper = self.runtime.mapper
+        copies = self.runtime.copies if mapper.shares_memory else None
+        process = functools.partial(steps.process, self.destination(), copies=copies)
         validated = self.requires().read()
         sizes = [steps.batch_size(self.data_dir, entry.batch) for entry in validated]
         processed = self.runtime.mapper.map(process, validated, sizes)

@@ -12,6 +12,7 @@ from gateway.store.layout import DataDir
 from gateway.store.ledgers import ClockStepRecord, RunRecord, clock_steps, runs
 from gateway.store.seals import read_seal, seal_path
 from gateway.uploader import steps
+from gateway.uploader.copies import CompressedCopies
 from gateway.uploader.results import BatchStatus, Processed
 from tests.support.uploads import write_batches
 
@@ -59,6 +60,23 @@ def test_a_batch_gone_since_the_scan_is_missing_and_not_processed(tmp_path):
     missing = steps.validate(str(tmp_path), relpath)
     assert missing.status is BatchStatus.MISSING
     assert steps.process(destination(tmp_path), missing) is None
+
+
+def test_a_copy_that_memory_cannot_take_is_written_to_the_workspace(tmp_path):
+    small, bigger = write_batches(tmp_path, 2, 200)
+    copies = CompressedCopies(budget_bytes=20_000, most_bytes=bigger.stat().st_size - 1)
+    validated = [steps.validate(str(tmp_path), relpath_of(tmp_path, p)) for p in (small, bigger)]
+    kept, too_big = (steps.process(destination(tmp_path), v, copies) for v in validated)
+    assert copies.holds(kept.upload_path) and not Path(kept.upload_path).exists()
+    assert gzip.decompress(copies.take(kept.upload_path)) == small.read_bytes()
+    assert not copies.holds(too_big.upload_path)  # the batch is over most_bytes
+    assert all(copies.keep(f"other-{i}", b"x" * 1000) for i in range(19))
+    assert kept.digest.size > copies.budget_bytes - copies.held_bytes
+    over_budget = steps.process(destination(tmp_path), validated[0], copies)
+    assert over_budget == kept and not copies.holds(kept.upload_path)
+    for made, path in ((too_big, bigger), (over_budget, small)):
+        with open(made.upload_path, "rb") as file:
+            assert gzip.decompress(file.read()) == path.read_bytes()
 
 
 def test_a_batch_processed_again_after_a_crash_becomes_the_same_object(tmp_path):

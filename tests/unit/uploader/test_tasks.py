@@ -1,7 +1,9 @@
 """The tasks get their runtime from one explicit binding, and redo an output they cannot read."""
 
+import gzip
 import json
 import threading
+from pathlib import Path
 
 import luigi
 import pytest
@@ -110,3 +112,56 @@ def test_an_output_an_earlier_version_left_is_not_complete_and_is_done_again(tmp
     assert task.complete()
     assert [result.status for result in task.read()] == [BatchStatus.VALID] * 2
     assert isinstance(task.read()[0], Validated)
+
+
+def test_small_batches_go_to_upload_in_memory_and_a_restart_processes_them_again(tmp_path):
+    """Process keeps small batches' compressed copies in memory, not in the workspace; a new
+    process (a restart) lacks them, so the chunk's Process is no longer done and runs again."""
+    batches = write_batches(tmp_path, 3, 50)
+    (validate,) = validate_tasks(tmp_path, batches, 3)
+    process = tasks.Process(**validate.param_kwargs)
+    first = runtime_for(tmp_path)
+    unbind = tasks.bind(first)
+    try:
+        assert luigi.build([process], local_scheduler=True, workers=1)
+        processed = process.read()
+        assert len(first.copies) == 3 and process.complete()
+        assert not any(Path(p.upload_path).exists() for p in processed)
+        for entry, path in zip(processed, batches, strict=True):
+            assert gzip.decompress(first.copies.take(entry.upload_path)) == path.read_bytes()
+        assert not process.complete()  # a copy Upload took is no longer there to send
+    finally:
+        unbind()
+        first.mapper.close()
+    restarted = runtime_for(tmp_path)
+    unbind = tasks.bind(restarted)
+    try:
+        assert not process.complete()
+        assert luigi.build([process], local_scheduler=True, workers=1)
+        assert process.read() == processed and len(restarted.copies) == 3
+    finally:
+        unbind()
+        restarted.mapper.close()
+
+
+def test_workers_in_other_processes_write_their_copies_to_the_workspace(tmp_path):
+    (validate,) = validate_tasks(tmp_path, write_batches(tmp_path, 2, 50), 2)
+    process = tasks.Process(**validate.param_kwargs)
+    runtime = TaskRuntime(
+        client=None,
+        uploads=None,
+        mapper=DaskMapper(Settings(data_dir=tmp_path, dask_mode="processes", dask_workers=1)),
+        bucket="bucket",
+        policy=VerifyPolicy(StoreCapabilities()),
+        stop=threading.Event(),
+        emit=lambda event: None,
+    )
+    unbind = tasks.bind(runtime)
+    try:
+        assert not runtime.mapper.shares_memory
+        assert luigi.build([process], local_scheduler=True, workers=1)
+        assert len(runtime.copies) == 0
+        assert all(Path(p.upload_path).exists() for p in process.read()) and process.complete()
+    finally:
+        unbind()
+        runtime.mapper.close()
