@@ -64,6 +64,7 @@ class TaskRuntime:
     def close(self) -> None:
         self.uploads.close()
         self.mapper.close()
+        self.copies.clear()
 
 
 def verify_policy(settings: Settings, capabilities: StoreCapabilities) -> VerifyPolicy:
