@@ -158,9 +158,9 @@ class Uploads:
     def put(self, source: str | bytes, **request) -> Future:
         """``client.put_object(Body=<source>, **request)`` in one of the upload threads (the
         file at ``source``, or the bytes themselves), then a HEAD of the object by the same
-        thread: the future's result is what
-        the HEAD reported for Verify (:func:`head_facts`), or None when the HEAD failed (Verify
-        asks again and reports). A PUT's error is the future's exception."""
+        thread: the future's result is what the HEAD reported for Verify (:func:`head_facts`),
+        or None when the HEAD failed (Verify asks again and reports). A PUT's error is the
+        future's exception."""
         return self._puts.submit(_put_then_head, self.client, source, request)
 
     def manager(self, part_bytes: int) -> TransferManager:
@@ -208,10 +208,9 @@ def start_upload(
 
 def _put_then_head(client, source: str | bytes, request: dict) -> dict | None:
     """PutObject of ``source`` (:func:`_put_file`), then the HEAD Verify needs, with no wait
-    between:
-    Verify would otherwise start its HEADs only once the whole chunk is up (measured on
-    1,000 x 64 KiB batches against moto: the daemon 4-5 % faster; on a real link each HEAD's
-    round trip overlaps the next PUT)."""
+    between: Verify would otherwise start its HEADs only once the whole chunk is up (measured
+    on 1,000 x 64 KiB batches against moto: the daemon 4-5 % faster; on a real link each
+    HEAD's round trip overlaps the next PUT)."""
     _put_file(client, source, request)
     try:
         found = head(client, request["Bucket"], request["Key"])
