@@ -37,7 +37,7 @@ from gateway.core.manifest import (
 )
 from gateway.core.verification import Proven, Refused
 from gateway.logs import log_event
-from gateway.store.durable import make_dirs
+from gateway.store.durable import make_dirs, write_atomic
 from gateway.store.layout import DataDir
 from gateway.store.ledgers import clock_steps, runs
 from gateway.store.marks import mark_touched, quarantine_batch
@@ -88,8 +88,12 @@ class Destination:
 
 def batch_size(data_dir: str, relpath: str) -> int:
     """The batch's bytes (0 when it is gone): how much work its steps read."""
+    return _size(_store(data_dir).batch_path(relpath))
+
+
+def _size(path: Path) -> int:
     try:
-        return os.stat(_store(data_dir).batch_path(relpath)).st_size
+        return os.stat(path).st_size
     except OSError:
         return 0
 
@@ -271,7 +275,8 @@ def _gzip_file(
         body = compressor.compress(data) + compressor.flush()
         hasher.update(body)
         if not copies.keep(str(target), body):
-            _write_copy(target, body)
+            make_dirs(target.parent)
+            write_atomic(target, body, durable=False)  # see forget_after_reboot
         return csv_sha256.hexdigest(), hasher.digest()
     make_dirs(target.parent)
     part = target.with_name(target.name + ".part")
@@ -286,20 +291,6 @@ def _gzip_file(
         out.write(compressed)
     os.replace(part, target)  # not fsynced: see forget_after_reboot
     return csv_sha256.hexdigest(), hasher.digest()
-
-
-def _size(path: Path) -> int:
-    try:
-        return os.stat(path).st_size
-    except FileNotFoundError:
-        return 0
-
-
-def _write_copy(target: Path, body: bytes) -> None:
-    make_dirs(target.parent)
-    part = target.with_name(target.name + ".part")
-    part.write_bytes(body)
-    os.replace(part, target)  # not fsynced: see forget_after_reboot
 
 
 def _ascii(text: str, limit: int = 1024) -> str:
